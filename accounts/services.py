@@ -1,0 +1,35 @@
+"""Writes on users and their tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from rest_framework.exceptions import ValidationError
+from rest_framework_simplejwt.settings import api_settings
+
+from accounts.revocation import RevocationStoreUnavailable, revoke
+from scheduler_site.errors import ServiceUnavailable
+
+User = get_user_model()
+
+
+def user_create(*, username: str, password: str, email: str = "", is_staff: bool = False) -> Any:
+    if is_staff:
+        return User.objects.create_superuser(username=username, email=email, password=password)
+    return User.objects.create_user(username=username, email=email, password=password)
+
+
+def logout(*, user: Any, refresh: str, access: Any) -> None:
+    """Revoke a refresh token and the access token presented with it (fail closed)."""
+    from accounts.serializers import load_live_refresh_token
+
+    token = load_live_refresh_token(refresh)
+    if str(token.get(api_settings.USER_ID_CLAIM)) != str(user.pk):
+        raise ValidationError({"refresh": ["This refresh token belongs to another user."]})
+    try:
+        revoke(token[api_settings.JTI_CLAIM], token["exp"])
+        if access is not None and access.get(api_settings.JTI_CLAIM):
+            revoke(access[api_settings.JTI_CLAIM], access["exp"])
+    except RevocationStoreUnavailable as exc:
+        raise ServiceUnavailable("The token revocation store is unreachable; try again shortly.") from exc

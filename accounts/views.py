@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt import views as jwt_views
+
+from accounts import services
+from accounts.serializers import AccessTokenSerializer, LogoutSerializer, TokenPairSerializer
+from accounts.throttles import LoginAddressThrottle, LoginUsernameThrottle
+
+_AUTH_ERRORS = {401: OpenApiResponse(description="Invalid credentials or token (error shape).")}
+
+
+@extend_schema(tags=["auth"], responses={200: TokenPairSerializer, **_AUTH_ERRORS, 429: None})
+class TokenObtainView(jwt_views.TokenObtainPairView):
+    """Exchange a username and password for an access and a refresh token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginUsernameThrottle, LoginAddressThrottle]
+
+
+@extend_schema(tags=["auth"], responses={200: AccessTokenSerializer, **_AUTH_ERRORS, 503: None})
+class TokenRefreshView(jwt_views.TokenRefreshView):
+    """Exchange a live refresh token for a new access token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class LogoutView(APIView):
+    """Revoke the refresh token in the body and the access token presented with it."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["auth"], request=LogoutSerializer, responses={204: None, **_AUTH_ERRORS, 503: None})
+    def post(self, request: Request) -> Response:
+        serializer = LogoutSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.logout(
+            user=request.user,
+            refresh=serializer.validated_data["refresh"],
+            access=request.auth,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,285 @@
+"""Settings for the scheduler service: read only from the environment.
+
+Every variable is documented in `.env.example`. Values come from the process
+environment and, for variables not set there, from an optional `.env` file in
+the project root (`ENV_FILE` names another file; `ENV_FILE=` disables it).
+
+Parsing is strict: a malformed value stops start-up with one line per bad
+variable (see `scheduler_site.env`), because a scheduler that silently reads
+`DEBUG=maybe` as False, or a typo'd token lifetime as the default, is worse
+than one that refuses to start.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from scheduler_site.env import ConfigReader, databases_from_env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = ConfigReader(BASE_DIR)
+
+# --- Core -------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", False)
+SECRET_KEY = env.str("SECRET_KEY", "")
+if not SECRET_KEY and DEBUG:
+    # Only with DEBUG on: a fixed, obviously insecure key so every local
+    # process signs tokens alike. With DEBUG off a missing key is an error.
+    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
+TIME_ZONE = "UTC"
+USE_TZ = True
+USE_I18N = False
+LANGUAGE_CODE = "en-us"
+
+# --- HTTPS enforcement (off by default so DEBUG=0 works over plain HTTP on
+# localhost; production behind TLS turns these on, see README "Production").
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", False)
+if env.bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Storage ----------------------------------------------------------------
+MONGODB_URI = env.str("MONGODB_URI", "")
+MONGODB_NAME = env.str("MONGODB_NAME", "scheduler")
+DATABASE_URL = env.str("DATABASE_URL", "")
+SQLITE_PATH = env.path("SQLITE_PATH", BASE_DIR / "var" / "db.sqlite3")
+USE_MONGODB = bool(MONGODB_URI)
+DATABASES = databases_from_env(
+    mongodb_uri=MONGODB_URI,
+    mongodb_name=MONGODB_NAME,
+    database_url=DATABASE_URL,
+    sqlite_path=SQLITE_PATH,
+)
+if USE_MONGODB:
+    # MongoDB needs ObjectId keys for the contrib apps (see
+    # scheduler_site/mongo_apps.py); the project's own models use UUIDs.
+    DEFAULT_AUTO_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
+    DATABASE_ROUTERS = ["django_mongodb_backend.routers.MongoRouter"]
+    MIGRATION_MODULES = {
+        "admin": "scheduler_site.mongo_migrations.admin",
+        "auth": "scheduler_site.mongo_migrations.auth",
+        "contenttypes": "scheduler_site.mongo_migrations.contenttypes",
+        "django_celery_beat": "scheduler_site.mongo_migrations.django_celery_beat",
+    }
+    _CONTRIB_APPS = [
+        "scheduler_site.mongo_apps.MongoAdminConfig",
+        "scheduler_site.mongo_apps.MongoAuthConfig",
+        "scheduler_site.mongo_apps.MongoContentTypesConfig",
+    ]
+    _BEAT_APP = "scheduler_site.mongo_apps.MongoBeatConfig"
+else:
+    DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+    _CONTRIB_APPS = [
+        "django.contrib.admin",
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+    ]
+    _BEAT_APP = "django_celery_beat"
+
+# --- Shared state between processes (cache) ----------------------------------
+# Response cache, throttle counters, revoked token ids and short locks must be
+# shared by every web, worker and beat process, so a per-process memory cache
+# is never used. Without Redis, the database cache on the embedded SQLite file
+# is what all local processes share.
+REDIS_URL = env.str("REDIS_URL", "")
+CACHE_TIMEOUT_SECONDS = env.float("CACHE_TIMEOUT_SECONDS", 0.5, minimum=0.05)
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "scheduler"),
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # Short timeouts: a stopped Redis must degrade a request, not hang it.
+                "SOCKET_CONNECT_TIMEOUT": CACHE_TIMEOUT_SECONDS,
+                "SOCKET_TIMEOUT": CACHE_TIMEOUT_SECONDS,
+            },
+        }
+    }
+elif USE_MONGODB:
+    env.fail("REDIS_URL", "is required when MONGODB_URI is set (MongoDB has no shared cache backend)")
+    CACHES = {}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "scheduler_cache",
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "scheduler"),
+        }
+    }
+API_CACHE_TTL_SECONDS = env.int("API_CACHE_TTL_SECONDS", 60, minimum=0)
+
+# --- Applications --------------------------------------------------------------
+INSTALLED_APPS = [
+    *_CONTRIB_APPS,
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    _BEAT_APP,
+    "accounts",
+    "jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "scheduler_site.urls"
+WSGI_APPLICATION = "scheduler_site.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Static files (served by WhiteNoise, also with DEBUG off) -------------------
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", BASE_DIR / "var" / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Tests and `runserver` work before collectstatic has run.
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- REST API ---------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # JWT first, so an anonymous call is answered 401 with
+        # `WWW-Authenticate: Bearer`; the admin's own calls use the session.
+        "accounts.authentication.RevocableJWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "scheduler_site.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "UNAUTHENTICATED_USER": None,
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+
+LOGIN_RATE_PER_USERNAME = env.rate("LOGIN_RATE_PER_USERNAME", "10/min")
+LOGIN_RATE_PER_IP = env.rate("LOGIN_RATE_PER_IP", "300/min")
+# Number of proxies in front of the app whose X-Forwarded-For is trusted for
+# the client address (0: use REMOTE_ADDR).
+NUM_PROXIES = env.int("NUM_PROXIES", 0, minimum=0)
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Scheduler API",
+    "DESCRIPTION": "Recurring jobs: create, schedule, pause, run and watch them.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- JWT ----------------------------------------------------------------------
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
+ALGORITHM = env.choice("ALGORITHM", "HS256", JWT_ALGORITHMS)
+ACCESS_TOKEN_EXPIRE_MINUTES = env.int("ACCESS_TOKEN_EXPIRE_MINUTES", 60, minimum=1)
+REFRESH_TOKEN_EXPIRE_MINUTES = env.int("REFRESH_TOKEN_EXPIRE_MINUTES", 24 * 60, minimum=1)
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=ACCESS_TOKEN_EXPIRE_MINUTES),
+    "REFRESH_TOKEN_LIFETIME": timedelta(minutes=REFRESH_TOKEN_EXPIRE_MINUTES),
+    "ALGORITHM": ALGORITHM,
+    "SIGNING_KEY": SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "UPDATE_LAST_LOGIN": False,
+    "TOKEN_OBTAIN_SERIALIZER": "accounts.serializers.TokenObtainSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "accounts.serializers.TokenRefreshSerializer",
+}
+
+# --- Jobs -------------------------------------------------------------------
+JOBS_MIN_INTERVAL_SECONDS = env.int("JOBS_MIN_INTERVAL_SECONDS", 10, minimum=1)
+RUNS_RETENTION_DAYS = env.int("RUNS_RETENTION_DAYS", 30, minimum=1)
+
+# --- Celery -------------------------------------------------------------------
+# Redis in production. Without a broker URL the embedded default uses kombu's
+# filesystem transport in folders every local process shares: fit for trying
+# the service on one machine, not for production.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", "")
+BROKER_DIR = env.path("BROKER_DIR", BASE_DIR / "var" / "broker")
+if not CELERY_BROKER_URL:
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+# At most once per attempt: a message is acknowledged when a worker takes it,
+# so a broker redelivery can never silently re-run a slot.
+CELERY_TASK_ACKS_LATE = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# --- Logging ------------------------------------------------------------------
+LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOG_FORMAT = env.choice("LOG_FORMAT", "text", ("text", "json"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "scheduler_site.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Requests that fail are logged once by our exception handler.
+        "django.request": {"level": "ERROR"},
+    },
+}
+
+# Fail after every variable was read, so all problems are reported at once.
+env.finish(debug=DEBUG, secret_key=SECRET_KEY)

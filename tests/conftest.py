@@ -1,0 +1,72 @@
+"""Shared fixtures. Tests talk to the real Redis and database the lane configures."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+_counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache(db: Any) -> None:
+    # Each lane owns its Redis database (or the SQLite cache table): start every test empty.
+    cache.clear()
+
+
+@pytest.fixture
+def make_user(db: Any) -> Callable[..., Any]:
+    from accounts.services import user_create
+
+    def make(username: str | None = None, *, password: str = "s3cret-Passw0rd", is_staff: bool = False) -> Any:
+        name = username or f"user{next(_counter)}"
+        user = user_create(username=name, email=f"{name}@example.com", password=password, is_staff=is_staff)
+        user.raw_password = password
+        return user
+
+    return make
+
+
+@pytest.fixture
+def user(make_user: Callable[..., Any]) -> Any:
+    return make_user("alice")
+
+
+@pytest.fixture
+def staff(make_user: Callable[..., Any]) -> Any:
+    return make_user("root", is_staff=True)
+
+
+@pytest.fixture
+def anon() -> APIClient:
+    return APIClient()
+
+
+def tokens_for(user: Any) -> dict[str, str]:
+    client = APIClient()
+    response = client.post("/api/v1/token/", {"username": user.username, "password": user.raw_password}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.fixture
+def login() -> Callable[[Any], APIClient]:
+    """An API client carrying a fresh JWT access token for `user`."""
+
+    def make(user: Any) -> APIClient:
+        client = APIClient()
+        client.tokens = tokens_for(user)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {client.tokens['access']}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api(user: Any, login: Callable[[Any], APIClient]) -> APIClient:
+    return login(user)
