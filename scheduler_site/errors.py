@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -83,8 +84,24 @@ def _first_code(exc: exceptions.APIException) -> str | None:
     return codes
 
 
+def validation_error_from_django(exc: DjangoValidationError) -> exceptions.APIException:
+    """Services raise Django's ValidationError (the admin's forms understand it too).
+
+    Its message_dict keys may be dotted paths (`schedule.cron`). A subclass
+    may set `http_status = 409` (e.g. a duplicate name) and `code`.
+    """
+    fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+    status_code = getattr(exc, "http_status", 400)
+    if status_code == 409:
+        first = next(iter(fields.values()))[0]
+        return Conflict(first, code=getattr(exc, "error_code", "conflict"))
+    return exceptions.ValidationError(fields)
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    if isinstance(exc, Http404):
+    if isinstance(exc, DjangoValidationError):
+        exc = validation_error_from_django(exc)
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()

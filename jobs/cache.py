@@ -1,0 +1,83 @@
+"""Caching of what the jobs API serves, in the shared cache (Redis in production).
+
+Keys are versioned: every write to a job bumps its owner's version (and the
+global version staff views use), so the next read in any process misses and
+sees the write. Nothing ever scans keys. Entries live at most
+API_CACHE_TTL_SECONDS and never past the earliest `next_run_at` they contain,
+so cached `next_runs` are never in the past; a bump lost while the cache was
+unreachable is thus bounded by the TTL.
+
+The cache is an accelerator only: when it is unreachable every function here
+logs a warning and the caller reads from the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+_OWNER = "jobs:v:owner:{}"
+_GLOBAL = "jobs:v:all"
+
+
+def _warn(action: str, exc: Exception) -> None:
+    logger.warning("jobs cache %s skipped: cache unreachable (%s: %s)", action, type(exc).__name__, exc)
+
+
+def bump(owner_id: Any) -> None:
+    """Invalidate every cached response that may contain the owner's jobs."""
+    for key in (_OWNER.format(owner_id), _GLOBAL):
+        try:
+            # incr on a missing key raises ValueError: start it then.
+            try:
+                cache.incr(key)
+            except ValueError:
+                cache.add(key, 1, timeout=None)
+                cache.incr(key)
+        except Exception as exc:
+            _warn("invalidation", exc)
+            return
+
+
+def response_key(*, scope: str, owner_id: Any, staff: bool, path: str, query: str) -> str | None:
+    """The cache key for a response, or None when the cache is unreachable."""
+    version_key = _GLOBAL if staff else _OWNER.format(owner_id)
+    try:
+        version = cache.get(version_key)
+        if version is None:
+            cache.add(version_key, 1, timeout=None)
+            version = cache.get(version_key) or 1
+    except Exception as exc:
+        _warn("lookup", exc)
+        return None
+    digest = hashlib.sha256(f"{path}?{query}".encode()).hexdigest()[:32]
+    who = "staff" if staff else owner_id
+    return f"jobs:r:{scope}:{who}:{version}:{digest}"
+
+
+def get(key: str | None) -> Any:
+    if key is None:
+        return None
+    try:
+        return cache.get(key)
+    except Exception as exc:
+        _warn("lookup", exc)
+        return None
+
+
+def set(key: str | None, value: Any, *, ttl: float | None = None) -> None:
+    if key is None:
+        return
+    timeout = settings.API_CACHE_TTL_SECONDS if ttl is None else min(ttl, settings.API_CACHE_TTL_SECONDS)
+    if timeout < 1:
+        return
+    try:
+        cache.set(key, value, timeout=int(timeout))
+    except Exception as exc:
+        _warn("store", exc)

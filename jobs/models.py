@@ -1,0 +1,237 @@
+"""Jobs, their runs and their audit trail.
+
+UUID keys let one set of migrations serve SQLite, PostgreSQL and MongoDB. No
+rule here relies on transactions or row locks (no-ops on MongoDB): a run's
+slot is claimed by inserting `JobRun.claim_key` under a unique index, and
+state changes that processes race on are conditional single-row updates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from jobs import schedules
+
+
+class ScheduleKind(models.TextChoices):
+    INTERVAL = "interval"
+    CRON = "cron"
+    ONCE = "once"
+
+
+class ActionType(models.TextChoices):
+    HTTP = "http"
+    TASK = "task"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    SKIPPED = "skipped"
+    MISSED = "missed"
+
+
+class RunTrigger(models.TextChoices):
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    RETRY = "retry"
+    CATCHUP = "catchup"
+
+
+class OverlapPolicy(models.TextChoices):
+    SKIP = "skip"
+    ALLOW = "allow"
+
+
+class CatchupPolicy(models.TextChoices):
+    SKIP = "skip"
+    ONCE = "once"
+
+
+class PauseReason(models.TextChoices):
+    NONE = "", "not paused"
+    USER = "user", "paused by a user"
+    OWNER_DEACTIVATED = "owner_deactivated", "owner deactivated"
+    AUTO = "auto", "paused after repeated failures"
+    FINISHED = "finished", "one-off run done"
+
+
+FINISHED_STATUSES = (
+    RunStatus.SUCCEEDED,
+    RunStatus.FAILED,
+    RunStatus.TIMED_OUT,
+    RunStatus.SKIPPED,
+    RunStatus.MISSED,
+)
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+FAILED_STATUSES = (RunStatus.FAILED, RunStatus.TIMED_OUT)
+
+
+class Job(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+
+    # Schedule: one of three kinds (see jobs.schedules for the rules).
+    schedule_kind = models.CharField(max_length=10, choices=ScheduleKind.choices)
+    cron = models.CharField(max_length=120, blank=True, default="")
+    interval_every = models.PositiveIntegerField(null=True, blank=True)
+    interval_unit = models.CharField(max_length=10, blank=True, default="")
+    interval_anchor = models.DateTimeField(null=True, blank=True)
+    once_at = models.DateTimeField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    phrase = models.CharField(max_length=200, blank=True, default="")
+
+    # Action: an HTTP call or a registered task.
+    action_type = models.CharField(max_length=10, choices=ActionType.choices)
+    http_method = models.CharField(max_length=10, blank=True, default="")
+    http_url = models.CharField(max_length=2000, blank=True, default="")
+    http_headers = models.JSONField(default=dict, blank=True)
+    http_body = models.TextField(blank=True, default="")
+    http_expected_status = models.JSONField(default=list, blank=True)
+    task_name = models.CharField(max_length=200, blank=True, default="")
+    task_args = models.JSONField(default=list, blank=True)
+    task_kwargs = models.JSONField(default=dict, blank=True)
+
+    # State.
+    enabled = models.BooleanField(default=True)
+    paused_reason = models.CharField(max_length=20, choices=PauseReason.choices, blank=True, default="")
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.CharField(max_length=10, choices=RunStatus.choices, blank=True, default="")
+    # Outcomes of the latest runs, newest first ([{"id", "status", "at"}], at
+    # most RECENT_OUTCOMES): lets list pages show a history strip without a
+    # query per row, on every backend (MongoDB has no sliced prefetch).
+    recent_outcomes = models.JSONField(default=list, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+
+    # Policies.
+    timeout_seconds = models.PositiveIntegerField(default=60)
+    max_retries = models.PositiveSmallIntegerField(default=0)
+    retry_backoff_seconds = models.PositiveIntegerField(default=10)
+    overlap_policy = models.CharField(max_length=10, choices=OverlapPolicy.choices, default=OverlapPolicy.SKIP)
+    catchup_policy = models.CharField(max_length=10, choices=CatchupPolicy.choices, default=CatchupPolicy.SKIP)
+    jitter_seconds = models.PositiveIntegerField(default=0)
+    pause_after_failures = models.PositiveIntegerField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    RECENT_OUTCOMES = 20
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="job_unique_name_per_owner")]
+        indexes = [models.Index(fields=["owner", "created_at"], name="job_owner_created")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def schedule(self) -> schedules.Schedule:
+        """The job's schedule as the pure schedules module sees it."""
+        return schedules.Schedule(
+            kind=self.schedule_kind,
+            timezone=self.timezone,
+            cron=self.cron or None,
+            every=self.interval_every,
+            unit=self.interval_unit or None,
+            anchor=self.interval_anchor,
+            at=self.once_at,
+            phrase=self.phrase or None,
+        )
+
+    @property
+    def masked_headers(self) -> dict[str, str]:
+        return {key: MASK for key in (self.http_headers or {})}
+
+
+MASK = "••••"
+
+
+class JobRun(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    scheduled_for = models.DateTimeField()
+    trigger = models.CharField(max_length=10, choices=RunTrigger.choices)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    reason = models.CharField(max_length=200, blank=True, default="")
+    # The claim: unique per (job, slot, trigger, attempt) for scheduled,
+    # retry and catch-up runs, so a second beat, a redelivered message or a
+    # duplicated publish loses the insert and records nothing. Manual runs
+    # carry their own id. Never null (MongoDB's unique indexes count nulls).
+    claim_key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    result = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    worker = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["-scheduled_for", "-created_at"]
+        indexes = [
+            models.Index(fields=["job", "-scheduled_for"], name="run_job_scheduled"),
+            models.Index(fields=["status", "started_at"], name="run_status_started"),
+            models.Index(fields=["created_at"], name="run_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} @ {self.scheduled_for:%Y-%m-%d %H:%M:%S} ({self.status})"
+
+    @staticmethod
+    def make_claim_key(job_id: Any, scheduled_for: Any, trigger: str, attempt: int = 1) -> str:
+        # Millisecond precision: MongoDB stores datetimes to the millisecond.
+        slot = scheduled_for.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        return f"{job_id}|{slot}|{trigger}|{attempt}"
+
+    @property
+    def lateness_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.started_at - self.scheduled_for).total_seconds()
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created"
+    UPDATED = "updated"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    RUN_REQUESTED = "run_requested"
+    DELETED = "deleted"
+    AUTO_PAUSED = "auto_paused"
+
+
+class JobEvent(models.Model):
+    """The audit trail. Outlives its job (job_ref and job_name stay)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="events")
+    job_ref = models.UUIDField(db_index=True)
+    job_name = models.CharField(max_length=200)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150)  # username, or "system"
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    # For `updated`: {"field": {"old": ..., "new": ...}} (secrets masked).
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["job_ref", "-created_at"], name="event_job_created")]
+
+    def __str__(self) -> str:
+        return f"{self.job_name}: {self.kind} by {self.actor_name}"

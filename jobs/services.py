@@ -1,0 +1,531 @@
+"""Every write on jobs: create, update, pause, resume, run now, duplicate, delete.
+
+The API, the admin and the management commands call these and nothing else,
+so validation, the audit trail, the API cache and django-celery-beat's mirror
+rows stay in step whatever the entry point. Validation raises Django's
+ValidationError keyed by dotted field paths (`schedule.cron`), which the
+admin's forms and the API's error shape both understand.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError
+from django.utils import timezone
+
+from jobs import cache as job_cache
+from jobs import registry, schedules
+from jobs.models import (
+    MASK,
+    ActionType,
+    CatchupPolicy,
+    EventKind,
+    Job,
+    JobEvent,
+    JobRun,
+    OverlapPolicy,
+    PauseReason,
+    RunStatus,
+    RunTrigger,
+)
+
+logger = logging.getLogger(__name__)
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+# Bounds of the numeric policies: (minimum, maximum).
+POLICY_BOUNDS: dict[str, tuple[int, int]] = {
+    "timeout_seconds": (1, 86_400),
+    "max_retries": (0, 10),
+    "retry_backoff_seconds": (1, 86_400),
+    "jitter_seconds": (0, 3_600),
+    "pause_after_failures": (1, 1_000),
+}
+POLICY_DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "enabled": True,
+    "timeout_seconds": 60,
+    "max_retries": 0,
+    "retry_backoff_seconds": 10,
+    "overlap_policy": OverlapPolicy.SKIP,
+    "catchup_policy": CatchupPolicy.SKIP,
+    "jitter_seconds": 0,
+    "pause_after_failures": None,
+}
+SETTABLE_FIELDS = ("name", "schedule", "action", *POLICY_DEFAULTS)
+SYSTEM = "system"
+
+
+class DuplicateJobName(ValidationError):
+    """A job with this name already exists for the owner (HTTP 409)."""
+
+    http_status = 409
+    error_code = "duplicate_name"
+
+    def __init__(self, name: str) -> None:
+        super().__init__({"name": [f'You already have a job named "{name}".']})
+
+
+# --- validation -----------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return timezone.now()
+
+
+def validate_schedule(data: Any, *, now: datetime, anchor: datetime | None = None) -> schedules.Schedule:
+    """Parse a wire-format schedule dict, raising ValidationError keyed `schedule.<field>`."""
+    if not isinstance(data, Mapping):
+        raise ValidationError({"schedule": ['Must be an object such as {"phrase": "every 15 minutes"}.']})
+    try:
+        return schedules.parse(
+            data, now=now, min_interval_seconds=settings.JOBS_MIN_INTERVAL_SECONDS, anchor=anchor or now
+        )
+    except schedules.ScheduleError as exc:
+        fields = exc.fields or {"": [exc.message]}
+        raise ValidationError(
+            {f"schedule.{field}" if field else "schedule": messages for field, messages in fields.items()}
+        ) from exc
+
+
+def _validate_action(data: Any, *, is_staff: bool, stored_headers: Mapping[str, str] | None) -> dict[str, Any]:
+    """Return the model fields for an action dict (http or task)."""
+    if not isinstance(data, Mapping):
+        raise ValidationError({"action": ['Must be an object with a "type" of "http" or "task".']})
+    errors: dict[str, list[str]] = {}
+    kind = data.get("type")
+    fields: dict[str, Any] = {
+        "http_method": "",
+        "http_url": "",
+        "http_headers": {},
+        "http_body": "",
+        "http_expected_status": [],
+        "task_name": "",
+        "task_args": [],
+        "task_kwargs": {},
+    }
+    allowed_keys = {
+        "http": {"type", "method", "url", "headers", "body", "expected_status"},
+        "task": {"type", "task", "args", "kwargs"},
+    }
+    if kind not in allowed_keys:
+        raise ValidationError({"action.type": ['Must be "http" or "task".']})
+    for key in data:
+        if key not in allowed_keys[kind]:
+            errors[f"action.{key}"] = [
+                f"Unknown field for a {kind} action; allowed: {', '.join(sorted(allowed_keys[kind]))}."
+            ]
+    fields["action_type"] = kind
+    if kind == ActionType.HTTP:
+        method = str(data.get("method") or "GET").upper()
+        if method not in HTTP_METHODS:
+            errors["action.method"] = [f"Must be one of {', '.join(HTTP_METHODS)}."]
+        url = data.get("url")
+        if not isinstance(url, str) or not url:
+            errors["action.url"] = ["This field is required."]
+        else:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                errors["action.url"] = ["Must be an absolute http:// or https:// URL."]
+            elif len(url) > 2000:
+                errors["action.url"] = ["Must be at most 2000 characters."]
+        headers = data.get("headers") or {}
+        clean_headers: dict[str, str] = {}
+        if not isinstance(headers, Mapping):
+            errors["action.headers"] = ["Must be an object of header names to values."]
+        else:
+            for name, value in headers.items():
+                if not isinstance(name, str) or not _HEADER_NAME.match(name):
+                    errors[f"action.headers.{name}"] = ["Not a valid header name."]
+                    continue
+                if value is None or value == "" or value == MASK:
+                    # An update that omits a value keeps the stored secret.
+                    kept = _stored_header(stored_headers, name)
+                    if kept is None:
+                        errors[f"action.headers.{name}"] = ["A value is required for a new header."]
+                    else:
+                        clean_headers[name] = kept
+                elif not isinstance(value, str) or "\n" in value or "\r" in value:
+                    errors[f"action.headers.{name}"] = ["Must be a single-line string."]
+                else:
+                    clean_headers[name] = value
+        body = data.get("body", "")
+        if body is None:
+            body = ""
+        if not isinstance(body, str):
+            errors["action.body"] = ["Must be a string."]
+        expected = data.get("expected_status")
+        if expected in (None, []):
+            expected = []
+        elif not isinstance(expected, list) or not all(
+            isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599 for code in expected
+        ):
+            errors["action.expected_status"] = ["Must be a list of HTTP status codes (100-599); empty means any 2xx."]
+        fields.update(
+            http_method=method,
+            http_url=url if isinstance(url, str) else "",
+            http_headers=clean_headers,
+            http_body=body if isinstance(body, str) else "",
+            http_expected_status=sorted(set(expected)) if isinstance(expected, list) else [],
+        )
+    else:
+        name = data.get("task")
+        task = registry.get(name) if isinstance(name, str) else None
+        if task is None:
+            names = ", ".join(t.name for t in registry.available(for_staff=is_staff))
+            errors["action.task"] = [f'Unknown task "{name}"; registered tasks: {names}.']
+        elif task.system_only and not is_staff:
+            errors["action.task"] = [f'Task "{name}" is system-only; only staff may schedule it.']
+        args = data.get("args", [])
+        kwargs = data.get("kwargs", {})
+        if args is None:
+            args = []
+        if kwargs is None:
+            kwargs = {}
+        if not isinstance(args, list):
+            errors["action.args"] = ["Must be a JSON array."]
+        if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+            errors["action.kwargs"] = ["Must be a JSON object."]
+        fields.update(task_name=name if isinstance(name, str) else "", task_args=args, task_kwargs=kwargs)
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
+def _stored_header(stored: Mapping[str, str] | None, name: str) -> str | None:
+    for key, value in (stored or {}).items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def _validate_policies(values: Mapping[str, Any]) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    out: dict[str, Any] = {}
+    for field, value in values.items():
+        if field in POLICY_BOUNDS:
+            low, high = POLICY_BOUNDS[field]
+            if value is None and field == "pause_after_failures":
+                out[field] = None
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                errors[field] = [f"Must be a whole number from {low} to {high}."]
+                continue
+        elif field == "overlap_policy" and value not in OverlapPolicy.values:
+            errors[field] = [f"Must be one of: {', '.join(OverlapPolicy.values)}."]
+            continue
+        elif field == "catchup_policy" and value not in CatchupPolicy.values:
+            errors[field] = [f"Must be one of: {', '.join(CatchupPolicy.values)}."]
+            continue
+        elif field == "enabled" and not isinstance(value, bool):
+            errors[field] = ["Must be true or false."]
+            continue
+        elif field == "description":
+            if value is None:
+                value = ""
+            if not isinstance(value, str) or len(value) > 10_000:
+                errors[field] = ["Must be text of at most 10000 characters."]
+                continue
+        out[field] = value
+    if errors:
+        raise ValidationError(errors)
+    return out
+
+
+def _validate_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError({"name": ["This field is required."]})
+    name = name.strip()
+    if len(name) > 200:
+        raise ValidationError({"name": ["Must be at most 200 characters."]})
+    return name
+
+
+def _schedule_fields(schedule: schedules.Schedule) -> dict[str, Any]:
+    return {
+        "schedule_kind": schedule.kind,
+        "cron": schedule.cron or "",
+        "interval_every": schedule.every,
+        "interval_unit": schedule.unit or "",
+        "interval_anchor": schedule.anchor if schedule.kind == "interval" else None,
+        "once_at": schedule.at,
+        "timezone": schedule.timezone,
+        "phrase": schedule.phrase or "",
+    }
+
+
+def compute_next_run_at(job: Job, *, after: datetime | None = None) -> datetime | None:
+    """The job's next slot strictly after `after` (default now), or None while paused/finished."""
+    if not job.enabled:
+        return None
+    nxt = schedules.next_fire_time(job.schedule, after=after or _now())
+    return nxt.astimezone(schedules.UTC) if nxt else None
+
+
+# --- audit ---------------------------------------------------------------------
+
+
+def _actor_fields(actor: Any) -> dict[str, Any]:
+    if actor is None:
+        return {"actor": None, "actor_name": SYSTEM}
+    return {"actor": actor, "actor_name": actor.get_username()}
+
+
+def _record(job: Job, actor: Any, kind: str, changes: dict[str, Any] | None = None) -> JobEvent:
+    return JobEvent.objects.create(
+        job=job, job_ref=job.id, job_name=job.name, kind=kind, changes=changes or {}, **_actor_fields(actor)
+    )
+
+
+def _after_write(job: Job | None, owner_id: Any) -> None:
+    """What every job write must do besides the row itself."""
+    job_cache.bump(owner_id)
+    if job is not None:
+        from jobs import beat_sync
+
+        beat_sync.sync_job(job)
+
+
+# --- writes --------------------------------------------------------------------
+
+
+def job_create(*, owner: Any, actor: Any, data: Mapping[str, Any]) -> Job:
+    """Create a job from wire-format data ({name, schedule, action, policies...})."""
+    now = _now()
+    errors: dict[str, list[str]] = {}
+    unknown = set(data) - set(SETTABLE_FIELDS)
+    for key in sorted(unknown):
+        errors[key] = ["Unknown field."]
+    fields: dict[str, Any] = {}
+    for step in (
+        lambda: fields.update(name=_validate_name(data.get("name"))),
+        lambda: fields.update(_schedule_fields(validate_schedule(data.get("schedule"), now=now))),
+        lambda: fields.update(
+            _validate_action(data.get("action"), is_staff=_is_staff(actor, owner), stored_headers=None)
+        ),
+        lambda: fields.update(
+            _validate_policies({**POLICY_DEFAULTS, **{k: v for k, v in data.items() if k in POLICY_DEFAULTS}})
+        ),
+    ):
+        try:
+            step()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    if Job.objects.filter(owner=owner, name=fields["name"]).exists():
+        raise DuplicateJobName(fields["name"])
+    job = Job(owner=owner, **fields)
+    job.next_run_at = compute_next_run_at(job, after=now)
+    try:
+        job.save(force_insert=True)
+    except IntegrityError as exc:  # lost a race with an identical create
+        raise DuplicateJobName(fields["name"]) from exc
+    _record(job, actor, EventKind.CREATED)
+    _after_write(job, owner.pk)
+    return job
+
+
+def job_update(*, job: Job, actor: Any, data: Mapping[str, Any], partial: bool = True) -> Job:
+    """Apply changes (wire format). With partial=False, omitted optional fields reset to defaults."""
+    now = _now()
+    errors: dict[str, list[str]] = {}
+    for key in sorted(set(data) - set(SETTABLE_FIELDS)):
+        errors[key] = ["Unknown field."]
+    if not partial:
+        for required in ("name", "schedule", "action"):
+            if required not in data:
+                errors[required] = ["This field is required."]
+        data = {**POLICY_DEFAULTS, "enabled": job.enabled, **data}
+    new: dict[str, Any] = {}
+    if "name" in data:
+        try:
+            new["name"] = _validate_name(data["name"])
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if "schedule" in data:
+        try:
+            candidate = validate_schedule(data["schedule"], now=now)
+            if _same_schedule(job.schedule, candidate):
+                # An unchanged interval keeps its anchor, so its slots do not move.
+                candidate = job.schedule
+            new.update(_schedule_fields(candidate))
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if "action" in data:
+        try:
+            new.update(
+                _validate_action(data["action"], is_staff=_is_staff(actor, job.owner), stored_headers=job.http_headers)
+            )
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    policies = {k: v for k, v in data.items() if k in POLICY_DEFAULTS}
+    try:
+        new.update(_validate_policies(policies))
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+
+    name_taken = Job.objects.filter(owner_id=job.owner_id, name=new.get("name")).exclude(pk=job.pk)
+    if "name" in new and new["name"] != job.name and name_taken.exists():
+        raise DuplicateJobName(new["name"])
+    enabled_change = new.pop("enabled", job.enabled)
+    changes: dict[str, Any] = {}
+    for field, value in new.items():
+        old = getattr(job, field)
+        if old != value:
+            secret = field == "http_headers"
+            changes[field] = {
+                "old": _masked(old) if secret else _jsonable(old),
+                "new": _masked(value) if secret else _jsonable(value),
+            }
+            setattr(job, field, value)
+    if changes:
+        job.next_run_at = compute_next_run_at(job, after=now)
+        try:
+            job.save()
+        except IntegrityError as exc:
+            raise DuplicateJobName(job.name) from exc
+        _record(job, actor, EventKind.UPDATED, changes)
+    if enabled_change != job.enabled:
+        job = job_resume(job=job, actor=actor) if enabled_change else job_pause(job=job, actor=actor)
+    elif changes:
+        _after_write(job, job.owner_id)
+    return job
+
+
+def _same_schedule(old: schedules.Schedule, new: schedules.Schedule) -> bool:
+    keys = ("kind", "timezone", "cron", "every", "unit", "at", "phrase")
+    return all(getattr(old, key) == getattr(new, key) for key in keys)
+
+
+def _masked(headers: Any) -> dict[str, str]:
+    return {key: MASK for key in (headers or {})}
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _is_staff(actor: Any, owner: Any) -> bool:
+    return bool(getattr(actor, "is_staff", False)) if actor is not None else True
+
+
+def job_pause(*, job: Job, actor: Any, reason: str = PauseReason.USER, kind: str = EventKind.PAUSED) -> Job:
+    if not job.enabled:
+        return job
+    job.enabled = False
+    job.paused_reason = reason
+    job.next_run_at = None
+    job.save(update_fields=["enabled", "paused_reason", "next_run_at", "updated_at"])
+    _record(job, actor, kind, {"reason": reason} if reason != PauseReason.USER else None)
+    _after_write(job, job.owner_id)
+    return job
+
+
+def job_resume(*, job: Job, actor: Any) -> Job:
+    """Re-enable a job. It fires at its next slot after now, never for slots missed while paused."""
+    if job.enabled:
+        return job
+    if job.paused_reason == PauseReason.OWNER_DEACTIVATED and not getattr(actor, "is_staff", False):
+        raise PermissionDenied("This job was paused because its owner was deactivated; only staff can resume it.")
+    job.enabled = True
+    job.paused_reason = PauseReason.NONE
+    job.consecutive_failures = 0
+    job.next_run_at = compute_next_run_at(job)
+    job.save(update_fields=["enabled", "paused_reason", "consecutive_failures", "next_run_at", "updated_at"])
+    _record(job, actor, EventKind.RESUMED)
+    _after_write(job, job.owner_id)
+    return job
+
+
+def job_delete(*, job: Job, actor: Any) -> None:
+    owner_id = job.owner_id
+    _record(job, actor, EventKind.DELETED)
+    from jobs import beat_sync
+
+    beat_sync.remove_job(job)
+    job.delete()
+    _after_write(None, owner_id)
+
+
+def job_duplicate(*, job: Job, actor: Any) -> Job:
+    """A paused copy named "<name> (copy)", "<name> (copy 2)", ..."""
+    base = f"{job.name} (copy)"
+    name, n = base, 1
+    while Job.objects.filter(owner_id=job.owner_id, name=name).exists():
+        n += 1
+        name = f"{job.name} (copy {n})"
+    data = job_to_spec(job)
+    data.update(name=name[:200], enabled=False)
+    if job.schedule_kind == "once" and job.once_at and job.once_at <= _now():
+        raise ValidationError({"schedule.at": ["This one-off job's time has passed; it cannot be duplicated."]})
+    copy = job_create(owner=job.owner, actor=actor, data=data)
+    copy.http_headers = dict(job.http_headers)  # secrets are copied, not re-entered
+    copy.save(update_fields=["http_headers"])
+    return copy
+
+
+def job_to_spec(job: Job) -> dict[str, Any]:
+    """The wire-format data that would recreate this job (header values masked)."""
+    schedule = schedules.to_dict(job.schedule)
+    schedule.pop("anchor", None)
+    if job.action_type == ActionType.HTTP:
+        action: dict[str, Any] = {
+            "type": "http",
+            "method": job.http_method,
+            "url": job.http_url,
+            "headers": job.masked_headers,
+            "body": job.http_body,
+            "expected_status": job.http_expected_status,
+        }
+    else:
+        action = {"type": "task", "task": job.task_name, "args": job.task_args, "kwargs": job.task_kwargs}
+    return {
+        "name": job.name,
+        "description": job.description,
+        "schedule": schedule,
+        "action": action,
+        "enabled": job.enabled,
+        **{field: getattr(job, field) for field in POLICY_DEFAULTS if field not in ("description", "enabled")},
+    }
+
+
+def job_request_run(*, job: Job, actor: Any) -> JobRun:
+    """Run the job now, outside its schedule (trigger `manual`)."""
+    from jobs import dispatch
+
+    now = _now()
+    run = JobRun(job=job, scheduled_for=now, trigger=RunTrigger.MANUAL, status=RunStatus.QUEUED)
+    run.claim_key = f"{job.id}|manual|{run.id}"
+    run.save(force_insert=True)
+    _record(job, actor, EventKind.RUN_REQUESTED, {"run_id": str(run.id)})
+    job_cache.bump(job.owner_id)
+    dispatch.send_run(run)
+    return run
+
+
+def jobs_pause_for_deactivated_owner(*, owner: Any) -> int:
+    """Pause every enabled job of a deactivated user (events by `system`)."""
+    count = 0
+    for job in Job.objects.filter(owner=owner, enabled=True):
+        job_pause(job=job, actor=None, reason=PauseReason.OWNER_DEACTIVATED)
+        count += 1
+    return count
+
+
+def runs_prune(*, days: int | None = None, now: datetime | None = None) -> int:
+    """Delete runs older than the retention (RUNS_RETENTION_DAYS); events are kept longer."""
+    cutoff = (now or _now()) - timedelta(days=days or settings.RUNS_RETENTION_DAYS)
+    deleted, _ = JobRun.objects.filter(scheduled_for__lt=cutoff).exclude(status__in=("queued", "running")).delete()
+    return deleted
