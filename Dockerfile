@@ -1,0 +1,29 @@
+# The scheduler service: web (gunicorn), worker and beat all run from this image.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+WORKDIR /app
+
+# Dependencies in their own layer: rebuilt only when requirements.txt changes.
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY . .
+
+# Static files are collected at build time and served by WhiteNoise. The
+# throwaway key exists only for this build step.
+RUN SECRET_KEY=collectstatic-only ENV_FILE= STATIC_ROOT=/app/staticfiles \
+    python manage.py collectstatic --noinput -v0
+
+RUN useradd --system --uid 10001 --home-dir /app scheduler \
+    && mkdir -p /app/var && chown -R scheduler /app/var
+USER scheduler
+
+ENV STATIC_ROOT=/app/staticfiles \
+    ENV_FILE=
+EXPOSE 8000
+CMD ["gunicorn", "scheduler_site.wsgi", "--config", "gunicorn.conf.py"]
