@@ -1,4 +1,5 @@
-# The scheduler service: web (gunicorn), worker and beat all run from this image.
+# The scheduler service: web (gunicorn), worker and beat all run from this image
+# (docker-compose.yml; tests/test_containers.py checks the two agree with the settings).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -12,6 +13,8 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
+# The code (.dockerignore keeps out .env, .venv, var/ and .git), owned by root:
+# the service user can read it but not change it.
 COPY . .
 
 # Static files are collected at build time and served by WhiteNoise. The
@@ -23,6 +26,7 @@ RUN useradd --system --uid 10001 --home-dir /app scheduler \
     && mkdir -p /app/var && chown -R scheduler /app/var
 USER scheduler
 
+# ENV_FILE= : configuration comes from the container's environment only.
 ENV STATIC_ROOT=/app/staticfiles \
     ENV_FILE=
 EXPOSE 8000

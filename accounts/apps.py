@@ -7,6 +7,8 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
+        from accounts import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+
         post_migrate.connect(_create_cache_table, sender=self)
 
 

@@ -61,3 +61,12 @@ class TokenPairSerializer(serializers.Serializer):
 
 class AccessTokenSerializer(serializers.Serializer):
     access = serializers.CharField()
+
+
+class MeSerializer(serializers.Serializer):
+    """The signed-in user, as `GET /api/v1/me/` shows them."""
+
+    id = serializers.CharField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    email = serializers.EmailField(read_only=True)
+    is_staff = serializers.BooleanField(read_only=True)

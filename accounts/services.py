@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -12,6 +13,7 @@ from accounts.revocation import RevocationStoreUnavailable, revoke
 from scheduler_site.errors import ServiceUnavailable
 
 User = get_user_model()
+logger = logging.getLogger(__name__)
 
 
 def user_create(*, username: str, password: str, email: str = "", is_staff: bool = False) -> Any:
@@ -33,3 +35,23 @@ def logout(*, user: Any, refresh: str, access: Any) -> None:
             revoke(access[api_settings.JTI_CLAIM], access["exp"])
     except RevocationStoreUnavailable as exc:
         raise ServiceUnavailable("The token revocation store is unreachable; try again shortly.") from exc
+
+
+def user_deactivate(*, user: Any, actor: Any) -> Any:
+    """Deactivate a user: their tokens stop working and their jobs are paused (events by `system`).
+
+    Only staff can resume those jobs (see jobs.services.job_resume).
+    """
+    from jobs.services import jobs_pause_for_deactivated_owner
+
+    if user.is_active:
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+    paused = jobs_pause_for_deactivated_owner(owner=user)
+    logger.info(
+        "user %s deactivated by %s; %d job(s) paused",
+        user.get_username(),
+        actor.get_username() if actor is not None else "system",
+        paused,
+    )
+    return user

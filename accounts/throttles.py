@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -20,6 +21,8 @@ class _FailOpenThrottle(SimpleRateThrottle):
     def allow_request(self, request: Request, view: object) -> bool:
         try:
             return super().allow_request(request, view)
+        except APIException:
+            raise  # e.g. a body that does not parse: the client's error, not the cache's
         except Exception as exc:  # cache unreachable: don't lock everyone out
             logger.warning("login throttle skipped: cache unreachable (%s)", exc)
             return True
@@ -31,7 +34,9 @@ class LoginUsernameThrottle(_FailOpenThrottle):
 
     def get_cache_key(self, request: Request, view: object) -> str | None:
         username = request.data.get("username") if hasattr(request.data, "get") else None
-        if not isinstance(username, str) or not username:
+        if isinstance(username, (int, float)) and not isinstance(username, bool):
+            username = str(username)  # the serializer's CharField accepts numbers too
+        if not isinstance(username, str) or not username.strip():
             return None
         return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()[:150]}
 

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 
 from accounts import services
-from accounts.serializers import AccessTokenSerializer, LogoutSerializer, TokenPairSerializer
+from accounts.serializers import AccessTokenSerializer, LogoutSerializer, MeSerializer, TokenPairSerializer
 from accounts.throttles import LoginAddressThrottle, LoginUsernameThrottle
 
 _AUTH_ERRORS = {401: OpenApiResponse(description="Invalid credentials or token (error shape).")}
@@ -47,3 +47,13 @@ class LogoutView(APIView):
             access=request.auth,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    """The user the presented token belongs to."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["auth"], responses={200: MeSerializer, **_AUTH_ERRORS})
+    def get(self, request: Request) -> Response:
+        return Response(MeSerializer(request.user).data)

@@ -1,16 +1,183 @@
-"""Mirror jobs into django-celery-beat's models (owned by the execution work).
+"""Mirror jobs into django-celery-beat's models, so its admin and tooling show them truthfully.
 
-Placeholder until the execution issue lands: keeps the call sites in place.
+Each job is one `PeriodicTask` named `job:<uuid>` calling `jobs.run_job`:
+a cron job gets a `CrontabSchedule` carrying the job's time zone, an interval
+job an `IntervalSchedule` (its anchor as `start_time`), a one-off job a
+`ClockedSchedule` (`one_off`). `enabled` follows the job. The services call
+`sync_job` after every write and `remove_job` on delete.
+
+These rows are a mirror, not the clock: `jobs.scheduler.JobScheduler` times
+jobs from `jobs.schedules` and `Job.next_run_at` and never fires `job:` rows
+(see docs/design.md, "Execution: who is authoritative").
+
+Schedule rows are shared: an identical schedule is reused (the oldest row),
+and a schedule row a job stops using is deleted once nothing refers to it.
+Changes made without `PeriodicTask.save()` are followed by one
+`PeriodicTasks.update_changed()` per batch, so a running beat notices them.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
+from django.db import models
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    PeriodicTasks,
+)
 
-def sync_job(job: Any) -> None:
-    return None
+from jobs import schedules
+from jobs.models import Job, ScheduleKind
+
+logger = logging.getLogger(__name__)
+
+ENTRY_PREFIX = "job:"
+TASK_NAME = "jobs.run_job"
+SCHEDULE_FIELDS = ("interval", "crontab", "solar", "clocked")
+_CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
 
 
-def remove_job(job: Any) -> None:
-    return None
+def entry_name(job_id: Any) -> str:
+    return f"{ENTRY_PREFIX}{job_id}"
+
+
+def _first_or_create(model: type[models.Model], **fields: Any) -> Any:
+    # Oldest first, so concurrent creators converge on one row (and
+    # `dedupe_schedules` folds the others into it).
+    existing = model.objects.filter(**fields).order_by("pk").first()
+    return existing if existing is not None else model.objects.create(**fields)
+
+
+def _schedule_row(job: Job) -> tuple[str, Any]:
+    if job.schedule_kind == ScheduleKind.CRON:
+        values = dict(zip(_CRON_FIELDS, job.cron.split(" "), strict=True))
+        return "crontab", _first_or_create(CrontabSchedule, timezone=job.timezone, **values)
+    if job.schedule_kind == ScheduleKind.INTERVAL:
+        # The units are django-celery-beat's period names (seconds ... days).
+        return "interval", _first_or_create(IntervalSchedule, every=job.interval_every, period=job.interval_unit)
+    return "clocked", _first_or_create(ClockedSchedule, clocked_time=job.once_at)
+
+
+def _apply(task: PeriodicTask, job: Job) -> list[Any]:
+    """Set the mirror fields on `task`; returns the schedule rows it stopped using."""
+    field, row = _schedule_row(job)
+    dropped = []
+    for name in SCHEDULE_FIELDS:
+        current = getattr(task, name, None) if getattr(task, f"{name}_id", None) else None
+        wanted = row if name == field else None
+        if current is not None and (wanted is None or current.pk != wanted.pk):
+            dropped.append(current)
+        setattr(task, name, wanted)
+    task.task = TASK_NAME
+    task.args = "[]"
+    task.kwargs = json.dumps({"job_id": str(job.pk)})
+    task.enabled = bool(job.enabled)
+    task.one_off = job.schedule_kind == ScheduleKind.ONCE
+    task.start_time = job.interval_anchor if job.schedule_kind == ScheduleKind.INTERVAL else None
+    task.description = (
+        f"Mirror of job {job.name!r} ({schedules.describe(job.schedule)}); "
+        "timed by the project's scheduler from jobs.schedules, see the job's runs for its history."
+    )[:2000]
+    return dropped
+
+
+def sync_job(job: Job) -> PeriodicTask:
+    """Create or update the job's mirror row (one save, which marks the schedule changed)."""
+    task = PeriodicTask.objects.filter(name=entry_name(job.pk)).first() or PeriodicTask(name=entry_name(job.pk))
+    dropped = _apply(task, job)
+    task.save()
+    _delete_if_unused(dropped)
+    return task
+
+
+def remove_job(job: Job) -> None:
+    task = PeriodicTask.objects.filter(name=entry_name(job.pk)).first()
+    if task is None:
+        return
+    rows = [getattr(task, name) for name in SCHEDULE_FIELDS if getattr(task, f"{name}_id", None)]
+    task.delete()
+    _delete_if_unused(rows)
+
+
+def _delete_if_unused(rows: list[Any]) -> None:
+    for row in rows:
+        if not PeriodicTask.objects.filter(**{_field_for(row): row}).exists():
+            row.delete()
+
+
+def _field_for(row: Any) -> str:
+    return {
+        CrontabSchedule: "crontab",
+        IntervalSchedule: "interval",
+        ClockedSchedule: "clocked",
+    }.get(type(row), "solar")
+
+
+def sync_all() -> dict[str, int]:
+    """Bring every mirror row in line with the jobs (beat start): one change marker for the batch."""
+    counts = {"synced": 0, "removed": 0, "merged": 0}
+    job_ids = set()
+    for job in Job.objects.all().iterator():
+        job_ids.add(entry_name(job.pk))
+        task = PeriodicTask.objects.filter(name=entry_name(job.pk)).first() or PeriodicTask(name=entry_name(job.pk))
+        before = _snapshot(task)
+        dropped = _apply(task, job)
+        if task.pk is None or _snapshot(task) != before:
+            task.no_changes = True  # one update_changed() below instead of one per row
+            task.save()
+            counts["synced"] += 1
+        _delete_if_unused(dropped)
+    for task in PeriodicTask.objects.filter(name__startswith=ENTRY_PREFIX).exclude(name__in=job_ids):
+        task.no_changes = True
+        task.delete()
+        counts["removed"] += 1
+    counts["merged"] = dedupe_schedules()
+    if any(counts.values()):
+        PeriodicTasks.update_changed()
+        logger.info("beat mirror re-synced: %s", counts, extra=counts)
+    return counts
+
+
+def _snapshot(task: PeriodicTask) -> tuple[Any, ...]:
+    return (
+        task.task,
+        task.args,
+        task.kwargs,
+        task.enabled,
+        task.one_off,
+        task.start_time,
+        task.description,
+        *(getattr(task, f"{name}_id", None) for name in SCHEDULE_FIELDS),
+    )
+
+
+def dedupe_schedules() -> int:
+    """Fold identical schedule rows into the oldest one; returns how many rows were removed.
+
+    Tasks are re-pointed first (deleting a schedule row would cascade to its
+    tasks); the caller marks the change once for the whole batch.
+    """
+    removed = 0
+    keys = {
+        CrontabSchedule: ("crontab", (*_CRON_FIELDS, "timezone")),
+        IntervalSchedule: ("interval", ("every", "period")),
+        ClockedSchedule: ("clocked", ("clocked_time",)),
+    }
+    for model, (field, key_fields) in keys.items():
+        groups: dict[tuple[Any, ...], list[Any]] = {}
+        for row in model.objects.order_by("pk"):
+            groups.setdefault(tuple(str(getattr(row, name)) for name in key_fields), []).append(row)
+        for rows in groups.values():
+            keep, extra = rows[0], rows[1:]
+            if not extra:
+                continue
+            PeriodicTask.objects.filter(**{f"{field}__in": extra}).update(**{field: keep})
+            for row in extra:
+                row.delete()
+                removed += 1
+    return removed

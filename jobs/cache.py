@@ -1,8 +1,8 @@
 """Caching of what the jobs API serves, in the shared cache (Redis in production).
 
 Keys are versioned: every write to a job bumps its owner's version (and the
-global version staff views use), so the next read in any process misses and
-sees the write. Nothing ever scans keys. Entries live at most
+global version staff views use) to a fresh token, so the next read in any
+process misses and sees the write. Nothing ever scans keys. Entries live at most
 API_CACHE_TTL_SECONDS and never past the earliest `next_run_at` they contain,
 so cached `next_runs` are never in the past; a bump lost while the cache was
 unreachable is thus bounded by the TTL.
@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+
+from scheduler_site import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -30,19 +33,22 @@ def _warn(action: str, exc: Exception) -> None:
     logger.warning("jobs cache %s skipped: cache unreachable (%s: %s)", action, type(exc).__name__, exc)
 
 
+def _new_version() -> str:
+    return uuid.uuid4().hex[:16]
+
+
 def bump(owner_id: Any) -> None:
-    """Invalidate every cached response that may contain the owner's jobs."""
-    for key in (_OWNER.format(owner_id), _GLOBAL):
-        try:
-            # incr on a missing key raises ValueError: start it then.
-            try:
-                cache.incr(key)
-            except ValueError:
-                cache.add(key, 1, timeout=None)
-                cache.incr(key)
-        except Exception as exc:
-            _warn("invalidation", exc)
-            return
+    """Invalidate every cached response that may contain the owner's jobs.
+
+    A version is a fresh random token, not a counter: one round trip, no
+    read-modify-write race, and if a version key is ever lost (evicted,
+    flushed) its replacement can never coincide with an old version whose
+    entries are still cached.
+    """
+    try:
+        cache.set_many({_OWNER.format(owner_id): _new_version(), _GLOBAL: _new_version()}, timeout=None)
+    except Exception as exc:
+        _warn("invalidation", exc)
 
 
 def response_key(*, scope: str, owner_id: Any, staff: bool, path: str, query: str) -> str | None:
@@ -51,8 +57,11 @@ def response_key(*, scope: str, owner_id: Any, staff: bool, path: str, query: st
     try:
         version = cache.get(version_key)
         if version is None:
-            cache.add(version_key, 1, timeout=None)
-            version = cache.get(version_key) or 1
+            # First use (or the key was lost): whichever process adds first wins.
+            cache.add(version_key, _new_version(), timeout=None)
+            version = cache.get(version_key)
+        if version is None:  # vanished again at once (a flush): do not cache this response
+            return None
     except Exception as exc:
         _warn("lookup", exc)
         return None
@@ -65,10 +74,12 @@ def get(key: str | None) -> Any:
     if key is None:
         return None
     try:
-        return cache.get(key)
+        value = cache.get(key)
     except Exception as exc:
         _warn("lookup", exc)
-        return None
+        value = None
+    metrics.record_cache(hit=value is not None)
+    return value
 
 
 def set(key: str | None, value: Any, *, ttl: float | None = None) -> None:

@@ -62,6 +62,9 @@ POLICY_DEFAULTS: dict[str, Any] = {
     "pause_after_failures": None,
 }
 SETTABLE_FIELDS = ("name", "schedule", "action", *POLICY_DEFAULTS)
+SCHEDULE_FIELDS = frozenset(
+    {"schedule_kind", "cron", "interval_every", "interval_unit", "interval_anchor", "once_at", "timezone", "phrase"}
+)
 SYSTEM = "system"
 
 
@@ -86,15 +89,57 @@ def validate_schedule(data: Any, *, now: datetime, anchor: datetime | None = Non
     """Parse a wire-format schedule dict, raising ValidationError keyed `schedule.<field>`."""
     if not isinstance(data, Mapping):
         raise ValidationError({"schedule": ['Must be an object such as {"phrase": "every 15 minutes"}.']})
+    # Interval anchors are whole seconds: slots read well ("every 15 minutes"
+    # from 17:25:18, not 17:25:18.028761) and survive MongoDB's millisecond
+    # storage unchanged, so a response and a later read show the same slots.
+    anchor = (anchor or now).replace(microsecond=0)
     try:
-        return schedules.parse(
-            data, now=now, min_interval_seconds=settings.JOBS_MIN_INTERVAL_SECONDS, anchor=anchor or now
+        schedule = schedules.parse(
+            data, now=now, min_interval_seconds=settings.JOBS_MIN_INTERVAL_SECONDS, anchor=anchor
         )
     except schedules.ScheduleError as exc:
         fields = exc.fields or {"": [exc.message]}
         raise ValidationError(
             {f"schedule.{field}" if field else "schedule": messages for field, messages in fields.items()}
         ) from exc
+    conflicts = _phrase_conflicts(data, schedule)
+    if conflicts:
+        raise ValidationError(conflicts)
+    return schedule
+
+
+def _phrase_conflicts(data: Mapping[str, Any], schedule: schedules.Schedule) -> dict[str, list[str]]:
+    """Fields sent next to a phrase must agree with it.
+
+    A phrase wins over the fields, so a client that edits `cron` in what it
+    read and sends it back with the old `phrase` would otherwise see its
+    change silently dropped.
+    """
+    if schedule.phrase is None:
+        return {}
+    normalized = schedules.to_dict(schedule)
+    errors: dict[str, list[str]] = {}
+    for key in ("kind", "cron", "every", "unit", "at"):
+        sent = data.get(key)
+        if sent is None or sent == "":
+            continue
+        expected = normalized.get(key)
+        if key == "at" and expected is not None:
+            try:
+                same = datetime.fromisoformat(str(sent)) == datetime.fromisoformat(expected)
+            except (TypeError, ValueError):
+                same = False
+        elif key == "cron":
+            same = " ".join(str(sent).split()) == expected
+        else:
+            same = sent == expected
+        if not same:
+            shown = "no value" if expected is None else f'"{expected}"'
+            errors[f"schedule.{key}"] = [
+                f'Does not match the phrase "{schedule.phrase}", which means {key} {shown}; '
+                "send either the phrase or the fields."
+            ]
+    return errors
 
 
 def _validate_action(data: Any, *, is_staff: bool, stored_headers: Mapping[str, str] | None) -> dict[str, Any]:
@@ -391,9 +436,16 @@ def job_update(*, job: Job, actor: Any, data: Mapping[str, Any], partial: bool =
             }
             setattr(job, field, value)
     if changes:
-        job.next_run_at = compute_next_run_at(job, after=now)
+        update_fields = [*changes, "updated_at"]
+        if SCHEDULE_FIELDS & set(changes):
+            # Only a schedule change moves the next slot; recomputing otherwise
+            # could skip a slot that is due but not yet claimed by beat.
+            job.next_run_at = compute_next_run_at(job, after=now)
+            update_fields.append("next_run_at")
         try:
-            job.save()
+            # Only the edited columns: run summaries (last_status,
+            # recent_outcomes, ...) written by workers meanwhile stay intact.
+            job.save(update_fields=update_fields)
         except IntegrityError as exc:
             raise DuplicateJobName(job.name) from exc
         _record(job, actor, EventKind.UPDATED, changes)
@@ -468,12 +520,13 @@ def job_duplicate(*, job: Job, actor: Any) -> Job:
         name = f"{job.name} (copy {n})"
     data = job_to_spec(job)
     data.update(name=name[:200], enabled=False)
+    if job.action_type == ActionType.HTTP:
+        # Secrets are copied, not re-entered (job_to_spec masks them, and a
+        # masked value is only accepted as "keep" when updating a job).
+        data["action"]["headers"] = dict(job.http_headers)
     if job.schedule_kind == "once" and job.once_at and job.once_at <= _now():
         raise ValidationError({"schedule.at": ["This one-off job's time has passed; it cannot be duplicated."]})
-    copy = job_create(owner=job.owner, actor=actor, data=data)
-    copy.http_headers = dict(job.http_headers)  # secrets are copied, not re-entered
-    copy.save(update_fields=["http_headers"])
-    return copy
+    return job_create(owner=job.owner, actor=actor, data=data)
 
 
 def job_to_spec(job: Job) -> dict[str, Any]:
@@ -501,8 +554,12 @@ def job_to_spec(job: Job) -> dict[str, Any]:
     }
 
 
-def job_request_run(*, job: Job, actor: Any) -> JobRun:
-    """Run the job now, outside its schedule (trigger `manual`)."""
+def job_request_run(*, job: Job, actor: Any, send: bool = True) -> JobRun:
+    """Run the job now, outside its schedule (trigger `manual`).
+
+    With send=False the run is only recorded (queued), for a caller that
+    executes it itself (`jobs.runs.execute_now`, behind `manage.py run_job`).
+    """
     from jobs import dispatch
 
     now = _now()
@@ -511,7 +568,8 @@ def job_request_run(*, job: Job, actor: Any) -> JobRun:
     run.save(force_insert=True)
     _record(job, actor, EventKind.RUN_REQUESTED, {"run_id": str(run.id)})
     job_cache.bump(job.owner_id)
-    dispatch.send_run(run)
+    if send:
+        dispatch.send_run(run)
     return run
 
 

@@ -23,7 +23,11 @@ class ConfigReader:
         self._env = Env()
         self._errors: dict[str, str] = {}
         env_file = os.environ.get("ENV_FILE", str(base_dir / ".env"))
-        if env_file:
+        if env_file and "ENV_FILE" in os.environ and not Path(env_file).is_file():
+            # The default .env is optional; a file named explicitly must exist
+            # (a typo'd path would otherwise start with silent defaults).
+            self.fail("ENV_FILE", f"names {env_file!r}, which does not exist or is not a file")
+        elif env_file:
             # Variables already in the environment win over the file.
             self._env.read_env(env_file, recurse=False, override=False)
 
@@ -61,7 +65,10 @@ class ConfigReader:
         return [item.strip() for item in value if item.strip()]
 
     def path(self, name: str, default: Path) -> Path:
-        return Path(self._read(name, str(default), "str")).expanduser().resolve()
+        # Blank (`SQLITE_PATH=` as in .env.example) means the default, not
+        # Path("") -- which would resolve to the current directory.
+        value = self._read(name, str(default), "str").strip() or str(default)
+        return Path(value).expanduser().resolve()
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.str(name, default)

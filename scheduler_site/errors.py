@@ -156,6 +156,23 @@ def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    # Reached for errors Django raises before any view runs, e.g. a Host not in ALLOWED_HOSTS.
+    if _wants_json(request):
+        return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse(error_body("permission_denied", "You do not have permission to do this."), status=403)
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)
+
+
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse(error_body("not_found", "No such resource."), status=404)

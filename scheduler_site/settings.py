@@ -12,7 +12,9 @@ than one that refuses to start.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 
 from scheduler_site.env import ConfigReader, databases_from_env
@@ -46,6 +48,8 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", False)
 if env.bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Probes and scrapers call these over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
 X_FRAME_OPTIONS = "DENY"
 
 # --- Storage ----------------------------------------------------------------
@@ -129,12 +133,15 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     _BEAT_APP,
     "accounts",
     "jobs",
 ]
 
 MIDDLEWARE = [
+    # First: counts and times every answer, including those of the middleware below.
+    "scheduler_site.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -213,6 +220,19 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc assets come from drf-spectacular-sidecar (served as
+    # static files), so the docs page fetches nothing from the internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # One name per choice set shared by several fields.
+    "ENUM_NAME_OVERRIDES": {
+        "ScheduleKindEnum": "jobs.models.ScheduleKind",
+        "RunStatusEnum": "jobs.models.RunStatus",
+        "EventKindEnum": "jobs.models.EventKind",
+        "HttpActionTypeEnum": ["http"],
+        "TaskActionTypeEnum": ["task"],
+    },
 }
 
 # --- JWT ----------------------------------------------------------------------
@@ -237,6 +257,22 @@ SIMPLE_JWT = {
 JOBS_MIN_INTERVAL_SECONDS = env.int("JOBS_MIN_INTERVAL_SECONDS", 10, minimum=1)
 RUNS_RETENTION_DAYS = env.int("RUNS_RETENTION_DAYS", 30, minimum=1)
 
+# --- Execution (see docs/design.md, "Execution: who is authoritative") ---------
+# How often beat re-reads due jobs at most; edits, pauses and resumes are seen
+# within this time (beat also wakes exactly at the earliest next_run_at).
+JOBS_BEAT_POLL_SECONDS = env.float("JOBS_BEAT_POLL_SECONDS", 1.0, minimum=0.05)
+# A slot that beat reaches later than this passed while no scheduler ran: the
+# job's catchup_policy applies (recorded `missed`, or one `catchup` run).
+JOBS_MISFIRE_GRACE_SECONDS = env.int("JOBS_MISFIRE_GRACE_SECONDS", 10, minimum=1)
+# At most this many `missed` runs are recorded per job after a downtime.
+JOBS_MISSED_RECORD_LIMIT = env.int("JOBS_MISSED_RECORD_LIMIT", 100, minimum=1)
+# The reaper: how often it runs, how long past its timeout (+1 s hard stop) a
+# `running` run may stay before it is failed as `worker lost`, and how long
+# past its due time a `queued` run may wait for a worker.
+JOBS_REAPER_INTERVAL_SECONDS = env.int("JOBS_REAPER_INTERVAL_SECONDS", 30, minimum=1)
+JOBS_REAPER_GRACE_SECONDS = env.int("JOBS_REAPER_GRACE_SECONDS", 30, minimum=1)
+JOBS_QUEUED_LOST_AFTER_SECONDS = env.int("JOBS_QUEUED_LOST_AFTER_SECONDS", 600, minimum=1)
+
 # --- Celery -------------------------------------------------------------------
 # Redis in production. Without a broker URL the embedded default uses kombu's
 # filesystem transport in folders every local process shares: fit for trying
@@ -249,8 +285,14 @@ if not CELERY_BROKER_URL:
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        # Fan-out (worker remote control) tables; kombu's default is ./control.
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
+    # kombu does not create them, and every process (web, worker, beat) must
+    # find them: made here like the SQLite file's folder.
+    for _folder in ("queue", "processed", "control"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_TASK_SERIALIZER = "json"
@@ -261,7 +303,50 @@ CELERY_TASK_IGNORE_RESULT = True
 # so a broker redelivery can never silently re-run a slot.
 CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Worker and beat log through LOGGING below (LOG_FORMAT=json applies to them too).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The project's scheduler: jobs are timed by jobs.schedules and Job.next_run_at;
+# the system tasks below go through django-celery-beat's stock machinery.
+CELERY_BEAT_SCHEDULER = "jobs.scheduler:JobScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 5
+CELERY_BEAT_SCHEDULE = {
+    "system:reap-lost-runs": {
+        "task": "jobs.reap_lost_runs",
+        "schedule": timedelta(seconds=JOBS_REAPER_INTERVAL_SECONDS),
+        "options": {"expire_seconds": JOBS_REAPER_INTERVAL_SECONDS},
+    },
+    "system:prune-runs": {
+        "task": "jobs.prune_runs",
+        "schedule": timedelta(hours=1),
+        "options": {"expire_seconds": 3600},
+    },
+}
+
+# --- Operations: readiness and metrics (scheduler_site.health, scheduler_site.metrics) ---
+READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", 2.0, minimum=0.1)
+# /metrics: a bearer token and/or the addresses (IPs or CIDR networks) allowed
+# to scrape. With both set a scrape needs both; with neither, /metrics is off.
+METRICS_TOKEN = env.str("METRICS_TOKEN", "")
+METRICS_ALLOW_IPS = env.list("METRICS_ALLOW_IPS", [])
+for _network in METRICS_ALLOW_IPS:
+    try:
+        ip_network(_network, strict=False)
+    except ValueError:
+        env.fail("METRICS_ALLOW_IPS", f"has {_network!r}, which is not an IP address or CIDR network")
+# Set for gunicorn with several workers: prometheus_client's multiprocess
+# mode (read by prometheus_client and gunicorn.conf.py too, from the environment).
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR:
+    try:
+        Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as _exc:
+        env.fail("PROMETHEUS_MULTIPROC_DIR", f"names a folder that cannot be created ({_exc.strerror})")
+else:
+    # prometheus_client turns multiprocess mode on when the variable merely
+    # exists, even empty (e.g. copied from .env.example), and would then
+    # write its files into the working directory.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 # --- Logging ------------------------------------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -273,7 +358,18 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "scheduler_site.logging.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    # On every handler: a handler filter sees records of every logger.
+    "filters": {
+        "request_context": {"()": "scheduler_site.logging.RequestContextFilter"},
+        "redact_secrets": {"()": "scheduler_site.logging.RedactSecretsFilter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_context", "redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Requests that fail are logged once by our exception handler.

@@ -2,9 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.views import LogoutView, TokenObtainView, TokenRefreshView
-from scheduler_site import views
+from accounts.views import LogoutView, MeView, TokenObtainView, TokenRefreshView
+from scheduler_site import health, metrics, views
 
+handler400 = "scheduler_site.errors.handler400"
+handler403 = "scheduler_site.errors.handler403"
 handler404 = "scheduler_site.errors.handler404"
 handler500 = "scheduler_site.errors.handler500"
 
@@ -12,12 +14,16 @@ api_v1 = [
     path("token/", TokenObtainView.as_view(), name="token-obtain"),
     path("token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path("token/logout/", LogoutView.as_view(), name="token-logout"),
+    path("me/", MeView.as_view(), name="me"),
     path("ping/", views.ping, name="ping"),
     path("", include("jobs.api.urls")),
+    path("", include("jobs.api.explain")),
 ]
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[]), name="api-docs"),

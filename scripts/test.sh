@@ -15,6 +15,8 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 
 scripts/services.sh
+# Debian's chromium for the admin's browser tests (they report themselves skipped without it).
+scripts/install_browser.sh || echo "chromium could not be installed: the browser tests will be skipped"
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
@@ -38,5 +40,8 @@ run_lane() {
   fi
 }
 
-REDIS_URL="redis://$TEST_REDIS_HOST:6379/14" run_lane sqlite -m "not e2e" "$@"
-REDIS_URL="redis://$TEST_REDIS_HOST:6379/15" DATABASE_URL="$TEST_PG_URL" run_lane postgresql "$@"
+# Each lane has its own Redis databases for the cache and the Celery broker.
+REDIS_URL="redis://$TEST_REDIS_HOST:6379/14" CELERY_BROKER_URL="redis://$TEST_REDIS_HOST:6379/12" \
+  run_lane sqlite -m "not e2e" "$@"
+REDIS_URL="redis://$TEST_REDIS_HOST:6379/15" CELERY_BROKER_URL="redis://$TEST_REDIS_HOST:6379/13" \
+  DATABASE_URL="$TEST_PG_URL" run_lane postgresql "$@"

@@ -14,6 +14,18 @@ _counter = itertools.count()
 
 
 @pytest.fixture(autouse=True)
+def _test_settings(settings: Any) -> None:
+    # The default PBKDF2 hasher costs ~0.25 s per login; tests are about tokens
+    # and jobs, not hashing (process-level tests still run the real hasher).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Admin and API-docs pages render without a collectstatic manifest.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache(db: Any) -> None:
     # Each lane owns its Redis database (or the SQLite cache table): start every test empty.
     cache.clear()

@@ -1,0 +1,429 @@
+"""The jobs API's wire format.
+
+Request serializers are thin on purpose: they check the *shape* of a request
+(a JSON object, no unknown fields) and drop what is read-only (so a `PUT` of
+what a `GET` returned works), then hand the raw values to `jobs.services`,
+which validates types, bounds and rules once for the API and the admin alike
+and raises errors keyed by dotted paths (`schedule.cron`). Their declared
+fields exist to describe the wire format in the OpenAPI schema; the bounds
+shown there come from the services' own constants.
+
+Response serializers render jobs, runs and events. Header values of http
+actions are never rendered: they are shown as MASK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from jobs import schedules
+from jobs.models import (
+    MASK,
+    ActionType,
+    CatchupPolicy,
+    EventKind,
+    Job,
+    JobEvent,
+    JobRun,
+    OverlapPolicy,
+    PauseReason,
+    RunStatus,
+    RunTrigger,
+    ScheduleKind,
+)
+from jobs.services import HTTP_METHODS, POLICY_BOUNDS
+
+NEXT_RUNS = 5
+PREVIEW_MAX = 50
+
+# Keys a client may send back unchanged and that are ignored.
+JOB_READ_ONLY_KEYS = frozenset(
+    {"id", "owner", "next_run_at", "last_run_at", "last_status", "paused_reason", "created_at", "updated_at"}
+)
+SCHEDULE_KEYS = ("phrase", "kind", "timezone", "cron", "every", "unit", "at")
+SCHEDULE_READ_ONLY_KEYS = frozenset({"anchor", "human", "next_runs"})
+
+
+# --- errors (documentation of scheduler_site.errors' one shape) -------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable snake_case code, e.g. `validation_error`, `not_found`.")
+    message = serializers.CharField(help_text="One human sentence.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Validation errors only: messages by dotted field path, e.g. `schedule.cron`.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+# --- schedules ---------------------------------------------------------------------------
+
+
+class ScheduleInputSerializer(serializers.Serializer):
+    """A schedule as sent: a `phrase`, or a `kind` with its fields. `human`, `next_runs` and `anchor` are ignored."""
+
+    phrase = serializers.CharField(
+        required=False,
+        help_text='English phrase, e.g. "every monday at 09:00", "every 15 minutes", "on 2031-01-01 at 12:00". '
+        "When given it wins over the other fields.",
+    )
+    kind = serializers.ChoiceField(choices=ScheduleKind.choices, required=False)
+    timezone = serializers.CharField(required=False, default="UTC", help_text="IANA time zone name.")
+    cron = serializers.CharField(required=False, help_text="`cron` kind: a 5-field cron expression.")
+    every = serializers.IntegerField(required=False, min_value=1, help_text="`interval` kind.")
+    unit = serializers.ChoiceField(choices=tuple(schedules.UNITS), required=False, help_text="`interval` kind.")
+    at = serializers.DateTimeField(required=False, help_text="`once` kind: a future instant with a UTC offset.")
+
+
+class ScheduleSerializer(serializers.Serializer):
+    """A schedule as returned: normalized fields, the phrase if one was given, text and the next fire times."""
+
+    kind = serializers.ChoiceField(choices=ScheduleKind.choices, read_only=True)
+    timezone = serializers.CharField(read_only=True)
+    cron = serializers.CharField(required=False, help_text="`cron` kind.")
+    every = serializers.IntegerField(required=False, help_text="`interval` kind.")
+    unit = serializers.ChoiceField(choices=tuple(schedules.UNITS), required=False, help_text="`interval` kind.")
+    anchor = serializers.DateTimeField(
+        required=False, help_text="`interval` kind: slots are anchor + k * interval (set when the schedule is saved)."
+    )
+    at = serializers.DateTimeField(required=False, help_text="`once` kind.")
+    phrase = serializers.CharField(required=False, help_text="The phrase, if the schedule was given as one.")
+    human = serializers.CharField(read_only=True, help_text='e.g. "Every Monday at 09:00 (Europe/Berlin)".')
+    next_runs = serializers.ListField(
+        child=serializers.DateTimeField(),
+        read_only=True,
+        help_text="The next fire times with the schedule's UTC offset; empty while the job is paused.",
+    )
+
+
+def schedule_representation(
+    schedule: schedules.Schedule, *, now: datetime, count: int = NEXT_RUNS, active: bool = True
+) -> dict[str, Any]:
+    data = schedules.to_dict(schedule)
+    data["human"] = schedules.describe(schedule)
+    fire_times = schedules.next_fire_times(schedule, after=now, count=count) if active else []
+    data["next_runs"] = [when.isoformat() for when in fire_times]
+    return data
+
+
+class _RawField(serializers.Field):
+    """Passes a JSON value through to the services (which validate it) after a shape check."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+@extend_schema_field(ScheduleInputSerializer)
+class ScheduleInputField(_RawField):
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError('Must be an object such as {"phrase": "every 15 minutes"}.')
+        unknown = set(data) - set(SCHEDULE_KEYS) - SCHEDULE_READ_ONLY_KEYS
+        if unknown:
+            allowed = ", ".join(SCHEDULE_KEYS)
+            raise serializers.ValidationError({key: [f"Unknown field; allowed: {allowed}."] for key in sorted(unknown)})
+        return {key: value for key, value in data.items() if key in SCHEDULE_KEYS}
+
+
+# --- actions -----------------------------------------------------------------------------
+
+
+class HttpActionSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=[ActionType.HTTP.value], read_only=True)
+    method = serializers.ChoiceField(choices=HTTP_METHODS, read_only=True)
+    url = serializers.URLField(read_only=True)
+    headers = serializers.DictField(
+        child=serializers.CharField(), read_only=True, help_text=f'Header names; every value is shown as "{MASK}".'
+    )
+    body = serializers.CharField(read_only=True)
+    expected_status = serializers.ListField(
+        child=serializers.IntegerField(), read_only=True, help_text="Accepted status codes; empty means any 2xx."
+    )
+
+
+class TaskActionSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=[ActionType.TASK.value], read_only=True)
+    task = serializers.CharField(read_only=True)
+    args = serializers.ListField(child=serializers.JSONField(), read_only=True)
+    kwargs = serializers.DictField(child=serializers.JSONField(), read_only=True)
+
+
+class HttpActionInputSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=[ActionType.HTTP.value])
+    method = serializers.ChoiceField(choices=HTTP_METHODS, required=False, default="GET")
+    url = serializers.URLField(help_text="Absolute http:// or https:// URL.")
+    headers = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        help_text=f'Header values are secrets: write-only. On update, a value that is empty or "{MASK}" keeps the '
+        "stored one.",
+    )
+    body = serializers.CharField(required=False, allow_blank=True, default="")
+    expected_status = serializers.ListField(
+        child=serializers.IntegerField(min_value=100, max_value=599),
+        required=False,
+        help_text="Accepted status codes; empty (default) means any 2xx.",
+    )
+
+
+class TaskActionInputSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=[ActionType.TASK.value])
+    task = serializers.CharField(help_text="A registered task name, e.g. `echo`.")
+    args = serializers.ListField(child=serializers.JSONField(), required=False)
+    kwargs = serializers.DictField(child=serializers.JSONField(), required=False)
+
+
+ACTION_SCHEMA = PolymorphicProxySerializer(
+    component_name="Action",
+    serializers={ActionType.HTTP.value: HttpActionSerializer, ActionType.TASK.value: TaskActionSerializer},
+    resource_type_field_name="type",
+)
+ACTION_INPUT_SCHEMA = PolymorphicProxySerializer(
+    component_name="ActionInput",
+    serializers={ActionType.HTTP.value: HttpActionInputSerializer, ActionType.TASK.value: TaskActionInputSerializer},
+    resource_type_field_name="type",
+)
+
+
+def action_representation(job: Job) -> dict[str, Any]:
+    if job.action_type == ActionType.HTTP:
+        return {
+            "type": ActionType.HTTP.value,
+            "method": job.http_method,
+            "url": job.http_url,
+            "headers": job.masked_headers,
+            "body": job.http_body,
+            "expected_status": job.http_expected_status,
+        }
+    return {"type": ActionType.TASK.value, "task": job.task_name, "args": job.task_args, "kwargs": job.task_kwargs}
+
+
+@extend_schema_field(ACTION_INPUT_SCHEMA)
+class ActionInputField(_RawField):
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError('Must be an object with a "type" of "http" or "task".')
+        # Unknown keys are checked by the service (they depend on the type);
+        # masked header values sent back mean "keep the stored value" there.
+        return dict(data)
+
+
+# --- jobs --------------------------------------------------------------------------------
+
+
+def _policy_int(name: str, **kwargs: Any) -> serializers.IntegerField:
+    low, high = POLICY_BOUNDS[name]
+    return serializers.IntegerField(min_value=low, max_value=high, required=False, **kwargs)
+
+
+class JobWriteSerializer(serializers.Serializer):
+    """Create (`POST`), replace (`PUT`) or change (`PATCH`) a job.
+
+    Unknown fields are a 400. Read-only fields of the job representation are
+    ignored, so a `PUT` of what a `GET` returned is accepted. On `PUT`,
+    optional fields left out return to their defaults.
+    """
+
+    name = serializers.CharField(max_length=200, help_text="Unique among the owner's jobs.")
+    description = serializers.CharField(required=False, allow_blank=True)
+    schedule = ScheduleInputField()
+    action = ActionInputField()
+    enabled = serializers.BooleanField(required=False, default=True)
+    timeout_seconds = _policy_int("timeout_seconds", default=60, help_text="Limit on the whole run.")
+    max_retries = _policy_int("max_retries", default=0)
+    retry_backoff_seconds = _policy_int("retry_backoff_seconds", default=10)
+    overlap_policy = serializers.ChoiceField(choices=OverlapPolicy.choices, required=False, default=OverlapPolicy.SKIP)
+    catchup_policy = serializers.ChoiceField(choices=CatchupPolicy.choices, required=False, default=CatchupPolicy.SKIP)
+    jitter_seconds = _policy_int("jitter_seconds", default=0, help_text="Start up to this long after the slot.")
+    pause_after_failures = _policy_int(
+        "pause_after_failures", allow_null=True, help_text="Pause after this many consecutive failed runs."
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        errors: dict[str, Any] = {}
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in JOB_READ_ONLY_KEYS:
+                continue
+            field = self.fields.get(key)
+            if field is None:
+                errors[key] = ["Unknown field."]
+                continue
+            try:
+                out[key] = field.to_internal_value(value) if isinstance(field, _RawField) else value
+            except serializers.ValidationError as exc:
+                errors[key] = exc.detail
+        if errors:
+            raise serializers.ValidationError(errors)
+        return out
+
+
+class JobChangeSerializer(JobWriteSerializer):
+    """Change a job (`PATCH`): only the fields sent change; `schedule` and `action` are replaced whole."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for field in fields.values():
+            # Nothing is reset to a default by a PATCH.
+            field.required = False
+            field.default = empty
+        return fields
+
+
+class JobSerializer(serializers.Serializer):
+    """A job as the API returns it."""
+
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    owner = serializers.CharField(source="owner.username", read_only=True, help_text="The owner's username.")
+    schedule = serializers.SerializerMethodField()
+    action = serializers.SerializerMethodField()
+    enabled = serializers.BooleanField(read_only=True)
+    paused_reason = serializers.ChoiceField(
+        choices=PauseReason.choices, read_only=True, help_text="Why a paused job is paused; empty while enabled."
+    )
+    next_run_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    last_run_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    last_status = serializers.ChoiceField(
+        choices=[("", "never run"), *RunStatus.choices], read_only=True, help_text="Empty until the first run."
+    )
+    timeout_seconds = serializers.IntegerField(read_only=True)
+    max_retries = serializers.IntegerField(read_only=True)
+    retry_backoff_seconds = serializers.IntegerField(read_only=True)
+    overlap_policy = serializers.ChoiceField(choices=OverlapPolicy.choices, read_only=True)
+    catchup_policy = serializers.ChoiceField(choices=CatchupPolicy.choices, read_only=True)
+    jitter_seconds = serializers.IntegerField(read_only=True)
+    pause_after_failures = serializers.IntegerField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    def _now(self) -> datetime:
+        # One instant per response, so every row's next_runs agree.
+        if "now" not in self.context:
+            self.context["now"] = timezone.now()
+        return self.context["now"]
+
+    @extend_schema_field(ScheduleSerializer)
+    def get_schedule(self, job: Job) -> dict[str, Any]:
+        return schedule_representation(job.schedule, now=self._now(), active=job.enabled)
+
+    @extend_schema_field(ACTION_SCHEMA)
+    def get_action(self, job: Job) -> dict[str, Any]:
+        return action_representation(job)
+
+
+# --- runs and events --------------------------------------------------------------------
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
+class JobRunSerializer(serializers.ModelSerializer):
+    trigger = serializers.ChoiceField(choices=RunTrigger.choices, read_only=True)
+    status = serializers.ChoiceField(choices=RunStatus.choices, read_only=True)
+    lateness_seconds = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="How long after its slot the run started."
+    )
+
+    class Meta:
+        model = JobRun
+        fields = (
+            "id",
+            "scheduled_for",
+            "trigger",
+            "attempt",
+            "status",
+            "reason",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+            "lateness_seconds",
+            "result",
+            "error",
+            "worker",
+        )
+        read_only_fields = fields
+
+    def to_representation(self, run: JobRun) -> dict[str, Any]:
+        data = super().to_representation(run)
+        # Defence in depth: a run's output must never echo the job's secret
+        # header values back (an endpoint may reflect request headers).
+        secrets = self.context.get("secrets") or []
+        if secrets:
+            for key in ("result", "error", "reason"):
+                data[key] = _redact(data[key], secrets)
+        return data
+
+
+class JobEventSerializer(serializers.ModelSerializer):
+    job = serializers.UUIDField(source="job_ref", read_only=True, help_text="The job's id (kept after deletion).")
+    actor = serializers.CharField(source="actor_name", read_only=True, help_text='A username, or "system".')
+    kind = serializers.ChoiceField(choices=EventKind.choices, read_only=True)
+    changes = serializers.DictField(
+        read_only=True,
+        help_text='For `updated`: {"field": {"old": ..., "new": ...}} with header values masked; '
+        'for `run_requested`: {"run_id": ...}.',
+    )
+
+    class Meta:
+        model = JobEvent
+        fields = ("id", "job", "job_name", "actor", "kind", "changes", "created_at")
+        read_only_fields = fields
+
+    def to_representation(self, event: JobEvent) -> dict[str, Any]:
+        data = super().to_representation(event)
+        headers = data["changes"].get("http_headers")
+        if isinstance(headers, Mapping):
+            data["changes"]["http_headers"] = {
+                side: {name: MASK for name in (value or {})} if isinstance(value, Mapping) else value
+                for side, value in headers.items()
+            }
+        return data
+
+
+class RunRequestedSerializer(serializers.Serializer):
+    run_id = serializers.UUIDField(read_only=True)
+
+
+# --- schedule preview --------------------------------------------------------------------
+
+
+class SchedulePreviewInputSerializer(serializers.Serializer):
+    schedule = ScheduleInputField()
+    count = serializers.IntegerField(
+        required=False, default=NEXT_RUNS, min_value=1, max_value=PREVIEW_MAX, help_text="How many fire times."
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+class SchedulePreviewSerializer(serializers.Serializer):
+    schedule = ScheduleSerializer(read_only=True)

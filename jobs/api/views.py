@@ -1,0 +1,304 @@
+"""The jobs REST API: viewsets that call selectors (reads) and services (writes).
+
+List and detail responses are cached in the shared cache (see jobs.cache)
+inside `list`/`retrieve`, i.e. after DRF has authenticated the caller and
+checked permissions, so a cached page is never served to an expired, revoked
+or deactivated user's token. Entries are the serialized payload, keyed per
+user (staff share one scope) and query string, and versioned: any write bumps
+the owner's version, so the next read misses in every process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from jobs import cache as job_cache
+from jobs import selectors, services
+from jobs.api.filters import JobFilter
+from jobs.api.pagination import Pagination
+from jobs.api.permissions import IsOwnerOrStaff
+from jobs.api.serializers import (
+    ErrorSerializer,
+    JobChangeSerializer,
+    JobEventSerializer,
+    JobRunSerializer,
+    JobSerializer,
+    JobWriteSerializer,
+    RunRequestedSerializer,
+    SchedulePreviewInputSerializer,
+    SchedulePreviewSerializer,
+    schedule_representation,
+)
+from jobs.models import Job
+
+CACHE_HEADER = "X-Cache"
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=f"{description} (error shape).")
+
+
+E400 = {400: _error("Invalid input; `fields` names each problem by dotted path")}
+E401 = {401: _error("Missing, invalid, expired or revoked token, or the user is inactive")}
+E403 = {403: _error("Not allowed (e.g. resuming a job paused because its owner was deactivated; staff only)")}
+E404 = {404: _error("No such job, or it belongs to another user")}
+E409 = {409: _error("The owner already has a job of this name")}
+JOB_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's id.")
+X_CACHE = OpenApiParameter(
+    CACHE_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200],
+    enum=["hit", "miss"],
+    description="Whether the response came from the shared cache.",
+)
+
+
+def _seconds_until_earliest(instants: Iterable[datetime | str | None], now: datetime) -> float | None:
+    earliest: datetime | None = None
+    for when in instants:
+        if when is None:
+            continue
+        if isinstance(when, str):
+            when = datetime.fromisoformat(when)
+        if earliest is None or when < earliest:
+            earliest = when
+    return None if earliest is None else (earliest - now).total_seconds()
+
+
+def _ttl_for(jobs: Iterable[Job], payload_jobs: Iterable[dict[str, Any]], now: datetime) -> float:
+    """Never outlive the earliest next run shown: cached `next_runs` must not be in the past."""
+    ttl = float(settings.API_CACHE_TTL_SECONDS)
+    instants: list[datetime | str | None] = [job.next_run_at for job in jobs]
+    instants += [(data["schedule"]["next_runs"] or [None])[0] for data in payload_jobs]
+    until = _seconds_until_earliest(instants, now)
+    # One second of margin for the time between `now` and the cache write.
+    return ttl if until is None else min(ttl, until - 1)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List jobs",
+        description="The caller's jobs (staff: every job), paginated. Cached per user and query string.",
+        parameters=[X_CACHE],
+        responses={200: JobSerializer(many=True), **E400, **E401},
+    ),
+    retrieve=extend_schema(
+        summary="Get a job",
+        parameters=[JOB_ID, X_CACHE],
+        responses={200: JobSerializer, **E401, **E404},
+    ),
+    create=extend_schema(
+        summary="Create a job",
+        request=JobWriteSerializer,
+        responses={201: JobSerializer, **E400, **E401, **E409},
+    ),
+    update=extend_schema(
+        summary="Replace a job",
+        description="Omitted optional fields return to their defaults; omitted header values keep the stored ones.",
+        parameters=[JOB_ID],
+        request=JobWriteSerializer,
+        responses={200: JobSerializer, **E400, **E401, **E403, **E404, **E409},
+    ),
+    partial_update=extend_schema(
+        summary="Change a job",
+        description="Only the fields sent change; `schedule` and `action`, when sent, are replaced as a whole.",
+        parameters=[JOB_ID],
+        request=JobChangeSerializer,
+        responses={200: JobSerializer, **E400, **E401, **E403, **E404, **E409},
+    ),
+    destroy=extend_schema(
+        summary="Delete a job",
+        description="Its audit trail is kept.",
+        parameters=[JOB_ID],
+        responses={204: None, **E401, **E404},
+    ),
+)
+@extend_schema(tags=["jobs"])
+class JobViewSet(viewsets.GenericViewSet):
+    """Jobs: create, schedule, pause, resume, run now, and look at runs and the audit trail."""
+
+    serializer_class = JobSerializer
+    permission_classes = [IsOwnerOrStaff]
+    pagination_class = Pagination
+    filterset_class = JobFilter
+    queryset = Job.objects.none()  # for schema introspection; reads go through the selectors
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return Job.objects.none()
+        return selectors.job_list_for_user(user=self.request.user)
+
+    def get_object(self) -> Job:
+        job = selectors.job_get_for_user(user=self.request.user, job_id=self.kwargs["pk"])
+        self.check_object_permissions(self.request, job)
+        return job
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "now": timezone.now()}
+
+    # --- cached reads -------------------------------------------------------------
+
+    def _cached(self, request: Request, scope: str, build: Callable[[], tuple[Any, float]]) -> Response:
+        user = request.user
+        # Parameter order does not change the answer; sorting raises the hit ratio.
+        query = urlencode(sorted(request.query_params.lists()), doseq=True)
+        key = job_cache.response_key(
+            scope=scope,
+            owner_id=user.pk,
+            staff=user.is_staff,
+            path=f"{request.get_host()}{request.path}",
+            query=query,
+        )
+        payload = job_cache.get(key)
+        if payload is not None:
+            return Response(payload, headers={CACHE_HEADER: "hit"})
+        # The version was read above, before the database: a write racing
+        # this read bumps past it, so a stale payload is stored under a key
+        # no later read uses.
+        payload, ttl = build()
+        job_cache.set(key, payload, ttl=ttl)
+        return Response(payload, headers={CACHE_HEADER: "miss"})
+
+    def list(self, request: Request) -> Response:
+        def build() -> tuple[Any, float]:
+            jobs = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+            assert jobs is not None  # pagination is always on
+            context = self.get_serializer_context()
+            data = JobSerializer(jobs, many=True, context=context).data
+            payload = dict(self.get_paginated_response(data).data)
+            return payload, _ttl_for(jobs, data, context["now"])
+
+        return self._cached(request, "list", build)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        def build() -> tuple[Any, float]:
+            job = self.get_object()
+            context = self.get_serializer_context()
+            data = dict(JobSerializer(job, context=context).data)
+            return data, _ttl_for([job], [data], context["now"])
+
+        return self._cached(request, "detail", build)
+
+    # --- writes ---------------------------------------------------------------------
+
+    def _job_response(self, job: Job, status_code: int = status.HTTP_200_OK) -> Response:
+        return Response(JobSerializer(job, context=self.get_serializer_context()).data, status=status_code)
+
+    def create(self, request: Request) -> Response:
+        serializer = JobWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        job = services.job_create(owner=request.user, actor=request.user, data=serializer.validated_data)
+        return self._job_response(job, status.HTTP_201_CREATED)
+
+    def _update(self, request: Request, *, partial: bool) -> Response:
+        job = self.get_object()
+        serializer_class = JobChangeSerializer if partial else JobWriteSerializer
+        serializer = serializer_class(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        job = services.job_update(job=job, actor=request.user, data=serializer.validated_data, partial=partial)
+        return self._job_response(job)
+
+    def update(self, request: Request, pk: str) -> Response:
+        return self._update(request, partial=False)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        return self._update(request, partial=True)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.job_delete(job=self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Pause a job",
+        description="No further runs until resumed. Pausing a paused job changes nothing.",
+        parameters=[JOB_ID],
+        request=None,
+        responses={200: JobSerializer, **E401, **E404},
+    )
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str) -> Response:
+        return self._job_response(services.job_pause(job=self.get_object(), actor=request.user))
+
+    @extend_schema(
+        summary="Resume a job",
+        description="It next fires at its first slot after now; slots missed while paused are not run. "
+        "A job paused because its owner was deactivated can be resumed by staff only.",
+        parameters=[JOB_ID],
+        request=None,
+        responses={200: JobSerializer, **E401, **E403, **E404},
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str) -> Response:
+        return self._job_response(services.job_resume(job=self.get_object(), actor=request.user))
+
+    @extend_schema(
+        summary="Run a job now",
+        description="Queues a manual run outside the schedule.",
+        parameters=[JOB_ID],
+        request=None,
+        responses={202: RunRequestedSerializer, **E401, **E404},
+    )
+    @action(detail=True, methods=["post"])
+    def run(self, request: Request, pk: str) -> Response:
+        run = services.job_request_run(job=self.get_object(), actor=request.user)
+        return Response(RunRequestedSerializer({"run_id": run.id}).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="A job's runs",
+        description="Run history, newest first, paginated.",
+        parameters=[JOB_ID],
+        responses={200: JobRunSerializer(many=True), **E400, **E401, **E404},
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def runs(self, request: Request, pk: str) -> Response:
+        job = self.get_object()
+        page = self.paginate_queryset(selectors.job_runs(job=job))
+        secrets = [value for value in (job.http_headers or {}).values() if isinstance(value, str) and len(value) >= 4]
+        data = JobRunSerializer(page, many=True, context={"secrets": secrets}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(
+        summary="A job's audit trail",
+        description="Who changed what and when (created, updated with the changed fields, paused, resumed, "
+        "run_requested, auto_paused, ...), newest first, paginated.",
+        parameters=[JOB_ID],
+        responses={200: JobEventSerializer(many=True), **E400, **E401, **E404},
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def events(self, request: Request, pk: str) -> Response:
+        page = self.paginate_queryset(selectors.job_events(job=self.get_object()))
+        return self.get_paginated_response(JobEventSerializer(page, many=True).data)
+
+
+@extend_schema(tags=["schedules"])
+class ScheduleViewSet(viewsets.ViewSet):
+    """Try a schedule before saving it."""
+
+    @extend_schema(
+        summary="Preview a schedule",
+        description="Validates a schedule exactly as a job's would be and returns it normalized, "
+        "with `next_runs` holding the next `count` fire times.",
+        request=SchedulePreviewInputSerializer,
+        responses={200: SchedulePreviewSerializer, **E400, **E401},
+    )
+    @action(detail=False, methods=["post"])
+    def preview(self, request: Request) -> Response:
+        serializer = SchedulePreviewInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        now = timezone.now()
+        schedule = services.validate_schedule(serializer.validated_data["schedule"], now=now)
+        data = schedule_representation(schedule, now=now, count=serializer.validated_data["count"])
+        return Response({"schedule": data})

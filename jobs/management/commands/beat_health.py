@@ -1,0 +1,29 @@
+"""`manage.py beat_health [--max-age 60]`: exit 0 only if beat ticked recently (the compose healthcheck)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from scheduler_site import metrics
+
+
+class Command(BaseCommand):
+    help = "Succeed if the beat scheduler recorded a tick within --max-age seconds; fail (exit 1) otherwise."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--max-age", type=float, default=60.0, metavar="SECONDS", help="Default 60.")
+
+    def handle(self, *args: Any, max_age: float, **options: Any) -> None:
+        try:
+            last = metrics.beat_last_tick()
+        except Exception as exc:
+            raise CommandError(f"beat's last tick is unknown: the cache is unreachable ({type(exc).__name__})") from exc
+        if last is None:
+            raise CommandError("beat has not recorded a tick yet")
+        age = time.time() - last
+        if age > max_age:
+            raise CommandError(f"beat's last tick was {age:.0f} s ago (more than {max_age:g} s)")
+        self.stdout.write(f"beat ticked {age:.1f} s ago")

@@ -1,0 +1,258 @@
+"""The project's beat scheduler: `celery -A scheduler_site beat` runs it (CELERY_BEAT_SCHEDULER).
+
+For jobs, `jobs.schedules` and the indexed `Job.next_run_at` are the
+authority on timing; django-celery-beat's rows for jobs (`job:<uuid>`, kept
+by `jobs.beat_sync`) are a mirror for its admin and tooling and are never
+fired from here. Every other periodic task (the reaper, retention) goes
+through django-celery-beat's stock machinery.
+
+One tick for jobs:
+
+1. Select the due jobs: `enabled and next_run_at <= now`, oldest first, in
+   batches, until none is left (many jobs can come due at once).
+2. For each job, account for every slot from its `next_run_at` up to now.
+   Slots older than JOBS_MISFIRE_GRACE_SECONDS passed while no scheduler ran:
+   they are recorded `missed` (bounded), and with catchup_policy `once` one
+   `catchup` run is made for the latest of them. Newer slots are claimed by
+   inserting their JobRun under the unique claim key (job, slot, schedule):
+   a second beat loses the insert of the first slot and stops there.
+3. Advance `next_run_at` to the next slot after now with a conditional
+   single-row update (only if it still holds the slot we read), so a
+   concurrent edit or pause is never overwritten.
+4. Publish `run_job(job_id, scheduled_for)` for each claimed run, delayed by
+   the job's jitter.
+
+Then sleep until the earliest `next_run_at`, at most JOBS_BEAT_POLL_SECONDS,
+so edits, pauses and resumes are seen within that time without a restart.
+A resumed job has `next_run_at` set to its next slot after the resume, so it
+does not fire for the slots it slept through.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, close_old_connections
+from django.utils import timezone
+from django_celery_beat.schedulers import SCHEDULE_SYNC_MAX_INTERVAL, DatabaseScheduler
+
+from jobs import beat_sync, dispatch, runs, schedules
+from jobs.models import CatchupPolicy, Job, JobRun, PauseReason, RunStatus, RunTrigger
+from scheduler_site import metrics
+
+logger = logging.getLogger("jobs.scheduler")
+
+# A slot whose claim is older than this while next_run_at still holds it was
+# claimed by a scheduler that died before advancing the job: move on.
+STALE_CLAIM_SECONDS = 30
+# A job whose slots cannot be computed (corrupt schedule) is retried after this.
+BROKEN_JOB_RETRY_SECONDS = 60
+# How often a working tick is recorded for health checks.
+TICK_RECORD_SECONDS = 5
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class JobScheduler(DatabaseScheduler):
+    """django-celery-beat's DatabaseScheduler, plus job timing from `jobs.schedules`."""
+
+    #: Due jobs read per query; a tick keeps reading until none is left.
+    batch_size = 200
+    #: After this long in one tick, yield to the stock entries and come back at once.
+    tick_budget_seconds = 2.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._jobs_check_at: datetime | None = None
+        self._broken: dict[Any, datetime] = {}
+        self._tick_recorded_at: float | None = None
+        super().__init__(*args, **kwargs)
+
+    # --- stock entries (system tasks) -----------------------------------------------
+
+    def setup_schedule(self) -> None:
+        super().setup_schedule()
+        try:
+            # Repair the mirror rows on start (jobs written without the
+            # services, e.g. restored from a backup). Never stops beat.
+            beat_sync.sync_all()
+        except Exception:
+            logger.exception("beat: could not re-sync the job mirror rows")
+        logger.info(
+            "beat: job scheduler started (due jobs polled at least every %g s, misfire grace %d s)",
+            settings.JOBS_BEAT_POLL_SECONDS,
+            settings.JOBS_MISFIRE_GRACE_SECONDS,
+        )
+
+    def enabled_models_qs(self) -> Any:
+        """Stock entries only: job mirror rows are timed by `tick_jobs`.
+
+        Also replaces the stock crontab-hour pre-filter, whose
+        `Cast('hour', IntegerField())` fails on MongoDB for `*` hours.
+        """
+        horizon = timezone.now() + timedelta(seconds=SCHEDULE_SYNC_MAX_INTERVAL)
+        return (
+            self.Model.objects.enabled()
+            .exclude(name__startswith=beat_sync.ENTRY_PREFIX)
+            .exclude(clocked__isnull=False, clocked__clocked_time__gt=horizon)
+        )
+
+    # --- the tick ----------------------------------------------------------------------
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        poll = settings.JOBS_BEAT_POLL_SECONDS
+        now = timezone.now()
+        check_at = self._jobs_check_at
+        # (A check time far ahead means the wall clock stepped back: check now.)
+        if check_at is None or now >= check_at or (check_at - now).total_seconds() > poll:
+            self._jobs_check_at = timezone.now() + timedelta(seconds=self.tick_jobs())
+        stock_wait = super().tick(*args, **kwargs)
+        jobs_wait = max(0.0, (self._jobs_check_at - timezone.now()).total_seconds())
+        return min(stock_wait, jobs_wait)
+
+    def tick_jobs(self) -> float:
+        """Fire every due job; return the seconds until the next check."""
+        poll = settings.JOBS_BEAT_POLL_SECONDS
+        started = time.monotonic()
+        try:
+            close_old_connections()
+            while True:
+                now = timezone.now()
+                broken = self._broken_ids(now)
+                due = list(
+                    Job.objects.filter(enabled=True, next_run_at__lte=now)
+                    .exclude(pk__in=broken)
+                    .order_by("next_run_at")[: self.batch_size]
+                )
+                for job in due:
+                    self._fire_safely(job, now=now)
+                if len(due) < self.batch_size:
+                    break
+                if time.monotonic() - started > self.tick_budget_seconds:
+                    return 0.0
+            upcoming = (
+                Job.objects.filter(enabled=True, next_run_at__isnull=False)
+                .exclude(pk__in=self._broken_ids(timezone.now()))
+                .order_by("next_run_at")
+                .values_list("next_run_at", flat=True)
+                .first()
+            )
+        except (DatabaseError, InterfaceError) as exc:
+            logger.warning("beat: database error while firing jobs, retrying in %.1f s: %s", poll, exc)
+            return poll
+        self._record_tick()
+        if upcoming is None:
+            return poll
+        wait = (upcoming - timezone.now()).total_seconds()
+        if wait <= 0:
+            # Still due after this pass: another scheduler holds its claim
+            # and is about to advance it. Look again shortly.
+            return min(poll, 0.05)
+        return min(poll, wait)
+
+    def _record_tick(self) -> None:
+        """Tell `manage.py beat_health` (and /metrics) that job timing works, at most every few seconds."""
+        now = time.monotonic()
+        if self._tick_recorded_at is None or now - self._tick_recorded_at >= TICK_RECORD_SECONDS:
+            self._tick_recorded_at = now
+            metrics.record_beat_tick()
+
+    def _broken_ids(self, now: datetime) -> list[Any]:
+        for job_id, until in list(self._broken.items()):
+            if until <= now:
+                del self._broken[job_id]
+        return list(self._broken)
+
+    def _fire_safely(self, job: Job, *, now: datetime) -> None:
+        try:
+            fire_job(job, now=now)
+        except (DatabaseError, InterfaceError):
+            raise
+        except Exception:
+            logger.exception("beat: job %s could not be fired; retrying in %d s", job.pk, BROKEN_JOB_RETRY_SECONDS)
+            self._broken[job.pk] = now + timedelta(seconds=BROKEN_JOB_RETRY_SECONDS)
+
+
+def fire_job(job: Job, *, now: datetime) -> list[JobRun]:
+    """Account for every slot of a due job up to `now` and publish its runs; returns them."""
+    slot = job.next_run_at
+    if slot is None or slot > now:
+        return []
+    schedule = job.schedule
+    limit = settings.JOBS_MISSED_RECORD_LIMIT
+    stale_end = now - timedelta(seconds=settings.JOBS_MISFIRE_GRACE_SECONDS)
+    truncated = False
+    if slot > stale_end:
+        stale: list[datetime] = []
+        fresh = [slot] + [_utc(s) for s in schedules.slots_between(schedule, start=slot, end=now, limit=limit)]
+    else:
+        earlier = schedules.slots_between(schedule, start=slot, end=stale_end, limit=limit - 1)
+        stale = [slot] + [_utc(s) for s in earlier]
+        truncated = len(stale) >= limit
+        fresh = [_utc(s) for s in schedules.slots_between(schedule, start=stale_end, end=now, limit=limit)]
+    upcoming = schedules.next_fire_time(schedule, after=now)
+    upcoming = _utc(upcoming) if upcoming is not None else None
+
+    claimed: list[JobRun] = []
+    if stale:
+        note = "later missed slots were not recorded" if truncated else ""
+        if runs.record_missed(job, stale, now=now, note=note) is None:
+            _claim_lost(job, slot, now=now)
+            return []
+        if job.catchup_policy == CatchupPolicy.ONCE:
+            # Claimed before the on-time slots, so with overlap_policy=skip
+            # an on-time slot right after a downtime is skipped, not doubled.
+            catchup = runs.claim_slot(job, stale[-1], trigger=RunTrigger.CATCHUP, now=now)
+            if catchup is not None:
+                claimed.append(catchup)
+    for index, fresh_slot in enumerate(fresh):
+        run = runs.claim_slot(job, fresh_slot, now=now)
+        if run is None:
+            if index == 0 and not stale:
+                _claim_lost(job, slot, now=now)
+                return []
+            continue
+        claimed.append(run)
+
+    queued = [run for run in claimed if run.status == RunStatus.QUEUED]
+    if Job.objects.filter(pk=job.pk, next_run_at=slot).update(next_run_at=upcoming) != 1:
+        # An edit, pause or delete landed meanwhile; its next_run_at stands.
+        current = Job.objects.filter(pk=job.pk).only("enabled", "paused_reason").first()
+        if current is None or (not current.enabled and current.paused_reason != PauseReason.FINISHED):
+            for run in queued:
+                runs.finish_run(run, status=RunStatus.SKIPPED, reason="paused", expected=RunStatus.QUEUED, retry=False)
+            return claimed
+    elif upcoming is None:
+        from jobs import services
+
+        job.next_run_at = None
+        services.job_pause(job=job, actor=None, reason=PauseReason.FINISHED)
+
+    for run in queued:
+        if run.trigger == RunTrigger.SCHEDULE:
+            start = run.scheduled_for + timedelta(seconds=runs.jitter_offset(job))
+            dispatch.send_slot(run, countdown=max(0.0, (start - timezone.now()).total_seconds()))
+        else:
+            dispatch.send_run(run)
+    return claimed
+
+
+def _claim_lost(job: Job, slot: datetime, *, now: datetime) -> None:
+    """Another scheduler claimed `slot`. If it died before advancing the job, advance it."""
+    key = JobRun.make_claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1)
+    claimed_at = JobRun.objects.filter(claim_key=key).values_list("created_at", flat=True).first()
+    if claimed_at is None or now - claimed_at < timedelta(seconds=STALE_CLAIM_SECONDS):
+        return
+    following = schedules.next_fire_time(job.schedule, after=slot)
+    if Job.objects.filter(pk=job.pk, next_run_at=slot).update(next_run_at=following and _utc(following)) == 1:
+        logger.warning(
+            "beat: job %s was left at a slot claimed %s ago; moved on to its next slot",
+            job.pk,
+            now - claimed_at,
+            extra={"job_id": str(job.pk)},
+        )

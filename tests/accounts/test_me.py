@@ -1,0 +1,25 @@
+"""GET /api/v1/me/: who the presented token belongs to."""
+
+from __future__ import annotations
+
+from tests.accounts.tokens import assert_401
+
+
+def test_shows_the_signed_in_user(user, api):
+    response = api.get("/api/v1/me/")
+    assert response.status_code == 200
+    assert response.json() == {"id": str(user.pk), "username": "alice", "email": "alice@example.com", "is_staff": False}
+
+
+def test_staff_flag(staff, login):
+    assert login(staff).get("/api/v1/me/").json()["is_staff"] is True
+
+
+def test_requires_authentication(anon):
+    assert_401(anon.get("/api/v1/me/"), "not_authenticated")
+
+
+def test_is_read_only(api):
+    response = api.post("/api/v1/me/", {"username": "mallory"}, format="json")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"

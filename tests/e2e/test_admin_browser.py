@@ -1,0 +1,337 @@
+"""The operators' admin in a real headless Chromium, against a real server, worker and PostgreSQL.
+
+A throwaway PostgreSQL database is created and dropped around the module; the
+web server (`manage.py runserver --noreload`, DEBUG off, static files collected
+and served by WhiteNoise), a Celery worker and beat run as child processes with
+the same environment. The browser logs in, creates a job from a phrase while
+the preview updates, saves, runs it now and sees the run finish, then pauses
+and resumes it from the list. Screenshots of the job list, the form with its
+preview, a job's page with its runs and audit trail, and the overview page go to
+test-artifacts/screenshots/.
+
+Needs /usr/bin/chromium (scripts/install_browser.sh) and the `playwright`
+Python package (requirements-dev.txt); skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+USERNAME = "operator"
+PASSWORD = "e2e-" + secrets.token_urlsafe(12)
+WAIT_MS = 15_000
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"{CHROMIUM} is missing: run scripts/install_browser.sh (Debian's chromium package) for the browser tests",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package (requirements-dev.txt) is missing")
+expect = sync_api.expect
+
+# Extra jobs, so the list, the strip and the overview show more than one row.
+SEED = """
+from accounts.models import User
+from jobs import services
+owner = User.objects.get(username="operator")
+for spec in [
+    {"name": "heartbeat", "schedule": {"kind": "interval", "every": 10, "unit": "seconds"},
+     "action": {"type": "task", "task": "heartbeat"}},
+    {"name": "nightly-backup", "schedule": {"phrase": "daily at 02:30", "timezone": "Europe/Berlin"},
+     "action": {"type": "http", "method": "POST", "url": "http://127.0.0.1:9/backup",
+                "headers": {"Authorization": "Bearer e2e-secret"}}},
+    {"name": "always-fails", "schedule": {"phrase": "every 15 seconds"},
+     "action": {"type": "task", "task": "fail"}},
+    {"name": "quarterly-cleanup", "schedule": {"kind": "cron", "cron": "0 3 1 */3 *", "timezone": "UTC"},
+     "action": {"type": "task", "task": "echo"}, "enabled": False},
+]:
+    services.job_create(owner=owner, actor=owner, data=spec)
+"""
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> None:
+    """Overrides the suite's per-test cache reset: this test uses no test database or cache of its own
+    (the server under test has its own database), and Django refuses database calls while Playwright's
+    event loop runs in this thread."""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _postgres_server() -> str:
+    """The PostgreSQL server of this lane (its database name is replaced by a throwaway one)."""
+    for name in ("DATABASE_URL", "TEST_PG_URL"):
+        url = os.environ.get(name, "")
+        if url.startswith(("postgres://", "postgresql://")):
+            parts = urlsplit(url)
+            return f"{parts.scheme}://{parts.netloc}"
+    return "postgres://postgres@127.0.0.1:5432"
+
+
+def _psql(server: str, sql: str) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    with psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=5) as connection:
+        connection.execute(sql)
+
+
+@dataclass
+class Stack:
+    url: str
+    env: dict[str, str]
+    logs: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    has_worker: bool = False
+
+    def start(self, name: str, *args: str) -> None:
+        log = (self.logs / f"{name}.log").open("wb")
+        process = subprocess.Popen(  # its own process group, so stop() reaches its children too
+            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.processes.append(process)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+
+    def manage(self, *args: str) -> None:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+
+    def log_tail(self) -> str:
+        return "\n".join(
+            f"--- {path.name} ---\n" + path.read_text(errors="replace")[-3000:] for path in self.logs.glob("*.log")
+        )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("admin-e2e")
+    server = _postgres_server()
+    database = f"admin_e2e_{secrets.token_hex(4)}"
+    try:
+        _psql(server, f'CREATE DATABASE "{database}"')
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL at {server} is not reachable for a throwaway database: {exc}")
+    port = _free_port()
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if key in os.environ}
+    env.update(
+        DJANGO_SETTINGS_MODULE="scheduler_site.settings",
+        ENV_FILE="",
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONUNBUFFERED="1",
+        DEBUG="false",
+        SECRET_KEY="e2e-admin-secret-key-" + secrets.token_hex(24),
+        DATABASE_URL=f"{server}/{database}",
+        STATIC_ROOT=str(tmp / "static"),
+        BROKER_DIR=str(tmp / "broker"),  # kombu's filesystem transport: private to this test
+        CACHE_KEY_PREFIX=f"e2e-{database}",
+        LOG_LEVEL="INFO",
+        DJANGO_SUPERUSER_PASSWORD=PASSWORD,
+    )
+    if os.environ.get("REDIS_URL"):
+        env["REDIS_URL"] = os.environ["REDIS_URL"]
+    for folder in ("logs", "broker/queue", "broker/processed"):
+        (tmp / folder).mkdir(parents=True)
+    logs = tmp / "logs"
+    stack = Stack(url=f"http://127.0.0.1:{port}", env=env, logs=logs)
+    try:
+        stack.manage("migrate", "--noinput", "-v0")
+        stack.manage("createcachetable")
+        stack.manage("collectstatic", "--noinput", "-v0")
+        stack.manage("createsuperuser", "--noinput", "--username", USERNAME, "--email", "operator@example.com")
+        stack.manage("shell", "-c", SEED)
+        stack.start("web", sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}")
+        if (ROOT / "jobs" / "tasks.py").exists():
+            celery = str(Path(sys.executable).with_name("celery"))
+            stack.start("worker", celery, "-A", "scheduler_site", "worker", "--loglevel=INFO", "--concurrency=2")
+            stack.start("beat", celery, "-A", "scheduler_site", "beat", "--loglevel=INFO", "--pidfile=")
+            stack.has_worker = True
+        deadline = time.monotonic() + 40
+        while True:
+            try:
+                with urllib.request.urlopen(f"{stack.url}/admin/login/", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the server did not answer within 40 s\n" + stack.log_tail()
+            time.sleep(0.3)
+        yield stack
+    finally:
+        stack.stop()
+        try:
+            _psql(server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        except Exception as exc:  # pragma: no cover - reported, not fatal
+            print(f"could not drop {database}: {exc}")
+
+
+@pytest.fixture(scope="module")
+def browser(stack: Stack) -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, stack: Stack) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, base_url=stack.url)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def screenshot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def log_in(page: Any) -> None:
+    page.goto("/admin/login/?next=/admin/")
+    page.fill("#id_username", USERNAME)
+    page.fill("#id_password", PASSWORD)
+    page.click('input[type="submit"]')
+    expect(page.locator("#site-name")).to_contain_text("Scheduler administration")
+
+
+def list_action(page: Any, job_name: str, action: str) -> None:
+    page.goto("/admin/jobs/job/")
+    row = page.locator("#result_list tbody tr", has=page.get_by_role("link", name=job_name, exact=True))
+    row.locator("input.action-select").check()
+    page.select_option('select[name="action"]', action)
+    page.click('button[name="index"]')
+
+
+def test_operator_creates_runs_pauses_and_resumes_a_job(page: Any, stack: Stack) -> None:
+    log_in(page)
+
+    # Create a job from a phrase; the preview follows the typing.
+    page.goto("/admin/jobs/job/add/")
+    page.fill("#id_name", "weekly-report")
+    expect(page.locator(".form-row.field-cron")).to_be_hidden()  # phrase is the default kind
+    page.fill("#id_timezone", "Europe/Berlin")
+    page.fill("#id_phrase", "every monday at 09:00")
+    preview = page.locator("#schedule-preview")
+    expect(preview).to_contain_text("Every Monday at 09:00 (Europe/Berlin)")
+    expect(preview.locator("li")).to_have_count(5)
+    first = preview.locator("li").first.inner_text()
+    assert re.match(r"Mon \d{4}-\d{2}-\d{2} 09:00 CES?T", first), first
+
+    page.fill("#id_phrase", "every 15 minutes")
+    expect(preview).to_contain_text("Every 15 minutes")
+    page.fill("#id_phrase", "sometimes")
+    expect(preview).to_contain_text('Could not understand "sometimes"')
+    page.fill("#id_phrase", "every monday at 09:00")
+    expect(preview).to_contain_text("Every Monday at 09:00 (Europe/Berlin)")
+
+    page.locator('label[for="id_action_type_1"]').click()  # Task
+    expect(page.locator(".form-row.field-http_method")).to_be_hidden()
+    page.select_option("#id_task", "echo")
+    page.fill("#id_task_kwargs", '{"report": "weekly"}')
+    page.fill("#id_description", "Sends the weekly report every Monday morning, Berlin time.")
+    screenshot(page, "job_form_preview")
+    page.click('input[name="_save"]')
+    expect(page.locator(".messagelist")).to_contain_text("was added successfully")
+    row = page.locator("#result_list tbody tr", has=page.get_by_role("link", name="weekly-report", exact=True))
+    expect(row).to_contain_text("Every Monday at 09:00 (Europe/Berlin)")
+
+    # Run it now from the list, then watch the run on the job's page.
+    list_action(page, "weekly-report", "run_now")
+    expect(page.locator(".messagelist")).to_contain_text("Queued a manual run of 1 job.")
+    page.get_by_role("link", name="weekly-report", exact=True).click()
+    runs = page.locator("#recent-runs tr.run-row")
+    expect(runs).to_have_count(1)
+    expect(runs.first).to_contain_text("Manual")
+    if stack.has_worker:
+        deadline = time.monotonic() + 30
+        while "succeeded" not in runs.first.inner_text():
+            assert time.monotonic() < deadline, "the manual run did not succeed in 30 s\n" + stack.log_tail()
+            time.sleep(1)
+            page.reload()
+        expect(page.locator("#audit-trail")).to_contain_text("Run requested")
+    else:
+        expect(runs.first).to_contain_text("queued")
+    screenshot(page, "job_page")
+
+    # Pause and resume from the list.
+    list_action(page, "weekly-report", "pause")
+    expect(page.locator(".messagelist")).to_contain_text("Paused 1 job.")
+    row = page.locator("#result_list tbody tr", has=page.get_by_role("link", name="weekly-report", exact=True))
+    expect(row.locator(".job-paused")).to_be_visible()
+    list_action(page, "weekly-report", "resume")
+    expect(page.locator(".messagelist")).to_contain_text("Resumed 1 job.")
+    row = page.locator("#result_list tbody tr", has=page.get_by_role("link", name="weekly-report", exact=True))
+    expect(row.locator(".job-paused")).to_have_count(0)
+    expect(row.locator("td.field-next_run")).to_contain_text("09:00 CE")  # the absolute time, Berlin time
+    if stack.has_worker:
+        expect(row.locator(".run-square--succeeded")).to_have_count(1)
+        # Let beat's jobs (every 10 and 15 s) leave a few runs for the list's strip and the overview.
+        time.sleep(12)
+        page.reload()
+    screenshot(page, "job_list")
+
+    # The overview page.
+    page.goto("/admin/overview/")
+    expect(page.locator('[data-count="total"]')).to_have_text("5")
+    expect(page.locator('[data-count="paused"]')).to_have_text("1")
+    expect(page.locator("svg.runs-chart g.runs-chart-bar")).to_have_count(24)
+    expect(page.locator("tr.upcoming-fire")).to_have_count(10)
+    if stack.has_worker:
+        expect(page.locator('[data-status="succeeded"]')).not_to_have_text("0")
+    screenshot(page, "overview")

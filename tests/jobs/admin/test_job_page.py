@@ -1,0 +1,97 @@
+"""A job's page: the saved schedule's next fires, recent runs (read-only) and the audit trail."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import time_machine
+from django.test import Client
+from django.utils import timezone
+
+from jobs import services
+from jobs.models import Job, RunStatus
+
+from .conftest import SECRET, http_action
+
+
+def section(html: str, element_id: str) -> str:
+    return html.split(f'id="{element_id}"', 1)[1].split("</fieldset>", 1)[0]
+
+
+@time_machine.travel("2025-06-02 06:00:00Z", tick=False)
+def test_page_shows_the_saved_schedules_next_fires(staff_client: Client, user: Any, make_job: Any) -> None:
+    job = make_job(user, schedule={"phrase": "every monday at 09:00", "timezone": "Europe/Berlin"})
+    html = staff_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    preview = html.split('id="schedule-preview"', 1)[1].split("</div>", 1)[0]
+    assert "Every Monday at 09:00 (Europe/Berlin)" in preview
+    assert preview.count("<li>") == 5
+    assert "Mon 2025-06-02 09:00 CEST" in preview and "Mon 2025-06-30 09:00 CEST" in preview
+
+
+def test_recent_runs_show_status_trigger_lateness_duration_and_error(
+    staff_client: Client, user: Any, make_job: Any, make_run: Any
+) -> None:
+    job = make_job(user, schedule={"kind": "cron", "cron": "0 9 * * 1", "timezone": "UTC"})
+    slot = timezone.now().replace(microsecond=0) - timedelta(hours=1)
+    ok = make_run(job, status=RunStatus.SUCCEEDED, scheduled_for=slot, late_by=1.25, duration_ms=2500)
+    bad = make_run(
+        job,
+        status=RunStatus.FAILED,
+        scheduled_for=slot + timedelta(minutes=1),
+        late_by=0.1,
+        duration_ms=80,
+        error="ConnectionError: " + "x" * 500,
+    )
+    html = staff_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    runs = section(html, "recent-runs")
+    rows = re.findall(r'<tr class="run-row">.*?</tr>', runs, flags=re.S)
+    assert len(rows) == 2
+    newest, oldest = rows
+    assert f"/admin/jobs/jobrun/{bad.pk}/change/" in newest
+    assert "job-badge--failed" in newest and "Schedule" in newest
+    assert "+0.1 s" in newest and "80 ms" in newest
+    assert "ConnectionError: xxx" in newest and "x" * 200 not in newest  # an excerpt, not the whole error
+    assert f"/admin/jobs/jobrun/{ok.pk}/change/" in oldest
+    assert "+1.2 s" in oldest and "2.5 s" in oldest
+    assert f"{slot:%Y-%m-%d %H:%M}" in oldest
+    assert f'href="/admin/jobs/jobrun/?job__id__exact={job.pk}"' in runs
+
+
+def test_recent_runs_are_limited_and_not_editable(
+    staff_client: Client, user: Any, make_job: Any, make_run: Any
+) -> None:
+    job = make_job(user)
+    for i in range(25):
+        make_run(job, scheduled_for=timezone.now() - timedelta(minutes=i))
+    response = staff_client.get(f"/admin/jobs/job/{job.pk}/change/")
+    runs = section(response.content.decode(), "recent-runs")
+    assert runs.count('<tr class="run-row">') == 20
+    assert "<input" not in runs and "<select" not in runs
+
+
+def test_audit_trail_lists_who_did_what(staff_client: Client, staff: Any, user: Any, make_job: Any) -> None:
+    job = make_job(user, action=http_action())
+    services.job_update(job=job, actor=user, data={"action": http_action(headers={"Authorization": "new-secret"})})
+    services.job_pause(job=Job.objects.get(pk=job.pk), actor=staff)
+    services.job_request_run(job=job, actor=staff)
+    html = staff_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    trail = section(html, "audit-trail")
+    kinds = re.findall(r'class="event-kind event-kind--(\w+)"', trail)
+    assert kinds == ["run_requested", "paused", "updated", "created"]
+    assert trail.count(">root<") == 2 and trail.count(">alice<") == 2
+    assert "http_headers" in trail and "••••" in trail
+    assert "new-secret" not in html and SECRET not in html
+    assert f'href="/admin/jobs/jobevent/?job_ref={job.pk}"' in trail
+
+
+def test_state_section_shows_status_and_pause_reason(
+    staff_client: Client, staff: Any, user: Any, make_job: Any, make_run: Any
+) -> None:
+    job = make_job(user)
+    make_run(job, status=RunStatus.TIMED_OUT)
+    services.job_pause(job=Job.objects.get(pk=job.pk), actor=staff)
+    html = staff_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    assert "job-badge--timed_out" in html
+    assert "paused by a user" in html

@@ -1,0 +1,233 @@
+"""No stale read after a write across two gunicorn workers sharing the lane's Redis and database.
+
+A cached list/detail is keyed by its owner's version in Redis; a write through
+one worker bumps it, so every worker misses on its next read. Each request uses
+a fresh TCP connection, so the kernel hands it to either worker; the access log
+records the worker's pid and the test insists both workers answered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[3]
+PASSWORD = "gunicorn-cache-test-password-1"
+CREATE_USER = (
+    "from accounts.services import user_create; "
+    f"user_create(username='carol', email='carol@example.com', password='{PASSWORD}')"
+)
+STARTUP_SECONDS = 30
+
+
+@dataclass
+class Server:
+    port: int
+    access_log: Path
+
+    def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, dict, Any]:
+        """One request on a new connection: (status, headers, json body)."""
+        headers = {"Connection": "close", "Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+            return response.status, dict(response.getheaders()), json.loads(raw) if raw else None
+        finally:
+            connection.close()
+
+    def log_lines(self) -> list[tuple[str, str, str, int]]:
+        """(pid, method, path, status) of every request so far."""
+        lines = []
+        for line in self.access_log.read_text().splitlines():
+            pid, method, path, status = line.split()
+            lines.append((pid, method, path, int(status)))
+        return lines
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float = 120) -> None:
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
+
+
+@pytest.fixture
+def database_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The lane's database for the server: a tmp SQLite file, or a throwaway PostgreSQL database."""
+    lane_url = os.environ.get("DATABASE_URL", "")
+    if not lane_url:
+        yield {"SQLITE_PATH": str(tmp_path / "db.sqlite3")}
+        return
+    parts = urlsplit(lane_url)
+    name = f"gunicorn_cache_{uuid.uuid4().hex[:10]}"
+    server = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or "postgres"]
+    pg_env = {**os.environ, **({"PGPASSWORD": parts.password} if parts.password else {})}
+    _run(["createdb", *server, name], pg_env, timeout=30)
+    try:
+        yield {"DATABASE_URL": urlunsplit(parts._replace(path=f"/{name}"))}
+    finally:
+        subprocess.run(
+            ["dropdb", *server, "--if-exists", "--force", name],
+            env=pg_env,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_env: dict[str, str]) -> Iterator[Server]:
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if key in os.environ}
+    env.update(
+        DJANGO_SETTINGS_MODULE="scheduler_site.settings",
+        ENV_FILE="",
+        PYTHONDONTWRITEBYTECODE="1",
+        SECRET_KEY="gunicorn-cache-test-secret-key-" + "x" * 40,
+        DEBUG="false",
+        REDIS_URL=settings.REDIS_URL,  # the lane's Redis, under its own key prefix
+        CACHE_KEY_PREFIX=f"gunicorn-test-{uuid.uuid4().hex[:8]}",
+        STATIC_ROOT=str(tmp_path / "static"),
+        BROKER_DIR=str(tmp_path / "broker"),
+        LOG_LEVEL="WARNING",
+        **database_env,
+    )
+    _run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], env)
+    _run([sys.executable, "manage.py", "shell", "-c", CREATE_USER], env)
+
+    port = _free_port()
+    access_log = tmp_path / "access.log"
+    output = tmp_path / "gunicorn.log"
+    with output.open("w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "scheduler_site.wsgi",
+                "--config",
+                "gunicorn.conf.py",  # production settings, with these overrides:
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--graceful-timeout",
+                "2",
+                "--access-logfile",
+                str(access_log),
+                "--access-logformat",
+                "%(p)s %(m)s %(U)s %(s)s",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the finalizer kills master and workers together
+        )
+    try:
+        running = Server(port=port, access_log=access_log)
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            assert process.poll() is None, output.read_text()
+            try:
+                if running.request("GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"gunicorn did not answer within {STARTUP_SECONDS} s"
+            time.sleep(0.1)
+        yield running
+    finally:
+        # The group id is the master's pid (start_new_session), which stays
+        # ours until wait() reaps it: this reaches every worker, even if the
+        # master died first.
+        _kill_group(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _kill_group(group: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, sig)
+
+
+def until_both_workers_answer(server: Server, send: Callable[[], Any], path: str, *, at_least: int) -> list[Any]:
+    """Send requests (each on a fresh connection) until `at_least` were sent and both workers answered `path`."""
+    results: list[Any] = []
+    start = len(server.log_lines())
+    while True:
+        results.append(send())
+        pids = {pid for pid, method, logged, _ in server.log_lines()[start:] if method == "GET" and logged == path}
+        if len(results) >= at_least and len(pids) >= 2:
+            return results
+        assert len(results) < 200, "every request landed on one worker"
+
+
+def test_a_write_through_one_worker_is_seen_by_every_worker_at_once(server: Server):
+    status, _, tokens = server.request("POST", "/api/v1/token/", {"username": "carol", "password": PASSWORD})
+    assert status == 200, tokens
+    token = tokens["access"]
+    job = {
+        "name": "before",
+        "schedule": {"phrase": "every monday at 09:00", "timezone": "Europe/Berlin"},
+        "action": {"type": "task", "task": "echo"},
+    }
+    status, _, created = server.request("POST", "/api/v1/jobs/", job, token)
+    assert status == 201, created
+    list_path, detail_path = "/api/v1/jobs/", f"/api/v1/jobs/{created['id']}/"
+
+    def names() -> tuple[int, str, tuple[str, ...]]:
+        status, headers, body = server.request("GET", list_path, token=token)
+        return status, headers.get("X-Cache"), tuple(item["name"] for item in body["results"])
+
+    def detail() -> tuple[int, str, str]:
+        status, headers, body = server.request("GET", detail_path, token=token)
+        return status, headers.get("X-Cache"), body["name"]
+
+    # Warm: a miss, then hits served by both workers from the shared cache.
+    assert names() == (200, "miss", ("before",))
+    assert names() == (200, "hit", ("before",))
+    warm = until_both_workers_answer(server, names, list_path, at_least=4)
+    assert set(warm) == {(200, "hit", ("before",))}
+    assert detail() == (200, "miss", "before")
+    until_both_workers_answer(server, detail, detail_path, at_least=4)
+
+    # Write through a new connection (whichever worker takes it).
+    status, _, patched = server.request("PATCH", detail_path, {"name": "after"}, token)
+    assert status == 200, patched
+
+    # Every later read, on either worker, shows the write: the first misses, the rest hit the new entry.
+    lists = until_both_workers_answer(server, names, list_path, at_least=20)
+    assert {(status, listed) for status, _, listed in lists} == {(200, ("after",))}
+    assert lists[0][1] == "miss"
+    details = until_both_workers_answer(server, detail, detail_path, at_least=20)
+    assert all(status == 200 and name == "after" for status, _, name in details)
+    assert details[0][1] == "miss"
+    served_by = {pid for pid, _, path, _ in server.log_lines() if path in (list_path, detail_path)}
+    assert len(served_by) == 2

@@ -1,0 +1,170 @@
+"""GET /api/v1/jobs/"""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs import services
+from jobs.models import Job
+from tests.jobs.api.conftest import SECRET, assert_error, http_action
+
+URL = "/api/v1/jobs/"
+
+
+def names(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [job["name"] for job in response.json()["results"]]
+
+
+def test_lists_only_the_callers_jobs(api, make_job, user, bob):
+    make_job(user, name="mine")
+    make_job(bob, name="theirs")
+
+    response = api.get(URL)
+
+    assert response.json()["count"] == 1
+    assert names(response) == ["mine"]
+    assert response.json()["results"][0]["owner"] == "alice"
+
+
+def test_staff_see_every_users_jobs(login, staff, make_job, user, bob):
+    make_job(user, name="a")
+    make_job(bob, name="b")
+    make_job(staff, name="c")
+
+    response = login(staff).get(URL)
+
+    assert names(response) == ["a", "b", "c"]
+    assert [job["owner"] for job in response.json()["results"]] == ["alice", "bob", "root"]
+
+
+def test_empty_list_is_a_page_with_no_results(api):
+    assert api.get(URL).json() == {"count": 0, "next": None, "previous": None, "results": []}
+
+
+def test_default_page_is_50_and_page_size_goes_up_to_200(api, make_job, user):
+    for n in range(60):
+        make_job(user, name=f"job-{n:03d}")
+
+    first = api.get(URL).json()
+    second = api.get(URL, {"page": 2}).json()
+    big = api.get(URL, {"page_size": 200}).json()
+
+    assert first["count"] == 60 and len(first["results"]) == 50
+    assert first["next"].endswith("?page=2") and first["previous"] is None
+    assert [job["name"] for job in second["results"]] == [f"job-{n:03d}" for n in range(50, 60)]
+    assert second["next"] is None
+    assert len(big["results"]) == 60
+
+
+@pytest.mark.parametrize("page_size", ["201", "1000", "0", "-1", "ten", "1.5"])
+def test_page_size_out_of_bounds_is_400_not_clamped(api, page_size):
+    error = assert_error(api.get(URL, {"page_size": page_size}), 400, "validation_error", "page_size")
+    assert "1 to 200" in error["fields"]["page_size"][0]
+
+
+@pytest.mark.parametrize("page", ["0", "-2", "first"])
+def test_malformed_page_is_400(api, page):
+    assert_error(api.get(URL, {"page": page}), 400, "validation_error", "page")
+
+
+def test_page_past_the_last_is_404(api, make_job, user):
+    make_job(user)
+    assert_error(api.get(URL, {"page": 2}), 404, "not_found")
+
+
+def test_filter_by_enabled(api, make_job, user):
+    make_job(user, name="on")
+    services.job_pause(job=make_job(user, name="off"), actor=user)
+
+    assert names(api.get(URL, {"enabled": "true"})) == ["on"]
+    assert names(api.get(URL, {"enabled": "false"})) == ["off"]
+
+
+def test_filter_by_last_status(api, make_job, user):
+    make_job(user, name="never")
+    failed = make_job(user, name="failed")
+    Job.objects.filter(pk=failed.pk).update(last_status="failed")
+
+    assert names(api.get(URL, {"last_status": "failed"})) == ["failed"]
+    assert names(api.get(URL, {"last_status": "succeeded"})) == []
+
+
+def test_filter_by_schedule_kind(api, make_job, user):
+    make_job(user, name="cron", schedule={"phrase": "every hour"})
+    make_job(user, name="interval", schedule={"phrase": "every 15 minutes"})
+    make_job(user, name="once", schedule={"phrase": "on 2031-01-01 at 12:00"})
+
+    assert names(api.get(URL, {"schedule_kind": "interval"})) == ["interval"]
+    assert names(api.get(URL, {"schedule_kind": "once"})) == ["once"]
+
+
+def test_search_matches_part_of_the_name_case_insensitively(api, make_job, user):
+    make_job(user, name="Weekly Report")
+    make_job(user, name="nightly-backup")
+
+    assert names(api.get(URL, {"search": "REPORT"})) == ["Weekly Report"]
+    assert names(api.get(URL, {"search": "ly"})) == ["Weekly Report", "nightly-backup"]
+
+
+def test_ordering_by_name_next_run_and_creation(api, make_job, user):
+    make_job(user, name="b-hourly", schedule={"phrase": "every hour"})
+    make_job(user, name="a-yearly", schedule={"kind": "cron", "cron": "0 0 1 1 *"})
+    paused = make_job(user, name="c-paused", schedule={"phrase": "every 15 minutes"})
+    services.job_pause(job=paused, actor=user)
+
+    assert names(api.get(URL)) == ["a-yearly", "b-hourly", "c-paused"]
+    assert names(api.get(URL, {"ordering": "-name"})) == ["c-paused", "b-hourly", "a-yearly"]
+    # Paused jobs have no next run; they sort last in both directions.
+    assert names(api.get(URL, {"ordering": "next_run_at"})) == ["b-hourly", "a-yearly", "c-paused"]
+    assert names(api.get(URL, {"ordering": "-next_run_at"})) == ["a-yearly", "b-hourly", "c-paused"]
+    assert names(api.get(URL, {"ordering": "created_at"})) == ["b-hourly", "a-yearly", "c-paused"]
+    assert names(api.get(URL, {"ordering": "-created_at"})) == ["c-paused", "a-yearly", "b-hourly"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"enabled": "maybe"}, "enabled"),
+        ({"last_status": "exploded"}, "last_status"),
+        ({"schedule_kind": "weekly"}, "schedule_kind"),
+        ({"ordering": "owner"}, "ordering"),
+        ({"ordering": "name,-password"}, "ordering"),
+    ],
+)
+def test_invalid_filter_values_are_400(api, params, field):
+    assert_error(api.get(URL, params), 400, "validation_error", field)
+
+
+def test_header_values_are_masked_in_the_list(api, make_job, user):
+    make_job(user, action=http_action())
+    response = api.get(URL)
+    assert response.json()["results"][0]["action"]["headers"] == {"Authorization": "••••", "X-Trace": "••••"}
+    assert SECRET not in response.content.decode()
+
+
+def test_paused_jobs_list_no_next_runs(api, make_job, user):
+    services.job_pause(job=make_job(user), actor=user)
+    job = api.get(URL).json()["results"][0]
+    assert job["next_run_at"] is None
+    assert job["schedule"]["next_runs"] == []
+
+
+def test_listing_50_jobs_does_not_query_per_row(api, make_job, user, django_assert_max_num_queries):
+    for n in range(50):
+        make_job(user, name=f"job-{n:02d}", action=http_action(), schedule={"phrase": "weekdays at 9am"})
+
+    # User lookup for the token, the count, the page (owner joined).
+    with django_assert_max_num_queries(3):
+        response = api.get(URL)
+    assert response["X-Cache"] == "miss"
+    assert len(response.json()["results"]) == 50
+    assert all(len(job["schedule"]["next_runs"]) == 5 for job in response.json()["results"])
+
+    # A hit reads nothing but the caller's user row.
+    with django_assert_max_num_queries(1):
+        assert api.get(URL)["X-Cache"] == "hit"
+
+
+def test_anonymous_list_is_401(anon):
+    assert_error(anon.get(URL), 401, "not_authenticated")

@@ -1,0 +1,128 @@
+"""The django-celery-beat mirror of jobs (jobs.beat_sync), kept by the services."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
+
+from jobs import beat_sync, services
+
+pytestmark = pytest.mark.django_db
+
+BERLIN_WEEKDAYS = {"kind": "cron", "cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}
+
+
+def mirror(job) -> PeriodicTask:
+    return PeriodicTask.objects.get(name=f"job:{job.pk}")
+
+
+def test_a_cron_job_is_mirrored_with_its_time_zone(make_job):
+    job = make_job(schedule=BERLIN_WEEKDAYS)
+    task = mirror(job)
+    assert task.task == "jobs.run_job"
+    assert json.loads(task.kwargs) == {"job_id": str(job.pk)}
+    assert task.enabled
+    assert task.interval is None and task.clocked is None
+    crontab = task.crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week) == (
+        "0",
+        "9",
+        "*",
+        "*",
+        "1-5",
+    )
+    assert str(crontab.timezone) == "Europe/Berlin"
+    assert "Every weekday at 09:00 (Europe/Berlin)" in task.description
+
+
+def test_an_interval_job_is_mirrored_with_its_anchor(make_job):
+    job = make_job(schedule={"kind": "interval", "every": 15, "unit": "minutes"})
+    task = mirror(job)
+    assert (task.interval.every, task.interval.period) == (15, "minutes")
+    assert task.start_time == job.interval_anchor
+    assert not task.one_off
+
+
+def test_a_one_off_job_is_mirrored_as_clocked(make_job):
+    at = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
+    job = make_job(schedule={"kind": "once", "at": at.isoformat()})
+    task = mirror(job)
+    assert task.clocked.clocked_time == at
+    assert task.one_off
+
+
+def test_pause_and_resume_follow_the_job(make_job, user):
+    job = make_job()
+    services.job_pause(job=job, actor=user)
+    assert not mirror(job).enabled
+    services.job_resume(job=job, actor=user)
+    assert mirror(job).enabled
+
+
+def test_identical_schedules_share_one_row(make_job):
+    first, second = make_job(schedule=BERLIN_WEEKDAYS), make_job(schedule=BERLIN_WEEKDAYS)
+    assert mirror(first).crontab_id == mirror(second).crontab_id
+    assert CrontabSchedule.objects.count() == 1
+    make_job(schedule={**BERLIN_WEEKDAYS, "timezone": "UTC"})
+    assert CrontabSchedule.objects.count() == 2
+
+
+def test_a_schedule_row_no_longer_used_is_deleted(make_job, user):
+    job = make_job(schedule=BERLIN_WEEKDAYS)
+    services.job_update(job=job, actor=user, data={"schedule": {"kind": "interval", "every": 1, "unit": "hours"}})
+    task = mirror(job)
+    assert task.crontab is None and task.interval is not None
+    assert not CrontabSchedule.objects.exists()
+
+
+def test_delete_removes_the_row_and_keeps_shared_schedules(make_job, user):
+    first, second = make_job(schedule=BERLIN_WEEKDAYS), make_job(schedule=BERLIN_WEEKDAYS)
+    services.job_delete(job=first, actor=user)
+    assert not PeriodicTask.objects.filter(name=f"job:{first.pk}").exists()
+    assert CrontabSchedule.objects.count() == 1
+    services.job_delete(job=second, actor=user)
+    assert not CrontabSchedule.objects.exists()
+
+
+def test_every_mirror_write_marks_the_schedule_changed(make_job, user):
+    job = make_job()
+    before = PeriodicTasks.last_change()
+    services.job_pause(job=job, actor=user)
+    assert PeriodicTasks.last_change() > before
+
+
+def test_sync_all_repairs_the_mirror_with_one_change_marker(make_job, monkeypatch):
+    kept, lost = make_job(schedule=BERLIN_WEEKDAYS), make_job()
+    PeriodicTask.objects.filter(name=f"job:{lost.pk}").delete()  # e.g. restored from a backup
+    orphan = PeriodicTask.objects.create(
+        name="job:00000000-0000-0000-0000-000000000000", task="jobs.run_job", interval=IntervalSchedule.objects.first()
+    )
+    duplicate = CrontabSchedule.objects.create(
+        minute="0", hour="9", day_of_month="*", month_of_year="*", day_of_week="1-5", timezone="Europe/Berlin"
+    )
+    PeriodicTask.objects.filter(name=f"job:{kept.pk}").update(crontab=duplicate)
+    other = PeriodicTask.objects.create(name="ops:weekday-report", task="ops.report", crontab=duplicate)
+    markers = []
+    monkeypatch.setattr(PeriodicTasks, "update_changed", classmethod(lambda cls, **kw: markers.append(1)))
+
+    counts = beat_sync.sync_all()
+
+    assert counts == {"synced": 2, "removed": 1, "merged": 1}
+    assert markers == [1]
+    assert mirror(lost).enabled
+    assert not PeriodicTask.objects.filter(pk=orphan.pk).exists()
+    assert CrontabSchedule.objects.count() == 1
+    other.refresh_from_db()  # a task that is not a job keeps its schedule, on the surviving row
+    assert other.crontab_id == mirror(kept).crontab_id
+    assert beat_sync.sync_all() == {"synced": 0, "removed": 0, "merged": 0}
+
+
+def test_clocked_rows_are_reused_for_the_same_instant(make_job):
+    at = datetime(2031, 1, 1, 12, 0, tzinfo=UTC)
+    make_job(schedule={"kind": "once", "at": at.isoformat()})
+    make_job(schedule={"kind": "once", "at": at.isoformat()})
+    assert ClockedSchedule.objects.count() == 1

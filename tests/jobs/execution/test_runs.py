@@ -1,0 +1,341 @@
+"""The run lifecycle (jobs.runs): start, finish, job summary, retries, overlap, pause, timeouts."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+import pytest
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from django.utils import timezone
+
+from jobs import dispatch, registry, runs, services, tasks
+from jobs.models import EventKind, JobEvent, JobRun, PauseReason, RunStatus, RunTrigger
+
+pytestmark = pytest.mark.django_db
+
+
+def claim(job, *, at=None):
+    return runs.claim_slot(job, at or job.next_run_at)
+
+
+def test_a_run_records_start_end_and_the_job_summary(make_job, sent):
+    job = make_job()
+    run = claim(job)
+    assert run.status == RunStatus.QUEUED
+    runs.execute(run, worker="celery@w1")
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.worker == "celery@w1"
+    assert run.started_at is not None and run.finished_at >= run.started_at
+    assert run.duration_ms is not None
+    assert json.loads(run.result) == {"hello": "world"}
+    job.refresh_from_db()
+    assert job.last_run_at == run.started_at
+    assert job.last_status == RunStatus.SUCCEEDED
+    assert job.recent_outcomes[0]["id"] == str(run.id)
+    assert job.recent_outcomes[0]["status"] == RunStatus.SUCCEEDED
+    assert job.consecutive_failures == 0
+
+
+def test_a_duplicate_delivery_does_not_run_the_slot_twice(make_job, sent):
+    job = make_job()
+    run = claim(job)
+    assert runs.execute(run, worker="w1") is not None
+    assert runs.execute(JobRun.objects.get(pk=run.pk), worker="w2") is None
+    run.refresh_from_db()
+    assert run.worker == "w1"
+
+
+def test_a_slot_is_claimed_once(make_job, sent):
+    job = make_job()
+    assert claim(job) is not None
+    assert claim(job) is None
+    assert JobRun.objects.filter(job=job).count() == 1
+
+
+def test_a_failed_run_is_retried_with_growing_backoff(make_job, sent):
+    job = make_job(action={"type": "task", "task": "fail"}, max_retries=3, retry_backoff_seconds=10)
+    run = claim(job)
+    runs.execute(run, worker="w")
+    for attempt, low in ((2, 10), (3, 20), (4, 40)):
+        retry, countdown, _ = sent.runs[-1]
+        assert retry.trigger == RunTrigger.RETRY
+        assert retry.attempt == attempt
+        assert retry.scheduled_for == run.scheduled_for
+        assert low <= countdown <= low * 1.1
+        runs.execute(JobRun.objects.select_related("job").get(pk=retry.pk), worker="w")
+    assert len(sent.runs) == 3  # attempt 4 failed too: max_retries=3 is spent
+    statuses = list(JobRun.objects.filter(job=job).order_by("attempt").values_list("attempt", "status"))
+    assert statuses == [(1, "failed"), (2, "failed"), (3, "failed"), (4, "failed")]
+    job.refresh_from_db()
+    assert job.consecutive_failures == 4
+
+
+def test_consecutive_failures_pause_the_job(make_job, sent):
+    job = make_job(action={"type": "task", "task": "fail"}, pause_after_failures=2, max_retries=5)
+    first = claim(job)
+    runs.execute(first, worker="w")
+    retry = JobRun.objects.select_related("job").get(trigger=RunTrigger.RETRY)
+    runs.execute(retry, worker="w")
+    job.refresh_from_db()
+    assert not job.enabled
+    assert job.paused_reason == PauseReason.AUTO
+    assert job.next_run_at is None
+    assert JobEvent.objects.filter(job=job, kind=EventKind.AUTO_PAUSED).exists()
+    assert len(sent.runs) == 1  # no retry after the pause
+
+
+def test_a_success_resets_consecutive_failures(make_job, sent, settings):
+    job = make_job(action={"type": "task", "task": "fail"})
+    runs.execute(claim(job), worker="w")
+    job.refresh_from_db()
+    assert job.consecutive_failures == 1
+    job.task_name = "echo"
+    job.save()
+    runs.execute(runs.claim_slot(job, job.next_run_at + timedelta(seconds=10)), worker="w")
+    job.refresh_from_db()
+    assert job.consecutive_failures == 0
+    assert [o["status"] for o in job.recent_outcomes] == ["succeeded", "failed"]
+
+
+def test_recent_outcomes_keep_the_newest_twenty(make_job, sent):
+    job = make_job(overlap_policy="allow")
+    slots = [job.next_run_at + timedelta(seconds=10 * k) for k in range(25)]
+    ids = []
+    for slot in slots:
+        run = runs.claim_slot(job, slot)
+        runs.execute(run, worker="w")
+        ids.append(str(run.id))
+    job.refresh_from_db()
+    assert [o["id"] for o in job.recent_outcomes] == ids[::-1][:20]
+
+
+def test_overlap_skip_records_a_skipped_run_and_starts_nothing(make_job, sent):
+    job = make_job()
+    first = claim(job)
+    second = runs.claim_slot(job, job.next_run_at + timedelta(seconds=10))
+    assert first.status == RunStatus.QUEUED
+    assert second.status == RunStatus.SKIPPED
+    assert second.reason == "overlap"
+    job.refresh_from_db()
+    assert job.recent_outcomes[0] == {"id": str(second.id), "status": "skipped", "at": second.finished_at.isoformat()}
+
+
+def test_overlap_allow_runs_side_by_side(make_job, sent):
+    job = make_job(overlap_policy="allow")
+    claim(job)
+    second = runs.claim_slot(job, job.next_run_at + timedelta(seconds=10))
+    assert second.status == RunStatus.QUEUED
+
+
+def test_a_paused_job_starts_no_scheduled_run_but_a_manual_one(make_job, user, sent):
+    job = make_job()
+    run = claim(job)
+    job = services.job_pause(job=job, actor=user)
+    runs.execute(JobRun.objects.select_related("job").get(pk=run.pk), worker="w")
+    run.refresh_from_db()
+    assert (run.status, run.reason, run.started_at) == (RunStatus.SKIPPED, "paused", None)
+    manual = services.job_request_run(job=job, actor=user)
+    assert sent.runs[-1][0] == manual
+    runs.execute(JobRun.objects.select_related("job").get(pk=manual.pk), worker="w")
+    manual.refresh_from_db()
+    assert manual.trigger == RunTrigger.MANUAL
+    assert manual.status == RunStatus.SUCCEEDED
+
+
+def test_a_run_stopped_at_its_soft_time_limit_is_timed_out(make_job, sent, monkeypatch):
+    def stopped() -> None:
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setitem(registry._REGISTRY, "stopped", registry.RegisteredTask("stopped", stopped, False, ""))
+    job = make_job(action={"type": "task", "task": "stopped"}, timeout_seconds=7)
+    run = claim(job)
+    runs.execute(run, worker="w")
+    run.refresh_from_db()
+    assert run.status == RunStatus.TIMED_OUT
+    assert run.reason == "timeout"
+    assert "timeout of 7 s" in run.error
+
+
+def test_a_run_killed_at_its_hard_time_limit_is_timed_out(make_job, sent):
+    job = make_job()
+    run = claim(job)
+    runs.start_run(run, worker="w")
+    tasks.run_job.on_failure(TimeLimitExceeded(61), "task-id", [str(job.pk), run.scheduled_for.isoformat()], {}, None)
+    run.refresh_from_db()
+    assert run.status == RunStatus.TIMED_OUT
+    manual = services.job_request_run(job=job, actor=None)
+    runs.start_run(manual, worker="w")
+    tasks.execute_run.on_failure(TimeLimitExceeded(61), "task-id", [str(manual.pk)], {}, None)
+    manual.refresh_from_db()
+    assert manual.status == RunStatus.TIMED_OUT
+
+
+def test_other_task_failures_do_not_touch_the_run(make_job, sent):
+    job = make_job()
+    run = claim(job)
+    runs.start_run(run, worker="w")
+    tasks.execute_run.on_failure(RuntimeError("x"), "task-id", [str(run.pk)], {}, None)
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
+
+
+def test_jitter_offset_is_per_job_and_within_bounds(make_job):
+    jobs = [make_job(jitter_seconds=30) for _ in range(5)]
+    offsets = [runs.jitter_offset(job) for job in jobs]
+    assert all(0 <= offset <= 30 for offset in offsets)
+    assert len(set(offsets)) == 5
+    assert offsets == [runs.jitter_offset(job) for job in jobs]
+    assert runs.jitter_offset(make_job(jitter_seconds=0)) == 0
+
+
+def test_start_and_end_are_logged_with_structured_fields(make_job, sent, caplog):
+    job = make_job()
+    run = claim(job)
+    with caplog.at_level(logging.INFO, logger="jobs.runs"):
+        runs.execute(run, worker="w")
+    started, ended = (r for r in caplog.records if r.name == "jobs.runs")
+    for record in (started, ended):
+        assert record.job_id == str(job.pk)
+        assert record.run_id == str(run.pk)
+        assert record.trigger == "schedule"
+    assert started.status == "running"
+    assert ended.status == "succeeded"
+    assert isinstance(ended.duration_ms, int)
+
+
+def test_header_values_stay_out_of_the_run_and_the_logs(make_job, sent, caplog):
+    secret = "Bearer very-secret-value"
+    job = make_job(
+        action={"type": "http", "url": "http://127.0.0.1:9/hook", "headers": {"Authorization": secret}},
+        timeout_seconds=2,
+    )
+    run = claim(job)
+    with caplog.at_level(logging.DEBUG):
+        runs.execute(run, worker="w")
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert secret not in run.error + run.result + run.reason
+    assert secret not in caplog.text
+    assert "very-secret" not in caplog.text
+
+
+# --- the reaper ---------------------------------------------------------------------------------
+
+
+def test_the_reaper_fails_runs_whose_worker_is_lost_and_retries(make_job, sent, settings):
+    settings.JOBS_REAPER_GRACE_SECONDS = 5
+    job = make_job(timeout_seconds=10, max_retries=1, retry_backoff_seconds=1)
+    run = claim(job)
+    runs.start_run(run, worker="celery@gone", now=timezone.now() - timedelta(seconds=17))
+    recent = runs.claim_slot(make_job(timeout_seconds=10), timezone.now())
+    runs.start_run(recent, worker="celery@alive", now=timezone.now() - timedelta(seconds=15))
+    assert runs.reap_lost_runs() == 1
+    run.refresh_from_db()
+    recent.refresh_from_db()
+    assert (run.status, run.reason) == (RunStatus.FAILED, "worker lost")
+    assert "celery@gone" in run.error
+    assert recent.status == RunStatus.RUNNING  # 15 s < 10 s timeout + 1 s hard stop + 5 s grace
+    retry = sent.runs[-1][0]
+    assert (retry.trigger, retry.attempt, retry.scheduled_for) == (RunTrigger.RETRY, 2, run.scheduled_for)
+
+
+def test_the_reaper_fails_queued_runs_that_no_worker_started(make_job, sent, settings):
+    settings.JOBS_QUEUED_LOST_AFTER_SECONDS = 60
+    job = make_job()
+    lost = runs.claim_slot(job, timezone.now() - timedelta(seconds=120))
+    JobRun.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(seconds=120))
+    waiting = runs.claim_slot(make_job(jitter_seconds=0), timezone.now() - timedelta(seconds=30))
+    assert runs.reap_lost_runs() == 1
+    lost.refresh_from_db()
+    waiting.refresh_from_db()
+    assert (lost.status, lost.reason) == (RunStatus.FAILED, "not started")
+    assert waiting.status == RunStatus.QUEUED
+    # A worker that gets the message after all does not run it.
+    assert runs.execute(JobRun.objects.select_related("job").get(pk=lost.pk), worker="late") is None
+
+
+# --- publishing -----------------------------------------------------------------------------------
+
+
+def test_messages_carry_the_run_time_limits(make_job, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tasks.run_job, "apply_async", lambda **kw: calls.append(("run_job", kw)))
+    monkeypatch.setattr(tasks.execute_run, "apply_async", lambda **kw: calls.append(("execute_run", kw)))
+    job = make_job(timeout_seconds=42)
+    run = claim(job)
+    assert dispatch.send_slot(run, countdown=2.5)
+    assert dispatch.send_run(run)
+    assert calls == [
+        (
+            "run_job",
+            {
+                "args": [str(job.pk), run.scheduled_for.isoformat()],
+                "soft_time_limit": 42,
+                "time_limit": 43,
+                "countdown": 2.5,
+            },
+        ),
+        ("execute_run", {"args": [str(run.pk)], "soft_time_limit": 42, "time_limit": 43}),
+    ]
+
+
+def test_a_run_that_cannot_be_published_is_failed_not_left_queued(make_job, monkeypatch):
+    def broker_down(**kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(tasks.run_job, "apply_async", broker_down)
+    job = make_job(max_retries=3)
+    run = claim(job)
+    assert dispatch.send_slot(run) is False
+    run.refresh_from_db()
+    assert (run.status, run.reason) == (RunStatus.FAILED, "not queued")
+    assert "broker unreachable" in run.error
+    assert not JobRun.objects.filter(trigger=RunTrigger.RETRY).exists()
+
+
+def test_run_job_executes_the_claimed_slot(make_job):
+    job = make_job()
+    run = claim(job)
+    tasks.run_job(str(job.pk), run.scheduled_for.isoformat())
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+
+
+def test_run_job_without_a_slot_runs_nothing(make_job, caplog):
+    job = make_job()
+    tasks.run_job(str(job.pk))
+    assert not JobRun.objects.exists()
+    assert "without a slot" in caplog.text
+
+
+def test_the_retention_task_prunes_old_runs(make_job, settings):
+    settings.RUNS_RETENTION_DAYS = 30
+    job = make_job()
+    old = runs.claim_slot(job, timezone.now() - timedelta(days=31))
+    runs.finish_run(old, status=RunStatus.SUCCEEDED, expected=RunStatus.QUEUED)
+    recent = runs.claim_slot(job, timezone.now() - timedelta(days=1))
+    assert tasks.prune_runs() == 1
+    assert list(JobRun.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+# --- in the foreground (manage.py run_job) -----------------------------------------------------------
+
+
+def test_execute_now_runs_a_manual_run_in_this_process(make_job, user, sent):
+    job = make_job()
+    run = runs.execute_now(job, actor=user)
+    assert (run.trigger, run.status) == (RunTrigger.MANUAL, RunStatus.SUCCEEDED)
+    assert run.worker.endswith("(foreground)")
+    assert sent.runs == []  # nothing went to the broker
+    assert JobEvent.objects.filter(job=job, kind=EventKind.RUN_REQUESTED).exists()
+
+
+def test_execute_now_enforces_the_timeout_and_does_not_retry(make_job, sent):
+    job = make_job(action={"type": "task", "task": "sleep", "kwargs": {"seconds": 5}}, timeout_seconds=1, max_retries=2)
+    run = runs.execute_now(job)
+    assert (run.status, run.reason) == (RunStatus.TIMED_OUT, "timeout")
+    assert run.duration_ms < 3000
+    assert sent.runs == []

@@ -1,0 +1,318 @@
+"""The beat scheduler (jobs.scheduler.JobScheduler) driven with a controlled clock.
+
+Transactional: the scheduler closes stale connections and commits like a
+real beat, which the rolled-back `db` fixture does not allow.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+from django.utils import timezone
+
+from jobs import runs, schedules, services
+from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
+from jobs.scheduler import JobScheduler, fire_job
+from scheduler_site import metrics
+from scheduler_site.celery import app
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+T0 = datetime(2025, 6, 2, 12, 0, 0, tzinfo=UTC)
+
+
+def every(seconds: int) -> dict:
+    return {"kind": "interval", "every": seconds, "unit": "seconds"}
+
+
+def new_scheduler() -> JobScheduler:
+    # lazy: no system entries installed, so nothing but jobs is ever published.
+    return JobScheduler(app=app, lazy=True, max_interval=3600)
+
+
+def drive(scheduler: JobScheduler, traveller, until: datetime, max_ticks: int = 20_000) -> None:
+    """Tick, then move the clock by exactly the wait the scheduler asked for."""
+    for _ in range(max_ticks):
+        if timezone.now() >= until:
+            return
+        wait = scheduler.tick()
+        traveller.shift(timedelta(seconds=max(wait, 1e-6)))
+    raise AssertionError("the scheduler never reached the end time")
+
+
+def utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+# --- DST: the scheduler fires exactly where jobs.schedules says -----------------------------------
+
+BERLIN_CRONS = ["30 2 * * *", "0,30 1-3 * * *", "*/20 * * * *", "0 * * * *", "15 3 * * 0"]
+
+
+@pytest.mark.parametrize(
+    "day",
+    [pytest.param(date(2025, 3, 30), id="spring-forward"), pytest.param(date(2025, 10, 26), id="fall-back")],
+)
+def test_fire_instants_across_a_berlin_dst_day_equal_the_schedules_module(day, make_job, sent, settings):
+    settings.JOBS_BEAT_POLL_SECONDS = 3600  # wake only for slots (and hourly)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=2)
+    end = start + timedelta(hours=28)
+    with time_machine.travel(start, tick=False) as traveller:
+        jobs = [
+            make_job(schedule={"kind": "cron", "cron": cron, "timezone": "Europe/Berlin"}, overlap_policy="allow")
+            for cron in BERLIN_CRONS
+        ]
+        jobs.append(
+            make_job(
+                schedule={"kind": "interval", "every": 90, "unit": "minutes", "timezone": "Europe/Berlin"},
+                overlap_policy="allow",
+            )
+        )
+        drive(new_scheduler(), traveller, end)
+
+    for job in jobs:
+        expected = [utc(t) for t in schedules.next_fire_times(job.schedule, after=start, count=500) if t < end]
+        fired = [(run.scheduled_for, at) for run, _, at in sent.slots if run.job_id == job.pk]
+        assert [slot for slot, _ in fired] == expected, job.cron or job.interval_every
+        # Each slot was published at its instant (the clock only moves as far as the scheduler asks).
+        assert all(timedelta(0) <= at - slot < timedelta(milliseconds=1) for slot, at in fired)
+        assert JobRun.objects.filter(job=job, trigger=RunTrigger.SCHEDULE).count() == len(expected)
+    # The DST rules in action, for the record.
+    fixed = sent.slot_times(jobs[0])  # 30 2 * * *
+    if day.month == 3:
+        assert datetime(2025, 3, 30, 1, 0, tzinfo=UTC) in fixed  # 02:30 does not exist: 03:00 CEST
+    else:
+        assert datetime(2025, 10, 26, 0, 30, tzinfo=UTC) in fixed  # 02:30 CEST only, not 02:30 CET
+        assert datetime(2025, 10, 26, 1, 30, tzinfo=UTC) not in fixed
+
+
+# --- one tick, many jobs -------------------------------------------------------------------------
+
+
+def test_one_tick_fires_every_due_job(make_job, sent):
+    with time_machine.travel(T0, tick=False) as traveller:
+        jobs = [make_job(schedule=every(10)) for _ in range(25)]
+        scheduler = new_scheduler()
+        scheduler.batch_size = 10  # three batches
+        traveller.shift(timedelta(seconds=10))
+        scheduler.tick()
+    assert sorted(run.job_id for run, _, _ in sent.slots) == sorted(job.pk for job in jobs)
+    assert not Job.objects.filter(next_run_at__lte=T0 + timedelta(seconds=10)).exists()
+
+
+def test_the_wait_is_until_the_next_slot_at_most_the_poll_interval(make_job, sent, settings):
+    settings.JOBS_BEAT_POLL_SECONDS = 5
+    with time_machine.travel(T0, tick=False) as traveller:
+        make_job(schedule=every(10))
+        scheduler = new_scheduler()
+        assert scheduler.tick() == pytest.approx(5)
+        traveller.shift(timedelta(seconds=7))
+        assert scheduler.tick() == pytest.approx(3)
+
+
+def test_a_slot_is_claimed_by_one_scheduler_only(make_job, sent):
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(10))
+        traveller.shift(timedelta(seconds=10))
+        # Both beats read the job before either advanced it.
+        seen_by_a, seen_by_b = Job.objects.get(pk=job.pk), Job.objects.get(pk=job.pk)
+        first = fire_job(seen_by_a, now=timezone.now())
+        second = fire_job(seen_by_b, now=timezone.now())
+    assert len(first) == 1 and second == []
+    assert len(sent.slots) == 1
+    assert JobRun.objects.filter(job=job).count() == 1
+
+
+def test_two_schedulers_ticking_together_publish_each_slot_once(make_job, sent):
+    with time_machine.travel(T0, tick=False) as traveller:
+        jobs = [make_job(schedule=every(10), overlap_policy="allow") for _ in range(5)]
+        a, b = new_scheduler(), new_scheduler()
+        for _ in range(6):
+            traveller.shift(timedelta(seconds=10))
+            a.tick()
+            b.tick()
+    for job in jobs:
+        times = sent.slot_times(job)
+        assert len(times) == 6 and len(set(times)) == 6
+
+
+def test_jitter_delays_the_start_by_the_jobs_offset(make_job, sent):
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(60), jitter_seconds=30)
+        traveller.shift(timedelta(seconds=60))
+        new_scheduler().tick()
+    _run, countdown, _ = sent.slots[0]
+    assert countdown == pytest.approx(runs.jitter_offset(job))
+    assert 0 < countdown <= 30
+
+
+# --- edits, pause, resume -------------------------------------------------------------------------
+
+
+def test_pause_stops_firing_and_resume_waits_for_the_next_slot(make_job, user, sent):
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(10), overlap_policy="allow")
+        scheduler = new_scheduler()
+        drive(scheduler, traveller, T0 + timedelta(seconds=25))  # fires :10 and :20
+        services.job_pause(job=Job.objects.get(pk=job.pk), actor=user)
+        drive(scheduler, traveller, T0 + timedelta(seconds=65))  # nothing while paused
+        services.job_resume(job=Job.objects.get(pk=job.pk), actor=user)
+        drive(scheduler, traveller, T0 + timedelta(seconds=85))
+    assert sent.slot_times(job) == [T0 + timedelta(seconds=s) for s in (10, 20, 70, 80)]
+    assert not JobRun.objects.filter(job=job, status=RunStatus.MISSED).exists()
+
+
+def test_a_schedule_edit_is_seen_at_the_next_tick(make_job, user, sent):
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(10), overlap_policy="allow")
+        scheduler = new_scheduler()
+        drive(scheduler, traveller, T0 + timedelta(seconds=15))
+        services.job_update(job=Job.objects.get(pk=job.pk), actor=user, data={"schedule": every(30)})
+        drive(scheduler, traveller, T0 + timedelta(seconds=80))
+    # Re-anchored at the edit (T0+15): slots every 30 s from there.
+    assert sent.slot_times(job) == [T0 + timedelta(seconds=s) for s in (10, 45, 75)]
+
+
+def test_a_pause_landing_between_claim_and_advance_starts_nothing(make_job, user, sent):
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(10))
+        traveller.shift(timedelta(seconds=10))
+        stale = Job.objects.get(pk=job.pk)
+        services.job_pause(job=Job.objects.get(pk=job.pk), actor=user)
+        fire_job(stale, now=timezone.now())
+    assert sent.slots == []
+    run = JobRun.objects.get(job=job)
+    assert (run.status, run.reason) == (RunStatus.SKIPPED, "paused")
+    assert Job.objects.get(pk=job.pk).next_run_at is None
+
+
+def test_a_one_off_job_fires_once_and_is_finished(make_job, sent):
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule={"kind": "once", "at": (T0 + timedelta(seconds=30)).isoformat()})
+        drive(new_scheduler(), traveller, T0 + timedelta(seconds=120))
+        job.refresh_from_db()
+        assert sent.slot_times(job) == [T0 + timedelta(seconds=30)]
+        assert (job.enabled, job.paused_reason, job.next_run_at) == (False, PauseReason.FINISHED, None)
+        run = JobRun.objects.select_related("job").get(job=job)
+        runs.execute(run, worker="w")  # a finished one-off still runs its slot
+        run.refresh_from_db()
+        assert run.status == RunStatus.SUCCEEDED
+
+
+# --- downtime: catchup_policy -------------------------------------------------------------------------
+
+
+def test_slots_passed_while_beat_was_down_are_recorded_missed(make_job, sent, settings):
+    settings.JOBS_MISFIRE_GRACE_SECONDS = 10
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(10), catchup_policy="skip")
+        traveller.shift(timedelta(seconds=65))  # beat starts now: slots :10 ... :60 passed
+        new_scheduler().tick()
+    missed = JobRun.objects.filter(job=job, status=RunStatus.MISSED).order_by("scheduled_for")
+    assert [r.scheduled_for for r in missed] == [T0 + timedelta(seconds=s) for s in (10, 20, 30, 40, 50)]
+    assert all(r.trigger == RunTrigger.SCHEDULE and r.reason == "scheduler not running" for r in missed)
+    # :60 is within the grace: it runs, late.
+    assert sent.slot_times(job) == [T0 + timedelta(seconds=60)]
+    job.refresh_from_db()
+    assert job.next_run_at == T0 + timedelta(seconds=70)
+    assert [o["status"] for o in job.recent_outcomes] == ["missed"] * 5
+
+
+def test_catchup_once_runs_a_single_catch_up_run(make_job, sent, settings):
+    settings.JOBS_MISFIRE_GRACE_SECONDS = 10
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule={"kind": "cron", "cron": "* * * * *"}, catchup_policy="once")
+        traveller.shift(timedelta(minutes=5, seconds=30))  # 12:01 ... 12:05 passed, none within the grace
+        new_scheduler().tick()
+    assert JobRun.objects.filter(job=job, status=RunStatus.MISSED).count() == 5
+    (catchup, _countdown, _) = sent.runs[0]
+    assert len(sent.runs) == 1 and sent.slots == []
+    assert (catchup.trigger, catchup.status, catchup.scheduled_for) == (
+        RunTrigger.CATCHUP,
+        RunStatus.QUEUED,
+        T0 + timedelta(minutes=5),
+    )
+    assert Job.objects.get(pk=job.pk).next_run_at == T0 + timedelta(minutes=6)
+
+
+def test_catchup_once_comes_before_an_on_time_slot_which_overlap_skip_then_skips(make_job, sent, settings):
+    settings.JOBS_MISFIRE_GRACE_SECONDS = 10
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(10), catchup_policy="once", overlap_policy="skip")
+        traveller.shift(timedelta(seconds=62))  # :10 ... :50 missed, :60 on time
+        new_scheduler().tick()
+    assert JobRun.objects.filter(job=job, status=RunStatus.MISSED).count() == 5
+    assert [(run.trigger, run.scheduled_for) for run, _, _ in sent.runs] == [
+        (RunTrigger.CATCHUP, T0 + timedelta(seconds=50))
+    ]
+    on_time = JobRun.objects.get(job=job, scheduled_for=T0 + timedelta(seconds=60))
+    assert (on_time.status, on_time.reason) == (RunStatus.SKIPPED, "overlap")
+    assert sent.slots == []
+
+
+def test_missed_runs_are_bounded(make_job, sent, settings):
+    settings.JOBS_MISFIRE_GRACE_SECONDS = 10
+    settings.JOBS_MISSED_RECORD_LIMIT = 3
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(10))
+        traveller.shift(timedelta(hours=1))
+        new_scheduler().tick()
+    missed = list(JobRun.objects.filter(job=job, status=RunStatus.MISSED).order_by("scheduled_for"))
+    assert len(missed) == 3
+    assert "not recorded" in missed[-1].reason
+    assert Job.objects.get(pk=job.pk).next_run_at == T0 + timedelta(hours=1, seconds=10)
+
+
+def test_a_job_left_at_a_claimed_slot_by_a_dead_scheduler_moves_on(make_job, sent, settings):
+    settings.JOBS_MISFIRE_GRACE_SECONDS = 10
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(10), overlap_policy="allow")
+        traveller.shift(timedelta(seconds=10))
+        runs.claim_slot(job, T0 + timedelta(seconds=10))  # claimed, then that scheduler died
+        scheduler = new_scheduler()
+        scheduler.tick()
+        # A fresh claim may belong to a scheduler about to advance the job: wait.
+        assert Job.objects.get(pk=job.pk).next_run_at == T0 + timedelta(seconds=10)
+        traveller.shift(timedelta(seconds=31))
+        wait = scheduler.tick()  # the claim is 31 s old: move on to the slot after it
+        assert Job.objects.get(pk=job.pk).next_run_at == T0 + timedelta(seconds=20)
+        assert 0 < wait <= 0.05  # due again: back shortly
+        traveller.shift(timedelta(seconds=wait))
+        scheduler.tick()
+    missed = JobRun.objects.filter(job=job, status=RunStatus.MISSED).order_by("scheduled_for")
+    assert [r.scheduled_for for r in missed] == [T0 + timedelta(seconds=20), T0 + timedelta(seconds=30)]
+    assert sent.slot_times(job) == [T0 + timedelta(seconds=40)]
+    assert Job.objects.get(pk=job.pk).next_run_at == T0 + timedelta(seconds=50)
+
+
+def test_a_broken_job_does_not_stop_the_others(make_job, sent):
+    with time_machine.travel(T0, tick=False) as traveller:
+        broken, fine = make_job(schedule=every(10)), make_job(schedule=every(10))
+        Job.objects.filter(pk=broken.pk).update(interval_anchor=None)  # slots cannot be computed
+        traveller.shift(timedelta(seconds=10))
+        new_scheduler().tick()
+    assert [run.job_id for run, _, _ in sent.slots] == [fine.pk]
+
+
+# --- stock entries -------------------------------------------------------------------------------
+
+
+def test_stock_machinery_sees_system_tasks_but_never_job_rows(make_job):
+    job = make_job()
+    scheduler = JobScheduler(app=app, max_interval=5)  # not lazy: installs the system entries
+    names = set(scheduler.schedule)
+    assert {"system:reap-lost-runs", "system:prune-runs"} <= names
+    assert f"job:{job.pk}" not in names
+    sql = str(scheduler.enabled_models_qs().query).upper()
+    assert "CAST" not in sql and "::INTEGER" not in sql
+    assert connection.vendor in ("sqlite", "postgresql")
+
+
+def test_a_working_tick_is_recorded_for_health_checks(make_job):
+    with time_machine.travel(T0, tick=False):
+        make_job()
+        new_scheduler().tick()
+    assert metrics.beat_last_tick() == T0.timestamp()
