@@ -34,7 +34,7 @@ echo "[1/4] migrating the database"
 echo "[2/4] collecting static files"
 .venv/bin/python manage.py collectstatic --noinput -v0
 echo "[3/4] creating the demo login and demo jobs"
-.venv/bin/python manage.py seed_demo
+.venv/bin/python manage.py seed_demo --base-url "http://$HOST:$PORT"
 
 pids=()
 cleanup() {

@@ -40,8 +40,13 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="demo")
         parser.add_argument("--password", help="Default: a new random password, printed.")
         parser.add_argument("--no-jobs", action="store_true", help="Only the login.")
+        parser.add_argument(
+            "--base-url", default="http://127.0.0.1:8000", help="Where this service listens (for the HTTP check)."
+        )
 
-    def handle(self, *args: Any, username: str, password: str | None, no_jobs: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, username: str, password: str | None, no_jobs: bool, base_url: str, **options: Any
+    ) -> None:
         User = get_user_model()
         password = password or secrets.token_urlsafe(12)
         user = User.objects.filter(username=username).first()
@@ -55,6 +60,8 @@ class Command(BaseCommand):
             self.stdout.write(f"[1/2] reset the password of {username!r}")
         if not no_jobs:
             for spec in DEMO_JOBS:
+                if spec["action"]["type"] == "http":
+                    spec = {**spec, "action": {**spec["action"], "url": f"{base_url.rstrip('/')}/healthz"}}
                 if Job.objects.filter(owner=user, name=spec["name"]).exists():
                     self.stdout.write(f"[2/2] job {spec['name']!r} already exists")
                     continue
