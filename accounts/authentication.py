@@ -1,31 +1,70 @@
+"""JWT authentication: simplejwt's token checks, the revocation list, and a cached user snapshot.
+
+A request with a token costs one round trip to the shared cache, which
+answers both "is this token revoked?" and "who is this user, are they still
+active?" (a snapshot of the user's row, see accounts.user_snapshots). Only
+when the snapshot is missing is the database read.
+
+If the cache is unreachable, a valid access token is still accepted (access
+tokens are short-lived) but the user is read from the database, so
+deactivation is always honoured; the skipped revocation lookup is logged.
+"""
+
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
+from rest_framework_simplejwt.settings import api_settings
 
-from accounts.revocation import RevocationStoreUnavailable, is_revoked
+from accounts import user_snapshots
+from accounts.revocation import revoked_key
 
 logger = logging.getLogger(__name__)
 
 
 class RevocableJWTAuthentication(JWTAuthentication):
-    """simplejwt's authentication plus the revocation list kept in the shared cache.
-
-    If the revocation store is unreachable, a valid access token is still
-    accepted (access tokens are short-lived and user deactivation is checked
-    on every request); the skipped lookup is logged.
-    """
-
-    def get_validated_token(self, raw_token: bytes):  # type: ignore[no-untyped-def]
+    def get_validated_token(self, raw_token: bytes) -> Any:
         token = super().get_validated_token(raw_token)
-        jti = token.get("jti")
+        user_id = token.get(api_settings.USER_ID_CLAIM)
+        jti = token.get(api_settings.JTI_CLAIM)
+        keys = [revoked_key(jti)] if jti else []
+        if user_id is not None:
+            keys.append(user_snapshots.key(user_id))
         try:
-            revoked = bool(jti) and is_revoked(jti)
-        except RevocationStoreUnavailable as exc:
+            found = self._cache_get_many(keys)
+        except Exception as exc:  # unreachable cache: fail open on revocation only
             logger.warning("token revocation check skipped: store unreachable (%s)", exc)
-            revoked = False
-        if revoked:
+            found = None
+        if found is not None and jti and found.get(revoked_key(jti)) is not None:
             raise InvalidToken({"detail": "Token has been revoked.", "code": "token_revoked"})
+        # Handed to get_user() below (same request, same thread).
+        token._cached_snapshot = None if found is None else found.get(user_snapshots.key(user_id))
+        token._cache_reachable = found is not None
         return token
+
+    @staticmethod
+    def _cache_get_many(keys: list[str]) -> dict[str, Any]:
+        from django.core.cache import cache
+
+        return cache.get_many(keys)
+
+    def get_user(self, validated_token: Any) -> Any:
+        user_id = validated_token.get(api_settings.USER_ID_CLAIM)
+        if user_id is None:
+            raise InvalidToken({"detail": "Token contained no recognizable user identification.", "code": "no_user"})
+        snapshot = getattr(validated_token, "_cached_snapshot", None)
+        if snapshot is not None:
+            user = user_snapshots.to_user(snapshot)
+        else:
+            user = get_user_model().objects.filter(**{api_settings.USER_ID_FIELD: user_id}).first()
+            if user is None:
+                raise AuthenticationFailed("User not found.", code="user_not_found")
+            if getattr(validated_token, "_cache_reachable", False):
+                user_snapshots.store(user)
+        if not user.is_active:
+            raise AuthenticationFailed("User is inactive.", code="user_inactive")
+        return user

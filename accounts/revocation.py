@@ -20,6 +20,10 @@ class RevocationStoreUnavailable(Exception):
     """The shared cache holding revoked token ids could not be reached."""
 
 
+def revoked_key(jti: str) -> str:
+    return _PREFIX + jti
+
+
 def revoke(jti: str, expires_at: int) -> None:
     """Remember `jti` as revoked until `expires_at` (a Unix time)."""
     ttl = max(1, int(expires_at - time.time()) + 1)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -51,44 +52,65 @@ def bump(owner_id: Any) -> None:
         _warn("invalidation", exc)
 
 
-def response_key(*, scope: str, owner_id: Any, staff: bool, path: str, query: str) -> str | None:
-    """The cache key for a response, or None when the cache is unreachable."""
+@dataclass(frozen=True)
+class Lookup:
+    """The outcome of one cache lookup for a response.
+
+    `body` is the cached JSON on a hit. `key` and `version` say where to store
+    a freshly built response (None when the cache is unreachable: don't).
+    """
+
+    key: str | None
+    version: str | None
+    body: bytes | None
+
+
+_UNREACHABLE = Lookup(None, None, None)
+
+
+def lookup(*, scope: str, owner_id: Any, staff: bool, path: str, query: str) -> Lookup:
+    """Fetch the version and the cached response in one round trip.
+
+    An entry is stored with the version current when its data was read; it is
+    a hit only while that is still the current version, so any write (which
+    sets a new version) makes every older entry a miss in every process.
+    """
+    if settings.API_CACHE_TTL_SECONDS <= 0:  # response caching disabled
+        return _UNREACHABLE
     version_key = _GLOBAL if staff else _OWNER.format(owner_id)
+    digest = hashlib.sha256(f"{path}?{query}".encode()).hexdigest()[:32]
+    who = "staff" if staff else owner_id
+    key = f"jobs:r:{scope}:{who}:{digest}"
     try:
-        version = cache.get(version_key)
+        found = cache.get_many([version_key, key])
+        version = found.get(version_key)
         if version is None:
             # First use (or the key was lost): whichever process adds first wins.
             cache.add(version_key, _new_version(), timeout=None)
             version = cache.get(version_key)
-        if version is None:  # vanished again at once (a flush): do not cache this response
-            return None
+            if version is None:  # vanished again at once (a flush): do not cache this response
+                metrics.record_cache(hit=False)
+                return _UNREACHABLE
     except Exception as exc:
         _warn("lookup", exc)
-        return None
-    digest = hashlib.sha256(f"{path}?{query}".encode()).hexdigest()[:32]
-    who = "staff" if staff else owner_id
-    return f"jobs:r:{scope}:{who}:{version}:{digest}"
+        metrics.record_cache(hit=False)
+        return _UNREACHABLE
+    entry = found.get(key)
+    if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == version:
+        metrics.record_cache(hit=True)
+        return Lookup(key, version, entry[1])
+    metrics.record_cache(hit=False)
+    return Lookup(key, version, None)
 
 
-def get(key: str | None) -> Any:
-    if key is None:
-        return None
-    try:
-        value = cache.get(key)
-    except Exception as exc:
-        _warn("lookup", exc)
-        value = None
-    metrics.record_cache(hit=value is not None)
-    return value
-
-
-def set(key: str | None, value: Any, *, ttl: float | None = None) -> None:
-    if key is None:
+def store(found: Lookup, body: bytes, *, ttl: float | None = None) -> None:
+    """Cache a response built after `found` missed (TTL capped by API_CACHE_TTL_SECONDS)."""
+    if found.key is None:
         return
     timeout = settings.API_CACHE_TTL_SECONDS if ttl is None else min(ttl, settings.API_CACHE_TTL_SECONDS)
     if timeout < 1:
         return
     try:
-        cache.set(key, value, timeout=int(timeout))
+        cache.set(found.key, (found.version, body), timeout=int(timeout))
     except Exception as exc:
         _warn("store", exc)

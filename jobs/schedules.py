@@ -64,6 +64,7 @@ repeated hour (PEP 495).  This module does all its own comparisons in UTC.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import zoneinfo
@@ -737,12 +738,47 @@ def next_fire_times(schedule: Schedule, *, after: datetime, count: int) -> list[
     if count <= 0:
         _require_aware(after, "after")
         return []
+    if schedule.kind == "cron" and schedule.cron:
+        return _cron_fire_times(schedule, after, count)
     result: list[datetime] = []
     for fire in _iter_fire_times(schedule, after):
         result.append(fire)
         if len(result) >= count:
             break
     return result
+
+
+# Memo of cron fire times per (expression, zone). Many jobs share a schedule
+# ("0 * * * *" in one zone) and API pages ask for the next five of each on
+# every read; walking cronsim each time dominated a page of 50 jobs. An entry
+# holds the consecutive fire times after some instant `base`; a query with
+# after >= base is answered by the matching suffix, since a schedule's set of
+# fire instants does not depend on where iteration starts. Bounded in size;
+# dict reads and writes are atomic, so threads can share it.
+_CRON_MEMO: dict[tuple[str, str], tuple[datetime, list[datetime], list[datetime]]] = {}
+_CRON_MEMO_SPAN = 32
+_CRON_MEMO_MAX = 4096
+
+
+def _cron_fire_times(schedule: Schedule, after: datetime, count: int) -> list[datetime]:
+    _require_aware(after, "after")
+    key = (schedule.cron or "", schedule.timezone)
+    moment = _ts(after)
+    entry = _CRON_MEMO.get(key)
+    if entry is not None and entry[0] <= moment:
+        _, stamps, fires = entry
+        start = bisect.bisect_right(stamps, moment)
+        if start + count <= len(fires):
+            return fires[start : start + count]
+    fires = []
+    for fire in _iter_fire_times(schedule, after):
+        fires.append(fire)
+        if len(fires) >= max(count, _CRON_MEMO_SPAN):
+            break
+    if len(_CRON_MEMO) >= _CRON_MEMO_MAX:
+        _CRON_MEMO.clear()
+    _CRON_MEMO[key] = (moment, [_ts(fire) for fire in fires], fires)
+    return fires[:count]
 
 
 def next_fire_time(schedule: Schedule, *, after: datetime) -> datetime | None:
@@ -783,6 +819,7 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+@functools.lru_cache(maxsize=1024)
 def _describe_cron(expr: str) -> str:
     minute, hour, dom, month, dow = expr.split(" ")
     if expr == "* * * * *":

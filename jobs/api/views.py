@@ -16,11 +16,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -44,6 +46,7 @@ from jobs.api.serializers import (
 from jobs.models import Job
 
 CACHE_HEADER = "X-Cache"
+_RENDERER = JSONRenderer()
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -151,26 +154,27 @@ class JobViewSet(viewsets.GenericViewSet):
 
     # --- cached reads -------------------------------------------------------------
 
-    def _cached(self, request: Request, scope: str, build: Callable[[], tuple[Any, float]]) -> Response:
+    def _cached(self, request: Request, scope: str, build: Callable[[], tuple[Any, float]]) -> HttpResponse:
+        # Runs inside the view: authentication and permissions have already
+        # passed, so a hit is never served to a revoked or deactivated token.
         user = request.user
         # Parameter order does not change the answer; sorting raises the hit ratio.
         query = urlencode(sorted(request.query_params.lists()), doseq=True)
-        key = job_cache.response_key(
+        found = job_cache.lookup(
             scope=scope,
             owner_id=user.pk,
             staff=user.is_staff,
             path=f"{request.get_host()}{request.path}",
             query=query,
         )
-        payload = job_cache.get(key)
-        if payload is not None:
-            return Response(payload, headers={CACHE_HEADER: "hit"})
-        # The version was read above, before the database: a write racing
-        # this read bumps past it, so a stale payload is stored under a key
-        # no later read uses.
-        payload, ttl = build()
-        job_cache.set(key, payload, ttl=ttl)
-        return Response(payload, headers={CACHE_HEADER: "miss"})
+        if found.body is None:
+            payload, ttl = build()
+            body = _RENDERER.render(payload)
+            job_cache.store(found, body, ttl=ttl)
+            return HttpResponse(body, content_type="application/json", headers={CACHE_HEADER: "miss"})
+        # The stored bytes are what the renderer produced for the miss: no
+        # serializer or renderer runs on a hit.
+        return HttpResponse(found.body, content_type="application/json", headers={CACHE_HEADER: "hit"})
 
     def list(self, request: Request) -> Response:
         def build() -> tuple[Any, float]:

@@ -42,7 +42,7 @@ def events(job) -> list[tuple[str, str]]:
 
 
 def version_key(owner) -> str | None:
-    return job_cache.response_key(scope="list", owner_id=owner.pk, staff=False, path="/", query="")
+    return job_cache.lookup(scope="list", owner_id=owner.pk, staff=False, path="/", query="").version
 
 
 # --- create ---------------------------------------------------------------------
@@ -259,10 +259,10 @@ def test_runs_prune_deletes_finished_runs_past_retention_only(alice, settings):
 def test_every_write_bumps_the_owners_and_the_global_cache_version(alice, sent, write):
     job = create(alice)
     before = version_key(alice)
-    staff_before = job_cache.response_key(scope="list", owner_id=None, staff=True, path="/", query="")
+    staff_before = job_cache.lookup(scope="list", owner_id=None, staff=True, path="/", query="").version
     write(job, alice)
     assert version_key(alice) != before
-    assert job_cache.response_key(scope="list", owner_id=None, staff=True, path="/", query="") != staff_before
+    assert job_cache.lookup(scope="list", owner_id=None, staff=True, path="/", query="").version != staff_before
 
 
 def test_resume_bumps_the_cache_version(alice):

@@ -34,13 +34,14 @@ def test_list_and_detail_miss_then_hit(api, make_job, user):
         assert first.json() == second.json()
 
 
-def test_the_cached_entry_is_the_serialized_payload(api, make_job, user):
+def test_the_cached_entry_is_the_rendered_body_with_its_version(api, make_job, user):
     make_job(user)
-    body = api.get(LIST).json()
+    response = api.get(LIST)
     (key,) = response_entries()
-    stored = cache.get(key)
-    assert type(stored) is dict
-    assert stored == body
+    version, body = cache.get(key)
+    assert isinstance(version, str)
+    assert body == response.content  # a hit serves these bytes without rendering
+    assert api.get(LIST).content == body
 
 
 def test_entries_are_per_user(api, login, make_job, user, bob):
