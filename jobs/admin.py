@@ -295,6 +295,13 @@ class JobAdmin(admin.ModelAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         return None
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        # A job's runs go with it (job_delete); they are read-only on their own
+        # admin page, which must not make every job that ever ran undeletable.
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed = {name for name in perms_needed if name != JobRun._meta.verbose_name}
+        return deleted, model_count, perms_needed, protected
+
     def delete_model(self, request: HttpRequest, obj: Job) -> None:
         services.job_delete(job=obj, actor=request.user)
 
@@ -706,6 +713,15 @@ class JobAwarePeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: PeriodicTask | None = None) -> Any:
         return (*super().get_readonly_fields(request, obj), "job_link")
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        # django-celery-beat keys this by CrontabSchedule.id for json_script: an ObjectId on
+        # MongoDB, which JSON cannot encode (every task page would fail once a crontab row exists).
+        # The page's script looks entries up by the <select>'s value, a string on every backend.
+        crontabs = context.get("readable_crontabs")
+        if crontabs:
+            context["readable_crontabs"] = {str(pk): text for pk, text in crontabs.items()}
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def _not_job_owned(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> QuerySet[PeriodicTask]:
         owned = queryset.filter(name__startswith=JOB_TASK_PREFIX).count()

@@ -30,7 +30,9 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # Services that run the project's image (the others are MongoDB and Redis).
 APP_SERVICES = sorted(name for name, service in SERVICES.items() if "build" in service)
-ONE_SHOT = sorted(name for name, service in SERVICES.items() if service.get("restart") == "no")
+# Services behind a profile are tools run on demand (`docker compose run --rm test`), not part of the stack.
+TOOLS = sorted(name for name, service in SERVICES.items() if service.get("profiles"))
+ONE_SHOT = sorted(name for name, service in SERVICES.items() if service.get("restart") == "no" and name not in TOOLS)
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 # Set by the Python base image and for pip: not the service's configuration.
 IMAGE_VARIABLES = re.compile(r"^(PYTHON|PIP_)")
@@ -303,7 +305,7 @@ def test_beat_has_exactly_one_replica():
     assert beat.get("scale", 1) == 1
 
 
-@pytest.mark.parametrize("name", sorted(set(SERVICES) - set(ONE_SHOT)))
+@pytest.mark.parametrize("name", sorted(set(SERVICES) - set(ONE_SHOT) - set(TOOLS)))
 def test_every_long_running_service_has_a_healthcheck(name):
     check = SERVICES[name].get("healthcheck")
     assert check and check["test"][0] in ("CMD", "CMD-SHELL") and len(check["test"]) > 1
@@ -317,6 +319,20 @@ def test_healthcheck_commands_exist():
     assert "beat_health" in get_commands()
     worker = interpolate(SERVICES["worker"]["healthcheck"]["test"][1], HOST_ENV)
     assert worker.startswith("celery -A scheduler_site inspect ping --destination celery@$HOSTNAME")
+
+
+def test_the_test_service_runs_the_whole_suite_on_the_compose_mongodb():
+    assert TOOLS == ["test"]
+    test = SERVICES["test"]
+    assert test["profiles"] == ["test"]  # `docker compose up` leaves it out
+    assert test["depends_on"]["mongo"]["condition"] == test["depends_on"]["redis"]["condition"] == "service_healthy"
+    environment = service_environment("test")
+    assert environment["MONGODB_URI"] == service_environment("web")["MONGODB_URI"]
+    assert environment["REDIS_URL"] != service_environment("web")["REDIS_URL"]  # the stack's cache is left alone
+    script = command("test")[-1]
+    assert 'TEST_MONGODB_URI="$$MONGODB_URI"' in script
+    assert "python -m pytest -p tests.mongodb.live" in script
+    assert (ROOT / "tests" / "mongodb" / "live.py").exists()
 
 
 def test_mongo_is_a_single_node_replica_set_of_mongodb_7():

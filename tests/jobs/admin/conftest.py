@@ -32,9 +32,17 @@ def http_action(**overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def sent_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Runs handed to the workers: recorded, not published (the broker is the execution tests' concern)."""
+    """Runs handed to the workers: really published to the lane's broker, and recorded here."""
+    from jobs import dispatch
+
+    real_send_run = dispatch.send_run
     sent: list[Any] = []
-    monkeypatch.setattr("jobs.dispatch.send_run", lambda run, **kwargs: sent.append(run) or True)
+
+    def spy(run: Any, **kwargs: Any) -> bool:
+        sent.append(run)
+        return real_send_run(run, **kwargs)
+
+    monkeypatch.setattr("jobs.dispatch.send_run", spy)
     return sent
 
 

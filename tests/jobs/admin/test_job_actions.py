@@ -9,6 +9,7 @@ from django.test import Client
 from django_celery_beat.models import PeriodicTask
 
 from accounts.services import user_deactivate
+from jobs import services
 from jobs.models import EventKind, Job, JobEvent, JobRun, PauseReason, RunStatus, RunTrigger
 
 from .conftest import SECRET, changelist_action, http_action
@@ -144,3 +145,14 @@ def test_delete_from_the_job_page_goes_through_the_service(staff_client: Client,
     assert not Job.objects.filter(pk=job.pk).exists()
     assert JobEvent.objects.get(job_ref=job.pk, kind=EventKind.DELETED).actor == staff
     assert not PeriodicTask.objects.filter(name=f"job:{job.pk}").exists()
+
+
+def test_a_job_that_has_runs_can_be_deleted(staff_client: Client, staff: Any, jobs: list[Job]) -> None:
+    job = jobs[0]
+    run = services.job_request_run(job=job, actor=staff)
+    confirm = staff_client.get(f"/admin/jobs/job/{job.pk}/delete/")
+    assert confirm.status_code == 200  # not "you lack permission to delete job runs"
+    response = staff_client.post(f"/admin/jobs/job/{job.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Job.objects.filter(pk=job.pk).exists()
+    assert not JobRun.objects.filter(pk=run.pk).exists()

@@ -1,0 +1,158 @@
+"""django-celery-beat as the project uses it: the job mirror (jobs.beat_sync) and the scheduler (jobs.scheduler)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.utils import timezone
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
+
+from jobs import beat_sync, runs
+from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
+from jobs.scheduler import JobScheduler
+from scheduler_site.celery import app
+from tests.mongodb import data
+
+T0 = datetime(2030, 6, 3, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> Any:
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
+
+
+def scheduler() -> JobScheduler:
+    return JobScheduler(app=app, lazy=True, max_interval=3600)
+
+
+def mirror(job: Job) -> PeriodicTask:
+    return PeriodicTask.objects.get(name=beat_sync.entry_name(job.pk))
+
+
+# --- the mirror --------------------------------------------------------------------------------------------
+
+
+def test_sync_job_creates_the_mirror_of_a_cron_job(mql: Any, user: Any) -> None:
+    job = data.make_job(user, schedule=data.CRON)
+    PeriodicTask.objects.filter(name=beat_sync.entry_name(job.pk)).delete()
+    with mql.path("beat_sync.sync_job_new_cron"):
+        beat_sync.sync_job(job)
+    assert mirror(job).crontab.timezone.key == "Europe/Paris"
+
+
+def test_sync_job_moves_a_mirror_to_another_kind_and_drops_the_unused_row(mql: Any, user: Any) -> None:
+    job = data.make_job(user, schedule=data.INTERVAL)
+    interval_id = mirror(job).interval_id
+    Job.objects.filter(pk=job.pk).update(schedule_kind="once", once_at=T0, interval_every=None, interval_unit="")
+    job.refresh_from_db()
+    with mql.path("beat_sync.sync_job_change_kind"):
+        beat_sync.sync_job(job)
+    assert mirror(job).clocked is not None
+    assert not IntervalSchedule.objects.filter(pk=interval_id).exists()
+
+
+def test_remove_job(mql: Any, user: Any) -> None:
+    job = data.make_job(user, schedule=data.CRON)
+    with mql.path("beat_sync.remove_job"):
+        beat_sync.remove_job(job)
+    assert not PeriodicTask.objects.filter(name__startswith="job:").exists()
+    assert not CrontabSchedule.objects.exists()
+
+
+def test_sync_all_repairs_and_dedupes(mql: Any, user: Any) -> None:
+    kept = data.make_job(user, schedule=data.INTERVAL)
+    missing = data.make_job(user, schedule=data.CRON)
+    PeriodicTask.objects.filter(name=beat_sync.entry_name(missing.pk)).delete()
+    Job.objects.filter(pk=kept.pk).update(enabled=False)  # written without the services
+    stale_row = IntervalSchedule.objects.create(every=7, period="minutes")
+    PeriodicTask.objects.create(name=f"job:{uuid.uuid4()}", task="jobs.run_job", interval=stale_row)
+    IntervalSchedule.objects.create(every=5, period="minutes")  # a duplicate of kept's row
+    with mql.path("beat_sync.sync_all"):
+        counts = beat_sync.sync_all()
+    assert counts == {"synced": 2, "removed": 1, "merged": 1}
+    assert not mirror(kept).enabled
+
+
+# --- the scheduler -------------------------------------------------------------------------------------------
+
+
+def test_scheduler_start_installs_the_system_entries_and_resyncs_the_mirror(mql: Any, user: Any, clock: Any) -> None:
+    data.make_job(user, schedule=data.CRON)
+    beat = scheduler()
+    with mql.path("scheduler.setup_schedule"):
+        beat.setup_schedule()
+    names = set(PeriodicTask.objects.values_list("name", flat=True))
+    assert {"system:reap-lost-runs", "system:prune-runs"} <= names
+
+
+def test_scheduler_tick_fires_due_jobs(mql: Any, user: Any, clock: Any, published: list[Any]) -> None:
+    job = data.make_job(user, schedule={"kind": "interval", "every": 10, "unit": "seconds"})
+    clock.shift(timedelta(seconds=10))
+    beat = scheduler()
+    with mql.path("scheduler.tick_jobs_due"):
+        wait = beat.tick_jobs()
+    assert 0 < wait <= 10
+    run = JobRun.objects.get(job=job)
+    assert (run.status, run.trigger) == (RunStatus.QUEUED, RunTrigger.SCHEDULE)
+    assert [name for name, *_ in published] == ["jobs.run_job"]
+
+
+def test_scheduler_records_missed_slots_and_one_catch_up(mql: Any, user: Any, clock: Any, published: Any) -> None:
+    job = data.make_job(user, schedule={"kind": "interval", "every": 10, "unit": "minutes"}, catchup_policy="once")
+    clock.shift(timedelta(minutes=35))
+    with mql.path("scheduler.tick_jobs_missed_catch_up"):
+        scheduler().tick_jobs()
+    statuses = sorted(JobRun.objects.filter(job=job).values_list("status", "trigger"))
+    assert statuses == [
+        (RunStatus.MISSED, RunTrigger.SCHEDULE),
+        (RunStatus.MISSED, RunTrigger.SCHEDULE),
+        (RunStatus.MISSED, RunTrigger.SCHEDULE),
+        (RunStatus.QUEUED, RunTrigger.CATCHUP),
+    ]
+
+
+def test_scheduler_moves_on_from_a_slot_claimed_by_a_dead_scheduler(mql: Any, user: Any, clock: Any) -> None:
+    job = data.make_job(user, schedule={"kind": "interval", "every": 10, "unit": "seconds"})
+    clock.shift(timedelta(seconds=10))
+    job.refresh_from_db()
+    runs.claim_slot(job, job.next_run_at)  # claimed, then that scheduler died before advancing the job
+    clock.shift(timedelta(seconds=45))
+    slot = job.next_run_at
+    with mql.path("scheduler.tick_jobs_claim_lost"):
+        scheduler().tick_jobs()
+    job.refresh_from_db()
+    assert job.next_run_at > slot
+
+
+def test_scheduler_finishes_a_one_off_job(mql: Any, user: Any, clock: Any) -> None:
+    job = data.make_job(user, schedule={"kind": "once", "at": (T0 + timedelta(minutes=1)).isoformat()})
+    clock.shift(timedelta(minutes=1))
+    with mql.path("scheduler.tick_jobs_one_off"):
+        scheduler().tick_jobs()
+    job.refresh_from_db()
+    assert (job.enabled, job.paused_reason, job.next_run_at) == (False, PauseReason.FINISHED, None)
+
+
+def test_scheduler_full_tick_with_stock_entries_and_sync(mql: Any, user: Any, clock: Any, published: Any) -> None:
+    data.make_job(user, schedule=data.CRON)
+    data.make_job(user, schedule={"kind": "once", "at": (T0 + timedelta(days=30)).isoformat()})
+    beat = scheduler()
+    beat.setup_schedule()
+    beat.tick()
+    # The reaper's entry last ran an hour ago, and the change is marked: the next tick reloads and applies it.
+    PeriodicTask.objects.filter(name="system:reap-lost-runs").update(last_run_at=T0 - timedelta(hours=1))
+    ClockedSchedule.objects.create(clocked_time=T0 + timedelta(days=60))
+    clock.shift(timedelta(seconds=1))
+    PeriodicTasks.update_changed()
+    clock.shift(timedelta(seconds=1))
+    with mql.path("scheduler.tick"):
+        beat.tick()
+    assert "jobs.reap_lost_runs" in [name for name, *_ in published]
+    # Applying an entry saved its run count back (Scheduler.sync, called from the tick).
+    assert PeriodicTask.objects.get(name="system:reap-lost-runs").total_run_count == 1
+    assert timezone.now() == T0 + timedelta(seconds=2)
