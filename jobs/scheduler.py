@@ -36,12 +36,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, close_old_connections
+from django.db import DatabaseError, InterfaceError, close_old_connections, connection
+from django.db.models import Case, DateTimeField, Q, Value, When
 from django.utils import timezone
 from django_celery_beat.schedulers import SCHEDULE_SYNC_MAX_INTERVAL, DatabaseScheduler
 
 from jobs import beat_sync, dispatch, runs, schedules
-from jobs.models import CatchupPolicy, Job, JobRun, PauseReason, RunStatus, RunTrigger
+from jobs.models import (
+    ACTIVE_STATUSES,
+    CatchupPolicy,
+    Job,
+    JobRun,
+    OverlapPolicy,
+    PauseReason,
+    RunStatus,
+    RunTrigger,
+    ScheduleKind,
+)
 from scheduler_site import metrics
 
 logger = logging.getLogger("jobs.scheduler")
@@ -53,6 +64,10 @@ STALE_CLAIM_SECONDS = 30
 BROKEN_JOB_RETRY_SECONDS = 60
 # How often a working tick is recorded for health checks.
 TICK_RECORD_SECONDS = 5
+# Backends on which a batch of on-time slots is claimed with one insert (that
+# skips taken claim keys) and advanced with one conditional update. Elsewhere
+# (MongoDB) every job goes through `fire_job`.
+BATCH_VENDORS = frozenset({"postgresql", "sqlite"})
 
 
 def _utc(value: datetime) -> datetime:
@@ -69,6 +84,11 @@ class JobScheduler(DatabaseScheduler):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._jobs_check_at: datetime | None = None
+        # Since when this scheduler has been working without a pause longer
+        # than the misfire grace (see `_stale_before`), and when its last
+        # pass over the due jobs ended.
+        self._working_since: datetime | None = None
+        self._pass_ended: datetime | None = None
         self._broken: dict[Any, datetime] = {}
         self._tick_recorded_at: float | None = None
         super().__init__(*args, **kwargs)
@@ -119,6 +139,10 @@ class JobScheduler(DatabaseScheduler):
         """Fire every due job; return the seconds until the next check."""
         poll = settings.JOBS_BEAT_POLL_SECONDS
         started = time.monotonic()
+        grace = timedelta(seconds=settings.JOBS_MISFIRE_GRACE_SECONDS)
+        pass_started = timezone.now()
+        if self._pass_ended is None or pass_started - self._pass_ended > grace or self._working_since is None:
+            self._working_since = pass_started
         try:
             close_old_connections()
             while True:
@@ -129,11 +153,11 @@ class JobScheduler(DatabaseScheduler):
                     .exclude(pk__in=broken)
                     .order_by("next_run_at")[: self.batch_size]
                 )
-                for job in due:
-                    self._fire_safely(job, now=now)
+                self._fire_batch(due, now=now, stale_before=min(now, self._working_since) - grace)
                 if len(due) < self.batch_size:
                     break
                 if time.monotonic() - started > self.tick_budget_seconds:
+                    self._pass_ended = timezone.now()
                     return 0.0
             upcoming = (
                 Job.objects.filter(enabled=True, next_run_at__isnull=False)
@@ -145,6 +169,7 @@ class JobScheduler(DatabaseScheduler):
         except (DatabaseError, InterfaceError) as exc:
             logger.warning("beat: database error while firing jobs, retrying in %.1f s: %s", poll, exc)
             return poll
+        self._pass_ended = timezone.now()
         self._record_tick()
         if upcoming is None:
             return poll
@@ -168,9 +193,45 @@ class JobScheduler(DatabaseScheduler):
                 del self._broken[job_id]
         return list(self._broken)
 
-    def _fire_safely(self, job: Job, *, now: datetime) -> None:
+    def _fire_batch(self, jobs: list[Job], *, now: datetime, stale_before: datetime) -> None:
+        """Fire a batch of due jobs.
+
+        The common case, a job with exactly one slot due and on time, is
+        claimed, advanced and published for the whole batch at once
+        (`fire_on_time`): a few queries per batch instead of several per
+        job, which is what lets a burst of thousands of jobs due in the same
+        second go out within seconds. Everything else (late slots, several
+        slots, one-off jobs) goes through `fire_job`, one job at a time.
+
+        `stale_before`: slots before it passed while no scheduler was
+        running. While this scheduler keeps working, that is the misfire
+        grace before it started working, not before now: a slot it reaches
+        late because it is busy (thousands of jobs due at once) is late,
+        not missed.
+        """
+        on_time: list[tuple[Job, datetime, datetime]] = []
+        stale_end = stale_before
+        batchable = connection.vendor in BATCH_VENDORS
+        for job in jobs:
+            slot = job.next_run_at
+            if slot is None or slot > now:
+                continue
+            following = None
+            if batchable and slot > stale_end and job.schedule_kind != ScheduleKind.ONCE:
+                try:
+                    following = schedules.next_fire_time(job.schedule, after=slot)
+                except Exception:
+                    following = None  # fire_job reports it
+            if following is not None and _utc(following) > now:
+                on_time.append((job, slot, _utc(following)))
+            else:
+                self._fire_safely(job, now=now, stale_before=stale_before)
+        if on_time:
+            fire_on_time(on_time, now=now)
+
+    def _fire_safely(self, job: Job, *, now: datetime, stale_before: datetime | None = None) -> None:
         try:
-            fire_job(job, now=now)
+            fire_job(job, now=now, stale_before=stale_before)
         except (DatabaseError, InterfaceError):
             raise
         except Exception:
@@ -178,14 +239,18 @@ class JobScheduler(DatabaseScheduler):
             self._broken[job.pk] = now + timedelta(seconds=BROKEN_JOB_RETRY_SECONDS)
 
 
-def fire_job(job: Job, *, now: datetime) -> list[JobRun]:
-    """Account for every slot of a due job up to `now` and publish its runs; returns them."""
+def fire_job(job: Job, *, now: datetime, stale_before: datetime | None = None) -> list[JobRun]:
+    """Account for every slot of a due job up to `now` and publish its runs; returns them.
+
+    Slots before `stale_before` (default: the misfire grace before now)
+    passed while no scheduler was running.
+    """
     slot = job.next_run_at
     if slot is None or slot > now:
         return []
     schedule = job.schedule
     limit = settings.JOBS_MISSED_RECORD_LIMIT
-    stale_end = now - timedelta(seconds=settings.JOBS_MISFIRE_GRACE_SECONDS)
+    stale_end = stale_before or now - timedelta(seconds=settings.JOBS_MISFIRE_GRACE_SECONDS)
     truncated = False
     if slot > stale_end:
         stale: list[datetime] = []
@@ -240,6 +305,109 @@ def fire_job(job: Job, *, now: datetime) -> list[JobRun]:
         else:
             dispatch.send_run(run)
     return claimed
+
+
+def fire_on_time(due: list[tuple[Job, datetime, datetime]], *, now: datetime) -> None:
+    """Claim, advance and publish (job, slot, following slot) triples, each the job's only due slot.
+
+    The same steps and outcomes as `fire_job`, batched: one query for the
+    jobs with an active run (overlap policy `skip`), one insert of all the
+    claims that skips keys already taken, one read-back of which claims are
+    ours (the run ids are made here), one conditional update that advances
+    every job still at the slot we read, and one broker connection for all
+    the messages. A lost claim or a failed advance is handled per job,
+    exactly as `fire_job` does.
+    """
+    skip_ids = [job.pk for job, _, _ in due if job.overlap_policy == OverlapPolicy.SKIP]
+    busy = set()
+    if skip_ids:
+        busy = set(
+            JobRun.objects.filter(job_id__in=skip_ids, status__in=ACTIVE_STATUSES).values_list("job_id", flat=True)
+        )
+    claims = []
+    for job, slot, following in due:
+        run = JobRun(
+            job=job,
+            scheduled_for=slot,
+            trigger=RunTrigger.SCHEDULE,
+            attempt=1,
+            claim_key=JobRun.make_claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
+        )
+        if job.pk in busy and job.overlap_policy == OverlapPolicy.SKIP:
+            run.status, run.reason, run.finished_at = RunStatus.SKIPPED, "overlap", now
+        claims.append((job, slot, following, run))
+    JobRun.objects.bulk_create([run for *_, run in claims], ignore_conflicts=True)
+    ours = set(JobRun.objects.filter(claim_key__in=[run.claim_key for *_, run in claims]).values_list("id", flat=True))
+    won = []
+    for job, slot, following, run in claims:
+        if run.id not in ours:
+            _claim_lost(job, slot, now=now)
+            continue
+        if run.status == RunStatus.SKIPPED:
+            runs._log_end(run)
+            runs.record_outcomes(job.pk, [run], now=now)
+        won.append((job, slot, following, run))
+    if not won:
+        return
+    advanced = _advance(won)
+    to_send = []
+    for job, _slot, _following, run in won:
+        if job.pk in advanced:
+            if run.status == RunStatus.QUEUED:
+                to_send.append((job, run))
+            continue
+        # An edit, pause or delete landed meanwhile; its next_run_at stands.
+        current = Job.objects.filter(pk=job.pk).only("enabled", "paused_reason").first()
+        if run.status != RunStatus.QUEUED:
+            continue
+        if current is None or (not current.enabled and current.paused_reason != PauseReason.FINISHED):
+            runs.finish_run(run, status=RunStatus.SKIPPED, reason="paused", expected=RunStatus.QUEUED, retry=False)
+        else:
+            to_send.append((job, run))
+    if not to_send:
+        return
+    with dispatch.batch():
+        for job, run in to_send:
+            start = run.scheduled_for + timedelta(seconds=runs.jitter_offset(job))
+            dispatch.send_slot(run, countdown=max(0.0, (start - timezone.now()).total_seconds()))
+
+
+def _advance(claimed: list[tuple[Job, datetime, datetime, JobRun]]) -> set[Any]:
+    """Move each job from its slot to its following slot if it still holds the slot; returns the ids moved."""
+    if connection.vendor == "postgresql":
+        # One statement that also says exactly which rows it moved (building
+        # the same with the ORM's Case/When cost ~100 ms per batch of 200).
+        table = connection.ops.quote_name(Job._meta.db_table)
+        pk = connection.ops.quote_name(Job._meta.pk.column)
+        column = connection.ops.quote_name(Job._meta.get_field("next_run_at").column)
+        values = ", ".join(["(%s::uuid, %s::timestamptz, %s::timestamptz)"] * len(claimed))
+        params = [value for job, slot, following, _ in claimed for value in (job.pk, slot, following)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                # Only quoted names and placeholders are interpolated.
+                f"UPDATE {table} AS j SET {column} = v.following "  # noqa: S608
+                f"FROM (VALUES {values}) AS v(id, slot, following) "
+                f"WHERE j.{pk} = v.id AND j.{column} = v.slot RETURNING j.{pk}",
+                params,
+            )
+            return {row[0] for row in cursor.fetchall()}
+    still_at = Q()
+    for job, slot, _, _ in claimed:
+        still_at |= Q(pk=job.pk, next_run_at=slot)
+    moved = Job.objects.filter(still_at).update(
+        next_run_at=Case(
+            *(When(pk=job.pk, then=Value(following)) for job, _, following, _ in claimed),
+            output_field=DateTimeField(),
+        )
+    )
+    ids = {job.pk for job, *_ in claimed}
+    if moved == len(claimed):
+        return ids
+    # Some rows had changed. A row now at exactly the slot we computed was
+    # moved by us (an edit landing on that same instant is equivalent).
+    wanted = {job.pk: following for job, _, following, _ in claimed}
+    now_at = Job.objects.filter(pk__in=ids).values_list("pk", "next_run_at")
+    return {pk for pk, value in now_at if value == wanted[pk]}
 
 
 def _claim_lost(job: Job, slot: datetime, *, now: datetime) -> None:

@@ -288,6 +288,59 @@ def test_a_job_left_at_a_claimed_slot_by_a_dead_scheduler_moves_on(make_job, sen
     assert Job.objects.get(pk=job.pk).next_run_at == T0 + timedelta(seconds=50)
 
 
+def test_a_slot_a_busy_scheduler_reaches_late_is_fired_not_missed(make_job, sent, settings):
+    settings.JOBS_MISFIRE_GRACE_SECONDS = 10
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(60))
+        scheduler = new_scheduler()
+        fire_batch = scheduler._fire_batch
+        scheduler._fire_batch = lambda jobs, **kwargs: None  # busy with other jobs: this one is not reached
+        for _ in range(17):  # ticking every 5 s, up to T0+85
+            traveller.shift(timedelta(seconds=5))
+            scheduler.tick()
+        scheduler._fire_batch = fire_batch
+        traveller.shift(timedelta(seconds=1))
+        scheduler.tick()  # the slot at T0+60 is 26 s old, but beat never stopped
+    assert sent.slot_times(job) == [T0 + timedelta(seconds=60)]
+    assert not JobRun.objects.filter(job=job, status=RunStatus.MISSED).exists()
+
+
+def test_a_batch_leaves_alone_a_slot_another_scheduler_claimed(make_job, sent):
+    with time_machine.travel(T0, tick=False) as traveller:
+        taken, free = make_job(schedule=every(10)), make_job(schedule=every(10))
+        traveller.shift(timedelta(seconds=10))
+        runs.claim_slot(taken, T0 + timedelta(seconds=10))  # the other scheduler is about to advance it
+        new_scheduler().tick()
+    assert [run.job_id for run, _, _ in sent.slots] == [free.pk]
+    assert Job.objects.get(pk=taken.pk).next_run_at == T0 + timedelta(seconds=10)
+    assert Job.objects.get(pk=free.pk).next_run_at == T0 + timedelta(seconds=20)
+    assert JobRun.objects.filter(job=taken).count() == 1
+
+
+def test_edits_and_pauses_landing_during_a_batch_stand(make_job, user, sent, monkeypatch):
+    from jobs import scheduler as scheduler_module
+
+    with time_machine.travel(T0, tick=False) as traveller:
+        edited, paused, plain = (make_job(schedule=every(10)) for _ in range(3))
+        traveller.shift(timedelta(seconds=10))
+        advance = scheduler_module._advance
+
+        def edit_then_advance(claimed):
+            # Both writes land after the claims and before the advance.
+            services.job_update(job=Job.objects.get(pk=edited.pk), actor=user, data={"schedule": every(60)})
+            services.job_pause(job=Job.objects.get(pk=paused.pk), actor=user)
+            return advance(claimed)
+
+        monkeypatch.setattr(scheduler_module, "_advance", edit_then_advance)
+        new_scheduler().tick()
+    assert sorted(run.job_id for run, _, _ in sent.slots) == sorted([edited.pk, plain.pk])
+    assert Job.objects.get(pk=edited.pk).next_run_at == T0 + timedelta(seconds=70)  # the edit's, re-anchored
+    assert Job.objects.get(pk=paused.pk).next_run_at is None
+    assert Job.objects.get(pk=plain.pk).next_run_at == T0 + timedelta(seconds=20)
+    skipped = JobRun.objects.get(job=paused)
+    assert (skipped.status, skipped.reason) == (RunStatus.SKIPPED, "paused")
+
+
 def test_a_broken_job_does_not_stop_the_others(make_job, sent):
     with time_machine.travel(T0, tick=False) as traveller:
         broken, fine = make_job(schedule=every(10)), make_job(schedule=every(10))
