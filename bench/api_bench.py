@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -114,7 +115,13 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 def run_wrk(port: int, script: str, duration: int, connections: int, pairs: Path) -> dict:
-    env = {**os.environ, "BENCH_LUA_DIR": str(BENCH / "lua"), "BENCH_PAIRS": str(pairs), "BENCH_HOT": "64"}
+    env = {
+        **os.environ,
+        "BENCH_LUA_DIR": str(BENCH / "lua"),
+        "BENCH_PAIRS": str(pairs),
+        "BENCH_HOT": "64",
+        "BENCH_RUN": uuid.uuid4().hex[:8],
+    }
     cmd = [
         "wrk",
         "-t2",
@@ -139,6 +146,8 @@ def run_wrk(port: int, script: str, duration: int, connections: int, pairs: Path
         "requests": data["requests"],
         "errors": data["errors"],
         "non_2xx": data["non_2xx"],
+        # The first non-2xx answers wrk saw (status and body start), to tell why.
+        "sample_errors": [line for line in out.stderr.splitlines() if line.startswith("non-2xx")][:6],
     }
 
 

@@ -18,6 +18,8 @@ hot = tonumber(os.getenv("BENCH_HOT") or "64")
 if hot > #tokens then hot = #tokens end
 counter = 0
 bad = 0
+-- Unique per wrk invocation, so the warm-up's names never collide with the measured run's.
+run_id = os.getenv("BENCH_RUN") or tostring(os.time())
 thread_id = 0
 
 function setup(thread)
@@ -44,9 +46,9 @@ end
 function create(token)
   counter = counter + 1
   local body = string.format(
-    '{"name": "bench-%d-%d-%d", "schedule": {"kind": "interval", "every": 15, "unit": "minutes"},'
+    '{"name": "bench-%s-%d-%d", "schedule": {"kind": "interval", "every": 15, "unit": "minutes"},'
     .. ' "action": {"type": "task", "task": "echo", "kwargs": {}}}',
-    thread_id, counter, math.random(1, 1000000000))
+    run_id .. "-" .. thread_id, counter, math.random(1, 1000000000))
   return wrk.format("POST", "/api/v1/jobs/", {["Authorization"] = "Bearer " .. token,
     ["Content-Type"] = "application/json"}, body)
 end
