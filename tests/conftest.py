@@ -32,6 +32,22 @@ def _clean_cache(db: Any) -> None:
 
 
 @pytest.fixture
+def sent_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Runs handed to the workers: really published to the lane's broker, and recorded here."""
+    from jobs import dispatch
+
+    real_send_run = dispatch.send_run
+    sent: list[Any] = []
+
+    def spy(run: Any, **kwargs: Any) -> bool:
+        sent.append(run)
+        return real_send_run(run, **kwargs)
+
+    monkeypatch.setattr("jobs.dispatch.send_run", spy)
+    return sent
+
+
+@pytest.fixture
 def make_user(db: Any) -> Callable[..., Any]:
     from accounts.services import user_create
 

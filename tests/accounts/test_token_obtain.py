@@ -7,7 +7,7 @@ import json
 import jwt
 
 from tests.accounts.tokens import assert_401, claims_of
-from tests.scheduler_site.processes import clean_env, run_python
+from tests.processes import clean_env, run_python
 
 URL = "/api/v1/token/"
 

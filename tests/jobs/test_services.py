@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import time_machine
@@ -14,18 +13,6 @@ from jobs import cache as job_cache
 from jobs import services
 from jobs.models import Job, JobEvent, JobRun
 from tests.jobs.api.conftest import SECRET, http_action, job_data
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    runs: list[Any] = []
-    monkeypatch.setattr("jobs.dispatch.send_run", lambda run, **kwargs: runs.append(run) or True)
-    return runs
 
 
 @pytest.fixture
@@ -214,11 +201,11 @@ def test_spec_masks_header_values(alice):
     assert "anchor" not in spec["schedule"]
 
 
-def test_request_run_queues_a_manual_run_and_sends_it(alice, sent):
+def test_request_run_queues_a_manual_run_and_sends_it(alice, sent_runs):
     job = create(alice)
     run = services.job_request_run(job=job, actor=alice)
     assert (run.trigger, run.status) == ("manual", "queued")
-    assert sent == [run]
+    assert sent_runs == [run]
     assert events(job)[-1] == ("run_requested", "alice")
 
 
@@ -256,7 +243,7 @@ def test_runs_prune_deletes_finished_runs_past_retention_only(alice, settings):
     ],
     ids=["update", "pause", "delete", "duplicate", "run", "deactivated", "create"],
 )
-def test_every_write_bumps_the_owners_and_the_global_cache_version(alice, sent, write):
+def test_every_write_bumps_the_owners_and_the_global_cache_version(alice, sent_runs, write):
     job = create(alice)
     before = version_key(alice)
     staff_before = job_cache.lookup(scope="list", owner_id=None, staff=True, path="/", query="").version

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.scheduler_site.processes import PYTHON, clean_env, manage, run, run_python
+from tests.processes import PYTHON, clean_env, manage, run, run_python
 
 # Nothing listens on port 1; a short selection timeout keeps anything that tries to connect fast.
 NO_SERVER = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scheduler_site.processes import ROOT, clean_env, manage, run_python
+from tests.processes import ROOT, clean_env, manage, run_python
 
 SETUP = "import django; django.setup()"
 SECRET = "settings-test-secret-key"

@@ -30,22 +30,6 @@ def http_action(**overrides: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(autouse=True)
-def sent_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Runs handed to the workers: really published to the lane's broker, and recorded here."""
-    from jobs import dispatch
-
-    real_send_run = dispatch.send_run
-    sent: list[Any] = []
-
-    def spy(run: Any, **kwargs: Any) -> bool:
-        sent.append(run)
-        return real_send_run(run, **kwargs)
-
-    monkeypatch.setattr("jobs.dispatch.send_run", spy)
-    return sent
-
-
 @pytest.fixture
 def staff_client(staff: Any) -> Client:
     client = Client()

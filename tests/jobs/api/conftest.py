@@ -39,28 +39,6 @@ def job_data(**overrides: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    # Every test signs users in; the production hasher is slow by design.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def sent_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Runs handed to the workers: really published to the lane's broker, and recorded here."""
-    from jobs import dispatch
-
-    real_send_run = dispatch.send_run
-    sent: list[Any] = []
-
-    def spy(run: Any, **kwargs: Any) -> bool:
-        sent.append(run)
-        return real_send_run(run, **kwargs)
-
-    monkeypatch.setattr("jobs.dispatch.send_run", spy)
-    return sent
-
-
 @pytest.fixture
 def make_job(db: Any) -> Callable[..., Any]:
     """make_job(owner, **wire_fields) -> Job, created by the service."""

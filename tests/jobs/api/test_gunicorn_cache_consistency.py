@@ -8,18 +8,11 @@ records the worker's pid and the test insists both workers answered.
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,47 +20,14 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.conf import settings
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.processes import ROOT, Server, clean_env, gunicorn_server
+
 PASSWORD = "gunicorn-cache-test-password-1"
 CREATE_USER = (
     "from accounts.services import user_create; "
     f"user_create(username='carol', email='carol@example.com', password='{PASSWORD}')"
 )
 STARTUP_SECONDS = 30
-
-
-@dataclass
-class Server:
-    port: int
-    access_log: Path
-
-    def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, dict, Any]:
-        """One request on a new connection: (status, headers, json body)."""
-        headers = {"Connection": "close", "Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-            response = connection.getresponse()
-            raw = response.read()
-            return response.status, dict(response.getheaders()), json.loads(raw) if raw else None
-        finally:
-            connection.close()
-
-    def log_lines(self) -> list[tuple[str, str, str, int]]:
-        """(pid, method, path, status) of every request so far."""
-        lines = []
-        for line in self.access_log.read_text().splitlines():
-            pid, method, path, status = line.split()
-            lines.append((pid, method, path, int(status)))
-        return lines
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 120) -> None:
@@ -101,11 +61,7 @@ def database_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def server(tmp_path: Path, database_env: dict[str, str]) -> Iterator[Server]:
-    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if key in os.environ}
-    env.update(
-        DJANGO_SETTINGS_MODULE="scheduler_site.settings",
-        ENV_FILE="",
-        PYTHONDONTWRITEBYTECODE="1",
+    env = clean_env(
         SECRET_KEY="gunicorn-cache-test-secret-key-" + "x" * 40,
         DEBUG="false",
         REDIS_URL=settings.REDIS_URL,  # the lane's Redis, under its own key prefix
@@ -118,63 +74,8 @@ def server(tmp_path: Path, database_env: dict[str, str]) -> Iterator[Server]:
     _run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], env)
     _run([sys.executable, "manage.py", "shell", "-c", CREATE_USER], env)
 
-    port = _free_port()
-    access_log = tmp_path / "access.log"
-    output = tmp_path / "gunicorn.log"
-    with output.open("w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "scheduler_site.wsgi",
-                "--config",
-                "gunicorn.conf.py",  # production settings, with these overrides:
-                "--workers",
-                "2",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--graceful-timeout",
-                "2",
-                "--access-logfile",
-                str(access_log),
-                "--access-logformat",
-                "%(p)s %(m)s %(U)s %(s)s",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the finalizer kills master and workers together
-        )
-    try:
-        running = Server(port=port, access_log=access_log)
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            assert process.poll() is None, output.read_text()
-            try:
-                if running.request("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"gunicorn did not answer within {STARTUP_SECONDS} s"
-            time.sleep(0.1)
+    with gunicorn_server(env, tmp_path, startup_seconds=STARTUP_SECONDS) as running:
         yield running
-    finally:
-        # The group id is the master's pid (start_new_session), which stays
-        # ours until wait() reaps it: this reaches every worker, even if the
-        # master died first.
-        _kill_group(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            _kill_group(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-def _kill_group(group: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, sig)
 
 
 def until_both_workers_answer(server: Server, send: Callable[[], Any], path: str, *, at_least: int) -> list[Any]:
