@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 from rest_framework_simplejwt.settings import api_settings
@@ -35,7 +36,7 @@ class RevocableJWTAuthentication(JWTAuthentication):
         if user_id is not None:
             keys.append(user_snapshots.key(user_id))
         try:
-            found = self._cache_get_many(keys)
+            found = cache.get_many(keys)
         except Exception as exc:  # unreachable cache: fail open on revocation only
             logger.warning("token revocation check skipped: store unreachable (%s)", exc)
             found = None
@@ -45,12 +46,6 @@ class RevocableJWTAuthentication(JWTAuthentication):
         token._cached_snapshot = None if found is None else found.get(user_snapshots.key(user_id))
         token._cache_reachable = found is not None
         return token
-
-    @staticmethod
-    def _cache_get_many(keys: list[str]) -> dict[str, Any]:
-        from django.core.cache import cache
-
-        return cache.get_many(keys)
 
     def get_user(self, validated_token: Any) -> Any:
         user_id = validated_token.get(api_settings.USER_ID_CLAIM)
