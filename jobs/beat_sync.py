@@ -12,8 +12,16 @@ jobs from `jobs.schedules` and `Job.next_run_at` and never fires `job:` rows
 
 Schedule rows are shared: an identical schedule is reused (the oldest row),
 and a schedule row a job stops using is deleted once nothing refers to it.
-Changes made without `PeriodicTask.save()` are followed by one
-`PeriodicTasks.update_changed()` per batch, so a running beat notices them.
+
+The change marker (`PeriodicTasks.last_update`) tells a running beat to
+reload the entries it fires. No scheduler fires `job:` rows (the project's
+scheduler leaves them out of its entries), so writing one does not move the
+marker: with the marker moved on every job edit, beat reloaded all its
+stock entries for each edit, and each API create paid two extra
+transactions. `sync_all` still moves it once per batch it changed (cheap,
+and what stock tooling expects after a repair); deleting a schedule row
+moves it too (django-celery-beat's own signal, for rows a stock task could
+have shared); creating one does not.
 """
 
 from __future__ import annotations
@@ -50,7 +58,11 @@ def _first_or_create(model: type[models.Model], **fields: Any) -> Any:
     # Oldest first, so concurrent creators converge on one row (and
     # `dedupe_schedules` folds the others into it).
     existing = model.objects.filter(**fields).order_by("pk").first()
-    return existing if existing is not None else model.objects.create(**fields)
+    if existing is not None:
+        return existing
+    # bulk_create: without the post_save signal that moves the change marker
+    # (a new schedule row changes no entry any scheduler has loaded).
+    return model.objects.bulk_create([model(**fields)])[0]
 
 
 class _RowCache(dict[tuple[Any, ...], Any]):
@@ -101,20 +113,34 @@ def _apply(task: PeriodicTask, job: Job, cache: _RowCache | None = None) -> list
     return dropped
 
 
-def sync_job(job: Job) -> PeriodicTask:
-    """Create or update the job's mirror row (one save, which marks the schedule changed)."""
-    task = PeriodicTask.objects.filter(name=entry_name(job.pk)).first() or PeriodicTask(name=entry_name(job.pk))
+def sync_job(job: Job, *, created: bool = False) -> PeriodicTask:
+    """Create or update the job's mirror row; `created`: the job is new, so is its row.
+
+    The row is written without moving the change marker (see the module
+    docstring) and without `PeriodicTask.save()`'s uniqueness query: the
+    name is unique by construction and by the table's constraint.
+    """
+    name = entry_name(job.pk)
+    task = None
+    if not created:
+        task = PeriodicTask.objects.filter(name=name).select_related(*SCHEDULE_FIELDS).first()
+    if task is None:
+        task = PeriodicTask(name=name)
     dropped = _apply(task, job)
-    task.save()
+    task.no_changes = True
+    # Model.save, not PeriodicTask.save: the latter queries for name
+    # uniqueness and then moves the change marker.
+    models.Model.save(task, force_insert=task.pk is None)
     _delete_if_unused(dropped)
     return task
 
 
 def remove_job(job: Job) -> None:
-    task = PeriodicTask.objects.filter(name=entry_name(job.pk)).first()
+    task = PeriodicTask.objects.filter(name=entry_name(job.pk)).select_related(*SCHEDULE_FIELDS).first()
     if task is None:
         return
     rows = [getattr(task, name) for name in SCHEDULE_FIELDS if getattr(task, f"{name}_id", None)]
+    task.no_changes = True
     task.delete()
     _delete_if_unused(rows)
 

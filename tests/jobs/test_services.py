@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from jobs import cache as job_cache
@@ -230,6 +231,8 @@ def test_runs_prune_deletes_finished_runs_past_retention_only(alice, settings):
 # --- cache invalidation -------------------------------------------------------------
 
 
+# Commits for real: the cache is bumped once a write's transaction commits.
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     "write",
     [
@@ -252,8 +255,40 @@ def test_every_write_bumps_the_owners_and_the_global_cache_version(alice, sent_r
     assert job_cache.lookup(scope="list", owner_id=None, staff=True, path="/", query="").version != staff_before
 
 
+# Commits for real: the cache is bumped once a write's transaction commits.
+@pytest.mark.django_db(transaction=True)
 def test_resume_bumps_the_cache_version(alice):
     job = create(alice, enabled=False)
     before = version_key(alice)
     services.job_resume(job=job, actor=alice)
     assert version_key(alice) != before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_cache_is_bumped_only_when_the_write_commits(alice):
+    # Bumped before the commit, a reader could cache the pre-write rows under the new version.
+    before = version_key(alice)
+    with transaction.atomic():
+        job = create(alice)
+        assert version_key(alice) == before
+    assert version_key(alice) != before
+
+    committed = version_key(alice)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.job_update(job=job, actor=alice, data={"description": "rolled back"})
+        raise RuntimeError
+    assert version_key(alice) == committed
+    job.refresh_from_db()
+    assert job.description != "rolled back"
+
+
+def test_a_write_that_fails_half_way_leaves_nothing_behind(alice, make_user):
+    # Resuming a job paused for a deactivated owner is staff-only; the edits made in the same call roll back.
+    job = create(alice)
+    services.jobs_pause_for_deactivated_owner(owner=alice)
+    job.refresh_from_db()
+    with pytest.raises(PermissionDenied):
+        services.job_update(job=job, actor=alice, data={"description": "changed", "enabled": True})
+    job.refresh_from_db()
+    assert (job.description, job.enabled) == ("", False)
+    assert [kind for kind, _ in events(job)][-1] == "paused"

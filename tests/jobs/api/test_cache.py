@@ -79,6 +79,8 @@ def test_errors_are_not_cached(api):
     assert response_entries() == {}
 
 
+# Commits for real: the cache is bumped once a write's transaction commits.
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("method", "suffix", "payload", "check"),
     [
@@ -103,6 +105,8 @@ def test_every_api_write_is_visible_on_the_next_read(api, make_job, user, method
     assert check(listed.json()["results"][0]) and check(shown.json())
 
 
+# Commits for real: the cache is bumped once a write's transaction commits.
+@pytest.mark.django_db(transaction=True)
 def test_create_resume_and_delete_are_visible_on_the_next_read(api, make_job, user):
     job = make_job(user, enabled=False)
     api.get(LIST)
@@ -119,6 +123,8 @@ def test_create_resume_and_delete_are_visible_on_the_next_read(api, make_job, us
     assert_error(api.get(detail(job)), 404)
 
 
+# Commits for real: the cache is bumped once a write's transaction commits.
+@pytest.mark.django_db(transaction=True)
 def test_writes_outside_the_api_are_visible_too(api, make_job, user, staff):
     job = make_job(user)
     api.get(detail(job))
@@ -133,6 +139,8 @@ def test_writes_outside_the_api_are_visible_too(api, make_job, user, staff):
     assert (shown["X-Cache"], shown.json()["last_status"]) == ("miss", "failed")
 
 
+# Commits for real: the cache is bumped once a write's transaction commits.
+@pytest.mark.django_db(transaction=True)
 def test_staff_views_see_any_owners_write(login, make_job, user, staff):
     job = make_job(user)
     admin = login(staff)

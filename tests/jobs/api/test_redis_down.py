@@ -41,6 +41,8 @@ def cache_warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "jobs.cache" and r.levelno == logging.WARNING]
 
 
+# Commits for real: the cache is bumped once a write's transaction commits.
+@pytest.mark.django_db(transaction=True)
 def test_reads_and_writes_succeed_from_the_database_with_a_warning(api, redis_down, caplog):
     job = redis_down
     caplog.set_level(logging.WARNING)

@@ -88,11 +88,17 @@ def test_delete_removes_the_row_and_keeps_shared_schedules(make_job, user):
     assert not CrontabSchedule.objects.exists()
 
 
-def test_every_mirror_write_marks_the_schedule_changed(make_job, user):
-    job = make_job()
+def test_mirror_writes_leave_the_change_marker_alone(make_job, user):
+    # No scheduler fires job: rows, so a job write must not make beat reload its stock entries.
+    PeriodicTasks.update_changed()
     before = PeriodicTasks.last_change()
+    job = make_job(schedule=BERLIN_WEEKDAYS)
     services.job_pause(job=job, actor=user)
-    assert PeriodicTasks.last_change() > before
+    services.job_resume(job=job, actor=user)
+    services.job_update(job=job, actor=user, data={"name": "renamed"})
+    services.job_delete(job=make_job(schedule=BERLIN_WEEKDAYS), actor=user)
+    assert PeriodicTasks.last_change() == before
+    assert mirror(job).enabled
 
 
 def test_sync_all_repairs_the_mirror_with_one_change_marker(make_job, monkeypatch):
