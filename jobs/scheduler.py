@@ -78,7 +78,7 @@ class JobScheduler(DatabaseScheduler):
     """django-celery-beat's DatabaseScheduler, plus job timing from `jobs.schedules`."""
 
     #: Due jobs read per query; a tick keeps reading until none is left.
-    batch_size = 200
+    batch_size = 500
     #: After this long in one tick, yield to the stock entries and come back at once.
     tick_budget_seconds = 2.0
 

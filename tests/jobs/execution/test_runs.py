@@ -296,6 +296,105 @@ def test_a_run_that_cannot_be_published_is_failed_not_left_queued(make_job, monk
     assert not JobRun.objects.filter(trigger=RunTrigger.RETRY).exists()
 
 
+def _broker_queue_length() -> int:
+    import redis
+    from django.conf import settings
+
+    with redis.Redis.from_url(settings.CELERY_BROKER_URL) as client:
+        return client.llen("celery")
+
+
+def _slots(make_job, n):
+    runs_ = []
+    for _ in range(n):
+        job = make_job()
+        runs_.append(claim(job))
+    return runs_
+
+
+@pytest.fixture
+def private_broker(monkeypatch, tmp_path):
+    """Batches publish to a Redis server of this test's own, which the test can stop mid-batch."""
+    import contextlib
+    import shutil
+    import subprocess
+    import time
+
+    from kombu import Connection
+
+    from tests.processes import free_port
+
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    connection = Connection(f"redis://127.0.0.1:{port}/0", transport_options={"socket_connect_timeout": 0.5})
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            connection.connect()
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+    @contextlib.contextmanager
+    def producer_or_acquire(producer=None):
+        yield producer or connection.Producer()
+
+    monkeypatch.setattr(tasks.run_job.app, "producer_or_acquire", producer_or_acquire)
+    yield server
+    connection.release()
+    if server.poll() is None:
+        server.kill()
+    server.wait(timeout=10)
+
+
+def test_a_batch_writes_its_messages_to_the_broker_together(make_job, monkeypatch):
+    monkeypatch.setattr(dispatch, "FLUSH_EVERY", 3)
+    slots = _slots(make_job, 4)
+    before = _broker_queue_length()
+    with dispatch.batch():
+        for run in slots[:2]:
+            assert dispatch.send_slot(run)
+        assert _broker_queue_length() == before  # buffered, not yet written
+        assert dispatch.send_slot(slots[2])
+        assert _broker_queue_length() == before + 3  # FLUSH_EVERY reached: one write
+        assert dispatch.send_slot(slots[3])
+    assert _broker_queue_length() == before + 4  # the rest when the batch ends
+    assert {run.status for run in JobRun.objects.filter(pk__in=[r.pk for r in slots])} == {RunStatus.QUEUED}
+
+
+def test_runs_whose_batched_write_fails_are_failed_not_left_queued(make_job, private_broker, caplog):
+    slots = _slots(make_job, 3)
+    with dispatch.batch():
+        for run in slots:
+            assert dispatch.send_slot(run)  # buffered: the failure shows when the batch is written
+        private_broker.kill()  # the broker goes away before the batch is written
+        private_broker.wait(timeout=10)
+    for run in slots:
+        run.refresh_from_db()
+        assert (run.status, run.reason) == (RunStatus.FAILED, "not queued")
+        assert run.error.startswith("The run may not have been sent to the workers")
+    assert "may not have been queued" in caplog.text
+
+
+def test_runs_buffered_when_a_batch_is_abandoned_are_failed(make_job):
+    slots = _slots(make_job, 2)
+    with pytest.raises(RuntimeError), dispatch.batch():
+        for run in slots:
+            dispatch.send_slot(run)
+        raise RuntimeError("the pass failed before its messages were written")
+    for run in slots:
+        run.refresh_from_db()
+        assert (run.status, run.reason) == (RunStatus.FAILED, "not queued")
+        assert "the pass failed" in run.error
+
+
 def test_run_job_executes_the_claimed_slot(make_job):
     job = make_job()
     run = claim(job)
