@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from django.db import models
@@ -165,24 +166,30 @@ def _field_for(row: Any) -> str:
 SYNC_CHUNK = 2_000
 
 
-def sync_all() -> dict[str, int]:
+def sync_all(*, pace: float = 0.0) -> dict[str, int]:
     """Bring every mirror row in line with the jobs (beat start): one change marker for the batch.
 
     Reads the mirror rows a chunk of jobs at a time, with their schedule rows,
     and looks each distinct schedule row up once, so that a check that
     changes nothing costs a few queries per thousand jobs (with 100,000
     jobs, per-row queries kept beat from firing anything for minutes).
+    `pace`: after each chunk, sleep that many times as long as the chunk
+    took (a background check leaves the process to more urgent work).
     """
     counts = {"synced": 0, "removed": 0, "merged": 0}
     job_ids = set()
     cache = _RowCache()
     chunk: list[Job] = []
+    started = time.monotonic()
     for job in Job.objects.order_by("pk").iterator(chunk_size=SYNC_CHUNK):
         job_ids.add(entry_name(job.pk))
         chunk.append(job)
         if len(chunk) >= SYNC_CHUNK:
             _sync_chunk(chunk, cache, counts)
             chunk = []
+            if pace > 0:
+                time.sleep(pace * (time.monotonic() - started))
+                started = time.monotonic()
     _sync_chunk(chunk, cache, counts)
     names = PeriodicTask.objects.filter(name__startswith=ENTRY_PREFIX).values_list("name", flat=True)
     for name in set(names) - job_ids:

@@ -31,12 +31,13 @@ does not fire for the slots it slept through.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, close_old_connections, connection
+from django.db import DatabaseError, InterfaceError, close_old_connections, connection, connections
 from django.db.models import Case, DateTimeField, Q, Value, When
 from django.utils import timezone
 from django_celery_beat.schedulers import SCHEDULE_SYNC_MAX_INTERVAL, DatabaseScheduler
@@ -91,18 +92,19 @@ class JobScheduler(DatabaseScheduler):
         self._pass_ended: datetime | None = None
         self._broken: dict[Any, datetime] = {}
         self._tick_recorded_at: float | None = None
+        self.mirror_check: threading.Thread | None = None
         super().__init__(*args, **kwargs)
 
     # --- stock entries (system tasks) -----------------------------------------------
 
     def setup_schedule(self) -> None:
         super().setup_schedule()
-        try:
-            # Repair the mirror rows on start (jobs written without the
-            # services, e.g. restored from a backup). Never stops beat.
-            beat_sync.sync_all()
-        except Exception:
-            logger.exception("beat: could not re-sync the job mirror rows")
+        # Repair the mirror rows (jobs written without the services, e.g.
+        # restored from a backup) in the background: the mirror never decides
+        # when a job runs, and checking 100,000 jobs took beat 20-50 s during
+        # which nothing was fired, so it started behind and never caught up.
+        self.mirror_check = threading.Thread(target=_check_mirror, name="beat-mirror-check", daemon=True)
+        self.mirror_check.start()
         logger.info(
             "beat: job scheduler started (due jobs polled at least every %g s, misfire grace %d s)",
             settings.JOBS_BEAT_POLL_SECONDS,
@@ -196,12 +198,14 @@ class JobScheduler(DatabaseScheduler):
     def _fire_batch(self, jobs: list[Job], *, now: datetime, stale_before: datetime) -> None:
         """Fire a batch of due jobs.
 
-        The common case, a job with exactly one slot due and on time, is
-        claimed, advanced and published for the whole batch at once
-        (`fire_on_time`): a few queries per batch instead of several per
+        A job whose due slots are all fresh (none older than `stale_before`)
+        is claimed, advanced and published together with the rest of the
+        batch (`fire_fresh`): a few queries per batch instead of several per
         job, which is what lets a burst of thousands of jobs due in the same
-        second go out within seconds. Everything else (late slots, several
-        slots, one-off jobs) goes through `fire_job`, one job at a time.
+        second go out within seconds, and a beat that fell behind catch up.
+        Everything else (slots that passed while no scheduler ran, one-off
+        jobs, a schedule that cannot be computed) goes through `fire_job`,
+        one job at a time.
 
         `stale_before`: slots before it passed while no scheduler was
         running. While this scheduler keeps working, that is the misfire
@@ -209,25 +213,28 @@ class JobScheduler(DatabaseScheduler):
         late because it is busy (thousands of jobs due at once) is late,
         not missed.
         """
-        on_time: list[tuple[Job, datetime, datetime]] = []
-        stale_end = stale_before
+        fresh: list[tuple[Job, list[datetime], datetime]] = []
         batchable = connection.vendor in BATCH_VENDORS
+        limit = settings.JOBS_MISSED_RECORD_LIMIT
         for job in jobs:
             slot = job.next_run_at
             if slot is None or slot > now:
                 continue
-            following = None
-            if batchable and slot > stale_end and job.schedule_kind != ScheduleKind.ONCE:
+            due, following = None, None
+            if batchable and slot > stale_before and job.schedule_kind != ScheduleKind.ONCE:
                 try:
-                    following = schedules.next_fire_time(job.schedule, after=slot)
+                    # The same slots as `fire_job` claims: this one and every later one up to now.
+                    later = schedules.slots_between(job.schedule, start=slot, end=now, limit=limit)
+                    due = [slot] + [_utc(s) for s in later]
+                    following = schedules.next_fire_time(job.schedule, after=now)
                 except Exception:
                     following = None  # fire_job reports it
-            if following is not None and _utc(following) > now:
-                on_time.append((job, slot, _utc(following)))
+            if due and following is not None and _utc(following) > now:
+                fresh.append((job, due, _utc(following)))
             else:
                 self._fire_safely(job, now=now, stale_before=stale_before)
-        if on_time:
-            fire_on_time(on_time, now=now)
+        if fresh:
+            fire_fresh(fresh, now=now)
 
     def _fire_safely(self, job: Job, *, now: datetime, stale_before: datetime | None = None) -> None:
         try:
@@ -237,6 +244,21 @@ class JobScheduler(DatabaseScheduler):
         except Exception:
             logger.exception("beat: job %s could not be fired; retrying in %d s", job.pk, BROKEN_JOB_RETRY_SECONDS)
             self._broken[job.pk] = now + timedelta(seconds=BROKEN_JOB_RETRY_SECONDS)
+
+
+#: The background mirror check sleeps this many times as long as each chunk took,
+#: so it leaves most of the process to firing jobs.
+MIRROR_CHECK_PACE = 1.0
+
+
+def _check_mirror() -> None:
+    """Beat's start-up mirror repair (`beat_sync.sync_all`), on a thread of its own. Never stops beat."""
+    try:
+        beat_sync.sync_all(pace=MIRROR_CHECK_PACE)
+    except Exception:
+        logger.exception("beat: could not re-sync the job mirror rows")
+    finally:
+        connections.close_all()  # this thread's own connections
 
 
 def fire_job(job: Job, *, now: datetime, stale_before: datetime | None = None) -> list[JobRun]:
@@ -307,16 +329,18 @@ def fire_job(job: Job, *, now: datetime, stale_before: datetime | None = None) -
     return claimed
 
 
-def fire_on_time(due: list[tuple[Job, datetime, datetime]], *, now: datetime) -> None:
-    """Claim, advance and publish (job, slot, following slot) triples, each the job's only due slot.
+def fire_fresh(due: list[tuple[Job, list[datetime], datetime]], *, now: datetime) -> None:
+    """Claim, advance and publish (job, due slots, following slot) triples; every slot is fresh.
 
     The same steps and outcomes as `fire_job`, batched: one query for the
     jobs with an active run (overlap policy `skip`), one insert of all the
     claims that skips keys already taken, one read-back of which claims are
     ours (the run ids are made here), one conditional update that advances
-    every job still at the slot we read, and one broker connection for all
-    the messages. A lost claim or a failed advance is handled per job,
-    exactly as `fire_job` does.
+    every job still at its first due slot, and one pipelined batch of
+    messages. As in `fire_job`: a job whose first claim is lost belongs to
+    another scheduler; with overlap `skip`, a job's later slots in the same
+    pass are `skipped` (its first is queued or was skipped itself); a failed
+    advance means an edit, pause or delete landed meanwhile, and it stands.
     """
     skip_ids = [job.pk for job, _, _ in due if job.overlap_policy == OverlapPolicy.SKIP]
     busy = set()
@@ -324,46 +348,53 @@ def fire_on_time(due: list[tuple[Job, datetime, datetime]], *, now: datetime) ->
         busy = set(
             JobRun.objects.filter(job_id__in=skip_ids, status__in=ACTIVE_STATUSES).values_list("job_id", flat=True)
         )
-    claims = []
-    for job, slot, following in due:
-        run = JobRun(
-            job=job,
-            scheduled_for=slot,
-            trigger=RunTrigger.SCHEDULE,
-            attempt=1,
-            claim_key=JobRun.make_claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
-        )
-        if job.pk in busy and job.overlap_policy == OverlapPolicy.SKIP:
-            run.status, run.reason, run.finished_at = RunStatus.SKIPPED, "overlap", now
-        claims.append((job, slot, following, run))
-    JobRun.objects.bulk_create([run for *_, run in claims], ignore_conflicts=True)
-    ours = set(JobRun.objects.filter(claim_key__in=[run.claim_key for *_, run in claims]).values_list("id", flat=True))
-    won = []
-    for job, slot, following, run in claims:
-        if run.id not in ours:
-            _claim_lost(job, slot, now=now)
+    claims: list[tuple[Job, list[datetime], datetime, list[JobRun]]] = []
+    for job, slots, following in due:
+        skip = job.overlap_policy == OverlapPolicy.SKIP
+        job_runs = []
+        for index, slot in enumerate(slots):
+            run = JobRun(
+                job=job,
+                scheduled_for=slot,
+                trigger=RunTrigger.SCHEDULE,
+                attempt=1,
+                claim_key=JobRun.make_claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
+            )
+            if skip and (index > 0 or job.pk in busy):
+                run.status, run.reason, run.finished_at = RunStatus.SKIPPED, "overlap", now
+            job_runs.append(run)
+        claims.append((job, slots, following, job_runs))
+    new_runs = [run for *_, job_runs in claims for run in job_runs]
+    JobRun.objects.bulk_create(new_runs, ignore_conflicts=True, batch_size=2000)
+    ours = set(JobRun.objects.filter(claim_key__in=[run.claim_key for run in new_runs]).values_list("id", flat=True))
+    won: list[tuple[Job, datetime, datetime, list[JobRun]]] = []
+    for job, slots, following, job_runs in claims:
+        if job_runs[0].id not in ours:
+            _claim_lost(job, slots[0], now=now)
             continue
-        if run.status == RunStatus.SKIPPED:
+        job_runs = [run for run in job_runs if run.id in ours]
+        skipped = [run for run in job_runs if run.status == RunStatus.SKIPPED]
+        for run in skipped:
             runs._log_end(run)
-            runs.record_outcomes(job.pk, [run], now=now)
-        won.append((job, slot, following, run))
+        if skipped:
+            runs.record_outcomes(job.pk, skipped, now=now)
+        won.append((job, slots[0], following, job_runs))
     if not won:
         return
     advanced = _advance(won)
     to_send = []
-    for job, _slot, _following, run in won:
-        if job.pk in advanced:
-            if run.status == RunStatus.QUEUED:
-                to_send.append((job, run))
+    for job, _slot, _following, job_runs in won:
+        queued = [run for run in job_runs if run.status == RunStatus.QUEUED]
+        if job.pk in advanced or not queued:
+            to_send.extend((job, run) for run in queued)
             continue
         # An edit, pause or delete landed meanwhile; its next_run_at stands.
         current = Job.objects.filter(pk=job.pk).only("enabled", "paused_reason").first()
-        if run.status != RunStatus.QUEUED:
-            continue
         if current is None or (not current.enabled and current.paused_reason != PauseReason.FINISHED):
-            runs.finish_run(run, status=RunStatus.SKIPPED, reason="paused", expected=RunStatus.QUEUED, retry=False)
+            for run in queued:
+                runs.finish_run(run, status=RunStatus.SKIPPED, reason="paused", expected=RunStatus.QUEUED, retry=False)
         else:
-            to_send.append((job, run))
+            to_send.extend((job, run) for run in queued)
     if not to_send:
         return
     with dispatch.batch():
@@ -372,7 +403,7 @@ def fire_on_time(due: list[tuple[Job, datetime, datetime]], *, now: datetime) ->
             dispatch.send_slot(run, countdown=max(0.0, (start - timezone.now()).total_seconds()))
 
 
-def _advance(claimed: list[tuple[Job, datetime, datetime, JobRun]]) -> set[Any]:
+def _advance(claimed: list[tuple[Job, datetime, datetime, Any]]) -> set[Any]:
     """Move each job from its slot to its following slot if it still holds the slot; returns the ids moved."""
     if connection.vendor == "postgresql":
         # One statement that also says exactly which rows it moved (building

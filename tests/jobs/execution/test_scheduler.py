@@ -305,6 +305,53 @@ def test_a_slot_a_busy_scheduler_reaches_late_is_fired_not_missed(make_job, sent
     assert not JobRun.objects.filter(job=job, status=RunStatus.MISSED).exists()
 
 
+def outcomes(job) -> list[tuple]:
+    rows = JobRun.objects.filter(job=job).order_by("scheduled_for")
+    return list(rows.values_list("scheduled_for", "status", "reason"))
+
+
+@pytest.mark.parametrize("overlap", ["skip", "allow"])
+def test_several_late_slots_are_batched_with_fire_jobs_outcomes(make_job, sent, settings, monkeypatch, overlap):
+    from jobs import scheduler as scheduler_module
+
+    settings.JOBS_MISFIRE_GRACE_SECONDS = 10
+    per_job = []
+    monkeypatch.setattr(scheduler_module, "fire_job", lambda job, **kw: per_job.append(job.pk) or [])
+    with time_machine.travel(T0, tick=False) as traveller:
+        batched = [make_job(schedule=every(10), overlap_policy=overlap) for _ in range(3)]
+        reference = make_job(schedule=every(10), overlap_policy=overlap)
+        scheduler = new_scheduler()
+        fire_batch = scheduler._fire_batch
+        scheduler._fire_batch = lambda jobs, **kwargs: None  # busy elsewhere: these jobs fall behind
+        for _ in range(8):  # ticking every 5 s, up to T0+40
+            traveller.shift(timedelta(seconds=5))
+            scheduler.tick()
+        scheduler._fire_batch = fire_batch
+        traveller.shift(timedelta(seconds=1))
+        Job.objects.filter(pk=reference.pk).update(enabled=False)  # kept out of the batch
+        scheduler.tick()
+        now = timezone.now()
+        reference = Job.objects.get(pk=reference.pk)
+        reference.enabled = True
+        fire_job(reference, now=now, stale_before=T0 - timedelta(seconds=10))
+
+    assert per_job == []  # the batched jobs never took the per-job path
+    slots = [T0 + timedelta(seconds=s) for s in (10, 20, 30, 40)]
+    expected = outcomes(reference)
+    assert [slot for slot, *_ in expected] == slots
+    if overlap == "skip":
+        assert [status for _, status, _ in expected] == ["queued", "skipped", "skipped", "skipped"]
+    else:
+        assert {status for _, status, _ in expected} == {"queued"}
+    for job in batched:
+        assert outcomes(job) == expected
+        assert Job.objects.get(pk=job.pk).next_run_at == T0 + timedelta(seconds=50)
+        sent_slots = sent.slot_times(job)
+        assert sent_slots == [slot for slot, status, _ in expected if status == "queued"]
+        if overlap == "skip":
+            assert [entry["status"] for entry in Job.objects.get(pk=job.pk).recent_outcomes] == ["skipped"] * 3
+
+
 def test_a_batch_leaves_alone_a_slot_another_scheduler_claimed(make_job, sent):
     with time_machine.travel(T0, tick=False) as traveller:
         taken, free = make_job(schedule=every(10)), make_job(schedule=every(10))
@@ -356,12 +403,40 @@ def test_a_broken_job_does_not_stop_the_others(make_job, sent):
 def test_stock_machinery_sees_system_tasks_but_never_job_rows(make_job):
     job = make_job()
     scheduler = JobScheduler(app=app, max_interval=5)  # not lazy: installs the system entries
+    scheduler.mirror_check.join()
     names = set(scheduler.schedule)
     assert {"system:reap-lost-runs", "system:prune-runs"} <= names
     assert f"job:{job.pk}" not in names
     sql = str(scheduler.enabled_models_qs().query).upper()
     assert "CAST" not in sql and "::INTEGER" not in sql
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+def test_the_mirror_is_repaired_on_start_without_holding_up_firing(make_job, sent, monkeypatch):
+    import threading
+
+    from django_celery_beat.models import PeriodicTask
+
+    from jobs import beat_sync
+
+    job = make_job(schedule=every(10))
+    PeriodicTask.objects.filter(name=f"job:{job.pk}").delete()  # e.g. restored from a backup
+    release = threading.Event()
+    real_sync_all = beat_sync.sync_all
+
+    def slow_sync_all(**kwargs):
+        assert release.wait(timeout=30)
+        return real_sync_all(**kwargs)
+
+    monkeypatch.setattr(beat_sync, "sync_all", slow_sync_all)
+    with time_machine.travel(timezone.now() + timedelta(seconds=10), tick=False):
+        scheduler = JobScheduler(app=app, max_interval=5)  # not lazy: starts the mirror check
+        scheduler.tick()  # fires while the check is still running
+        assert scheduler.mirror_check.is_alive()
+    assert sent.slot_times(job) == [Job.objects.get(pk=job.pk).next_run_at - timedelta(seconds=10)]
+    release.set()
+    scheduler.mirror_check.join(timeout=30)
+    assert PeriodicTask.objects.get(name=f"job:{job.pk}").enabled
 
 
 def test_a_working_tick_is_recorded_for_health_checks(make_job):
