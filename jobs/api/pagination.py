@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.paginator import Page, Paginator
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -28,7 +29,26 @@ def _positive_int(raw: str, name: str, maximum: int | None = None) -> int:
     return value
 
 
+class FirstPagePaginator(Paginator):
+    """Django's paginator, minus the COUNT query when the first page is the only one.
+
+    Most callers have fewer jobs than a page and ask for page 1: reading one
+    row more than a page says whether there is more, and when there is not,
+    the rows read are the count. Any other page counts as usual.
+    """
+
+    def page(self, number: Any) -> Page:
+        if str(number) != "1" or self.orphans:
+            return super().page(number)
+        rows = list(self.object_list[: self.per_page + 1])
+        if len(rows) > self.per_page:
+            return self._get_page(rows[: self.per_page], 1, self)  # `count` is queried when asked for
+        self.__dict__["count"] = len(rows)  # a cached_property on Paginator
+        return self._get_page(rows, 1, self)
+
+
 class Pagination(PageNumberPagination):
+    django_paginator_class = FirstPagePaginator
     page_size = DEFAULT_PAGE_SIZE
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE

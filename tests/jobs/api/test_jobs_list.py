@@ -57,6 +57,27 @@ def test_default_page_is_50_and_page_size_goes_up_to_200(api, make_job, user):
     assert len(big["results"]) == 60
 
 
+@pytest.mark.parametrize("jobs", [0, 2, 3, 4, 7])
+def test_the_first_page_counts_right_at_the_page_boundary(api, make_job, user, jobs):
+    for n in range(jobs):
+        make_job(user, name=f"job-{n}")
+    page = api.get(URL, {"page_size": 3}).json()
+    assert page["count"] == jobs
+    assert [job["name"] for job in page["results"]] == [f"job-{n}" for n in range(min(jobs, 3))]
+    assert (page["next"] is not None) == (jobs > 3)
+
+
+def test_a_list_that_fits_one_page_reads_the_jobs_table_once(api, make_job, user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_job(user, name="only")
+    with CaptureQueriesContext(connection) as queries:
+        assert names(api.get(URL)) == ["only"]
+    on_jobs = [q["sql"] for q in queries.captured_queries if "jobs_job" in q["sql"]]
+    assert len(on_jobs) == 1 and "COUNT" not in on_jobs[0].upper()
+
+
 @pytest.mark.parametrize("page_size", ["201", "1000", "0", "-1", "ten", "1.5"])
 def test_page_size_out_of_bounds_is_400_not_clamped(api, page_size):
     error = assert_error(api.get(URL, {"page_size": page_size}), 400, "validation_error", "page_size")
