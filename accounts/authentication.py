@@ -12,14 +12,19 @@ deactivation is always honoured; the skipped revocation lookup is logged.
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts import user_snapshots
 from accounts.revocation import revoked_key
@@ -27,9 +32,45 @@ from accounts.revocation import revoked_key
 logger = logging.getLogger(__name__)
 
 
+#: Access tokens whose signature and claims this process has verified, by their raw bytes.
+_VERIFIED_MAX = 4096
+_verified: OrderedDict[bytes, Any] = OrderedDict()
+_verified_lock = threading.Lock()
+
+
+def _verified_token(raw_token: bytes, verify: Callable[[bytes], Any]) -> Any:
+    """`verify(raw_token)`, remembered: the same bytes always carry the same signed claims.
+
+    Decoding and checking the signature was a seventh of a cached API read.
+    What can change between two uses of the same token is time, so expiry is
+    checked again on every use; revocation and the user's state are checked
+    per request by the caller. Each caller gets its own copy of the token.
+    """
+    with _verified_lock:
+        token = _verified.get(raw_token)
+        if token is not None:
+            _verified.move_to_end(raw_token)
+    if token is None:
+        token = verify(raw_token)
+        with _verified_lock:
+            _verified[raw_token] = token
+            while len(_verified) > _VERIFIED_MAX:
+                _verified.popitem(last=False)
+    else:
+        token = copy.copy(token)
+        token.current_time = aware_utcnow()
+        try:
+            token.check_exp()
+        except TokenError:
+            with _verified_lock:
+                _verified.pop(raw_token, None)
+            return verify(raw_token)  # raises the same error as for a token never seen
+    return copy.copy(token)
+
+
 class RevocableJWTAuthentication(JWTAuthentication):
     def get_validated_token(self, raw_token: bytes) -> Any:
-        token = super().get_validated_token(raw_token)
+        token = _verified_token(bytes(raw_token), super().get_validated_token)
         user_id = token.get(api_settings.USER_ID_CLAIM)
         jti = token.get(api_settings.JTI_CLAIM)
         keys = [revoked_key(jti)] if jti else []

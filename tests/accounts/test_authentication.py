@@ -44,6 +44,33 @@ def test_expired_token_by_the_clock(anon, user, api):
         assert_401(api.get(ME), "token_not_valid")
 
 
+def test_a_token_accepted_before_is_refused_once_expired_like_any_other(anon, user, api):
+    seen = api.tokens["access"]
+    unseen = anon.post("/api/v1/token/", {"username": "alice", "password": user.raw_password}, format="json")
+    assert anon.get(ME, **bearer(seen)).status_code == 200  # verified once, remembered by this process
+    with time_machine.travel(timezone.now() + timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES, seconds=1)):
+        refused = anon.get(ME, **bearer(seen))
+        assert_401(refused, "token_not_valid")
+        assert refused.json() == anon.get(ME, **bearer(unseen.json()["access"])).json()
+
+
+def test_a_tokens_signature_is_checked_once_per_process(anon, user, api, monkeypatch):
+    from rest_framework_simplejwt.authentication import JWTAuthentication
+
+    real = JWTAuthentication.get_validated_token
+    checks = []
+
+    def counting(self, raw_token):
+        checks.append(raw_token)
+        return real(self, raw_token)
+
+    monkeypatch.setattr(JWTAuthentication, "get_validated_token", counting)
+    token = anon.post("/api/v1/token/", {"username": "alice", "password": user.raw_password}, format="json")
+    for _ in range(3):
+        assert anon.get(ME, **bearer(token.json()["access"])).status_code == 200
+    assert len(checks) == 1
+
+
 def test_token_is_valid_until_just_before_expiry(anon, user, api):
     with time_machine.travel(timezone.now() + timedelta(minutes=settings.ACCESS_TOKEN_EXPIRE_MINUTES, seconds=-5)):
         assert api.get(ME).status_code == 200
