@@ -15,7 +15,7 @@ from typing import Any
 
 from environs import Env, EnvError
 
-_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+_RATE = re.compile(r"^[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 
 class ConfigReader:
@@ -80,7 +80,8 @@ class ConfigReader:
     def rate(self, name: str, default: str) -> str:
         value = self.str(name, default)
         if not _RATE.match(value):
-            self.fail(name, f"must look like 10/min (number/sec|min|hour|day), got {value!r}")
+            # 0/min would lock everyone out (every attempt throttled), never what was meant.
+            self.fail(name, f"must look like 10/min (a number of at least 1/sec|min|hour|day), got {value!r}")
             return default
         return value
 

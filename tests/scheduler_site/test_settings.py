@@ -66,6 +66,8 @@ def assert_config_errors(result, *names: str) -> None:
         ("DEBUG", "maybe"),
         ("LOGIN_RATE_PER_USERNAME", "ten"),
         ("LOGIN_RATE_PER_USERNAME", "10/fortnight"),
+        ("LOGIN_RATE_PER_USERNAME", "0/min"),
+        ("LOGIN_RATE_PER_IP", "00/hour"),
         ("LOGIN_RATE_PER_IP", "lots"),
     ],
 )
