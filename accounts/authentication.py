@@ -69,6 +69,18 @@ def _verified_token(raw_token: bytes, verify: Callable[[bytes], Any]) -> Any:
 
 
 class RevocableJWTAuthentication(JWTAuthentication):
+    """simplejwt's checks, plus revocation and the user snapshot in one cache round trip.
+
+    A view may add keys to that round trip: `request.cache_prefetch(user_id)`
+    returns them, and their values (None when absent) are left in
+    `request.cache_prefetched` for the view to use once authentication has
+    passed (the jobs API reads its cached response this way).
+    """
+
+    def authenticate(self, request: Any) -> Any:
+        self._request = request  # DRF makes one authenticator per request
+        return super().authenticate(request)
+
     def get_validated_token(self, raw_token: bytes) -> Any:
         token = _verified_token(bytes(raw_token), super().get_validated_token)
         user_id = token.get(api_settings.USER_ID_CLAIM)
@@ -76,13 +88,18 @@ class RevocableJWTAuthentication(JWTAuthentication):
         keys = [revoked_key(jti)] if jti else []
         if user_id is not None:
             keys.append(user_snapshots.key(user_id))
+        request = getattr(self, "_request", None)
+        prefetch = getattr(request, "cache_prefetch", None)
+        extra = list(prefetch(user_id)) if prefetch is not None and user_id is not None else []
         try:
-            found = cache.get_many(keys)
+            found = cache.get_many(keys + extra)
         except Exception as exc:  # unreachable cache: fail open on revocation only
             logger.warning("token revocation check skipped: store unreachable (%s)", exc)
             found = None
         if found is not None and jti and found.get(revoked_key(jti)) is not None:
             raise InvalidToken({"detail": "Token has been revoked.", "code": "token_revoked"})
+        if found is not None and extra:
+            request.cache_prefetched = {key: found.get(key) for key in extra}
         # Handed to get_user() below (same request, same thread).
         token._cached_snapshot = None if found is None else found.get(user_snapshots.key(user_id))
         token._cache_reachable = found is not None

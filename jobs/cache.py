@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,21 +69,33 @@ class Lookup:
 _UNREACHABLE = Lookup(None, None, None)
 
 
-def lookup(*, scope: str, owner_id: Any, staff: bool, path: str, query: str) -> Lookup:
+def keys(*, scope: str, owner_id: Any, staff: bool, path: str, query: str) -> tuple[str, str]:
+    """The version key and the response key of one cached response."""
+    version_key = _GLOBAL if staff else _OWNER.format(owner_id)
+    digest = hashlib.sha256(f"{path}?{query}".encode()).hexdigest()[:32]
+    who = "staff" if staff else owner_id
+    return version_key, f"jobs:r:{scope}:{who}:{digest}"
+
+
+def lookup(
+    *, scope: str, owner_id: Any, staff: bool, path: str, query: str, prefetched: Mapping[str, Any] | None = None
+) -> Lookup:
     """Fetch the version and the cached response in one round trip.
 
     An entry is stored with the version current when its data was read; it is
     a hit only while that is still the current version, so any write (which
     sets a new version) makes every older entry a miss in every process.
+    `prefetched`: both keys already read (None for absent), e.g. together
+    with the token's revocation check; then no round trip is made here.
     """
     if settings.API_CACHE_TTL_SECONDS <= 0:  # response caching disabled
         return _UNREACHABLE
-    version_key = _GLOBAL if staff else _OWNER.format(owner_id)
-    digest = hashlib.sha256(f"{path}?{query}".encode()).hexdigest()[:32]
-    who = "staff" if staff else owner_id
-    key = f"jobs:r:{scope}:{who}:{digest}"
+    version_key, key = keys(scope=scope, owner_id=owner_id, staff=staff, path=path, query=query)
     try:
-        found = cache.get_many([version_key, key])
+        if prefetched is not None and version_key in prefetched and key in prefetched:
+            found = prefetched
+        else:
+            found = cache.get_many([version_key, key])
         version = found.get(version_key)
         if version is None:
             # First use (or the key was lost): whichever process adds first wins.

@@ -161,18 +161,39 @@ class JobViewSet(viewsets.GenericViewSet):
 
     # --- cached reads -------------------------------------------------------------
 
+    _CACHED_SCOPES = {"list": "list", "retrieve": "detail"}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        scope = self._CACHED_SCOPES.get(self.action)
+        if scope is not None:
+            # The owner's cached response is read in the same cache round trip
+            # as the token's revocation check; it is used only once
+            # authentication and permissions have passed (`_cached`).
+            path, query = self._cache_address(request)
+
+            def prefetch(user_id: Any) -> tuple[str, str]:
+                return job_cache.keys(scope=scope, owner_id=user_id, staff=False, path=path, query=query)
+
+            request.cache_prefetch = prefetch
+        super().initial(request, *args, **kwargs)
+
+    @staticmethod
+    def _cache_address(request: Request) -> tuple[str, str]:
+        # Parameter order does not change the answer; sorting raises the hit ratio.
+        return f"{request.get_host()}{request.path}", urlencode(sorted(request.query_params.lists()), doseq=True)
+
     def _cached(self, request: Request, scope: str, build: Callable[[], tuple[Any, float]]) -> HttpResponse:
         # Runs inside the view: authentication and permissions have already
         # passed, so a hit is never served to a revoked or deactivated token.
         user = request.user
-        # Parameter order does not change the answer; sorting raises the hit ratio.
-        query = urlencode(sorted(request.query_params.lists()), doseq=True)
+        path, query = self._cache_address(request)
         found = job_cache.lookup(
             scope=scope,
             owner_id=user.pk,
             staff=user.is_staff,
-            path=f"{request.get_host()}{request.path}",
+            path=path,
             query=query,
+            prefetched=getattr(request, "cache_prefetched", None),
         )
         if found.body is None:
             payload, ttl = build()

@@ -188,6 +188,38 @@ def test_ttl_zero_disables_the_cache(api, make_job, user, settings):
     assert [api.get(LIST)["X-Cache"] for _ in range(2)] == ["miss", "miss"]
 
 
+def test_a_hit_costs_one_cache_round_trip_shared_with_the_token_check(api, make_job, user, monkeypatch):
+    from django.core.cache import caches
+
+    job = make_job(user)
+    backend = type(caches["default"])
+    real_get_many = backend.get_many
+    calls = []
+
+    def counting(self, keys, *args, **kwargs):
+        calls.append(list(keys))
+        return real_get_many(self, keys, *args, **kwargs)
+
+    monkeypatch.setattr(backend, "get_many", counting)
+    for url in (LIST, detail(job)):
+        api.get(url)
+        calls.clear()
+        assert api.get(url)["X-Cache"] == "hit"
+        assert len(calls) == 1, calls  # revocation, user snapshot, version and page together
+        assert any(key.startswith("jobs:r:") for key in calls[0])
+
+
+def test_a_deactivated_users_token_gets_no_cached_page(login, make_job, user, staff):
+    from accounts import services as accounts_services
+
+    make_job(user)
+    client = login(user)
+    client.get(LIST)
+    assert client.get(LIST)["X-Cache"] == "hit"
+    accounts_services.user_deactivate(user=user, actor=staff)
+    assert_error(client.get(LIST), 401)
+
+
 def test_a_revoked_token_is_refused_even_when_the_page_is_cached(login, make_job, user):
     make_job(user)
     client = login(user)
