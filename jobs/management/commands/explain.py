@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,7 +12,7 @@ from django.utils import timezone
 
 from jobs import explain
 from jobs.explain import Outcome, SlotReport, human_duration, iso_utc
-from jobs.models import Job
+from jobs.management.commands._arguments import job_from_argument
 
 # Runs of at least this many consecutive alike slots print as one line (unless --all).
 FOLD_AT = 4
@@ -54,13 +53,7 @@ class Command(BaseCommand):
             if verbosity >= 1:
                 self.stderr.write(f"[{next(counter, _STEPS)}/{_STEPS}] {message}")
 
-        try:
-            pk = uuid.UUID(job_id)
-        except ValueError:
-            raise CommandError(f"{job_id!r} is not a job id (a UUID).") from None
-        job = Job.objects.filter(pk=pk).first()
-        if job is None:
-            raise CommandError(f"No job with id {job_id}.")
+        job = job_from_argument(job_id)
         now = timezone.now()
         try:
             start = explain.parse_since(since, now=now)

@@ -9,7 +9,9 @@ from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError
 
+from jobs.management.commands._arguments import job_from_argument
 from jobs.models import FAILED_STATUSES, Job
+from jobs.runs import execute_now
 
 _FIELDS = (
     "id",
@@ -39,19 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the run record as JSON.")
 
     def handle(self, *args: Any, job_id: str, **options: Any) -> None:
-        try:
-            pk = uuid.UUID(job_id)
-        except ValueError:
-            raise CommandError(f"{job_id!r} is not a job id (a UUID).") from None
-        job = Job.objects.filter(pk=pk).first()
-        if job is None:
-            raise CommandError(f"No job with id {job_id}.")
-        try:
-            from jobs.runs import execute_now
-        except ImportError:  # the run lifecycle provides it
-            raise CommandError(
-                "run_job needs jobs.runs.execute_now(job, actor=None), which this version lacks."
-            ) from None
+        job = job_from_argument(job_id)
 
         verbose = options.get("verbosity", 1) >= 1
         if verbose:
