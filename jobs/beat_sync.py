@@ -26,12 +26,14 @@ have shared); creating one does not.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
+import uuid
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 from django_celery_beat.models import (
     ClockedSchedule,
     CrontabSchedule,
@@ -191,12 +193,7 @@ def sync_all(*, pace: float = 0.0) -> dict[str, int]:
                 time.sleep(pace * (time.monotonic() - started))
                 started = time.monotonic()
     _sync_chunk(chunk, cache, counts)
-    names = PeriodicTask.objects.filter(name__startswith=ENTRY_PREFIX).values_list("name", flat=True)
-    for name in set(names) - job_ids:
-        for task in PeriodicTask.objects.filter(name=name):
-            task.no_changes = True
-            task.delete()
-            counts["removed"] += 1
+    counts["removed"] = _remove_orphans(job_ids)
     counts["merged"] = dedupe_schedules()
     if any(counts.values()):
         PeriodicTasks.update_changed()
@@ -210,12 +207,53 @@ def _sync_chunk(jobs: list[Job], cache: _RowCache, counts: dict[str, int]) -> No
     for job, name in zip(jobs, names, strict=True):
         task = tasks.get(name) or PeriodicTask(name=name)
         before = _snapshot(task)
-        dropped = _apply(task, job, cache)
-        if task.pk is None or _snapshot(task) != before:
-            task.no_changes = True  # one update_changed() below instead of one per row
-            task.save()
-            counts["synced"] += 1
-        _delete_if_unused(dropped, cache)
+        _apply(task, job, cache)  # in memory: is the row out of date?
+        if task.pk is not None and _snapshot(task) == before:
+            continue
+        # The check runs beside the services (in the background, while the API
+        # edits jobs): what was read above may already be old. Read the job and
+        # its row again under the job's row lock, which a service write holds
+        # through its own mirror write, so a newer mirror is never overwritten
+        # with an older job (on MongoDB, where locks are no-ops, the next write
+        # of that job repairs its row).
+        with transaction.atomic():
+            fresh = Job.objects.select_for_update().filter(pk=job.pk).first()
+            if fresh is not None and _sync_one(fresh, cache):
+                counts["synced"] += 1
+
+
+def _sync_one(job: Job, cache: _RowCache) -> bool:
+    """Write the job's mirror row if it differs from the job; returns whether it did."""
+    name = entry_name(job.pk)
+    task = PeriodicTask.objects.filter(name=name).select_related(*SCHEDULE_FIELDS).first() or PeriodicTask(name=name)
+    before = _snapshot(task)
+    dropped = _apply(task, job, cache)
+    if task.pk is not None and _snapshot(task) == before:
+        return False
+    task.no_changes = True  # one update_changed() for the whole check instead of one per row
+    task.save()
+    _delete_if_unused(dropped, cache)
+    return True
+
+
+def _remove_orphans(job_ids: set[str]) -> int:
+    """Delete `job:` rows whose job is gone; `job_ids`: the entry names of the jobs the check read."""
+    candidates = set(PeriodicTask.objects.filter(name__startswith=ENTRY_PREFIX).values_list("name", flat=True))
+    candidates -= job_ids
+    if not candidates:
+        return 0
+    # Jobs created since the check read the jobs are not orphans.
+    ids = []
+    for name in candidates:
+        with contextlib.suppress(ValueError):  # a malformed name is an orphan
+            ids.append(uuid.UUID(name[len(ENTRY_PREFIX) :]))
+    candidates -= {entry_name(pk) for pk in Job.objects.filter(pk__in=ids).values_list("pk", flat=True)}
+    removed = 0
+    for task in PeriodicTask.objects.filter(name__in=candidates):
+        task.no_changes = True
+        task.delete()
+        removed += 1
+    return removed
 
 
 def _snapshot(task: PeriodicTask) -> tuple[Any, ...]:

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from jobs import beat_sync, services
+from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +133,30 @@ def test_clocked_rows_are_reused_for_the_same_instant(make_job):
     make_job(schedule={"kind": "once", "at": at.isoformat()})
     make_job(schedule={"kind": "once", "at": at.isoformat()})
     assert ClockedSchedule.objects.count() == 1
+
+
+# --- the check beside the services (beat runs it in the background) --------------------------------
+
+
+def test_a_job_edited_after_the_check_read_it_keeps_its_new_mirror(make_job, user):
+    job = make_job(schedule=BERLIN_WEEKDAYS)
+    read_by_the_check = Job.objects.get(pk=job.pk)
+    services.job_update(job=job, actor=user, data={"schedule": {"kind": "interval", "every": 5, "unit": "minutes"}})
+    counts = {"synced": 0, "removed": 0, "merged": 0}
+
+    beat_sync._sync_chunk([read_by_the_check], beat_sync._RowCache(), counts)
+
+    task = mirror(job)
+    assert (task.interval.every, task.interval.period, task.crontab) == (5, "minutes", None)
+    assert counts["synced"] == 0  # the service's write was already right
+
+
+def test_a_job_created_while_the_check_ran_is_not_an_orphan(make_job):
+    read_by_the_check = make_job()
+    created_meanwhile = make_job()
+    orphan = PeriodicTask.objects.create(
+        name="job:00000000-0000-0000-0000-000000000000", task="jobs.run_job", interval=IntervalSchedule.objects.first()
+    )
+    assert beat_sync._remove_orphans({f"job:{read_by_the_check.pk}"}) == 1
+    assert mirror(created_meanwhile) is not None
+    assert not PeriodicTask.objects.filter(pk=orphan.pk).exists()
