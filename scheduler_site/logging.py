@@ -70,10 +70,33 @@ def _configured_secrets() -> list[str]:
     return [value for value in values if isinstance(value, str) and len(value) >= 8]
 
 
+# Every pattern above needs one of these (lower-cased) in the text to match.
+# Most log lines contain none, and skipping four regular expressions for them
+# made logging a run's end three times cheaper (beat logs thousands in a burst).
+_TRIGGERS = (
+    "eyj",  # a JSON Web Token's first segment, lower-cased
+    "authorization",
+    "bearer",
+    "basic",
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "refresh",
+    "api",
+    "sessionid",
+    "csrftoken",
+    "://",
+)
+
+
 def redact(text: str) -> str:
     """`text` with every secret-looking part replaced by [REDACTED]."""
     for secret in _configured_secrets():
         text = text.replace(secret, REDACTED)
+    lowered = text.lower()
+    if not any(trigger in lowered for trigger in _TRIGGERS):
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

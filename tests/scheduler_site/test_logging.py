@@ -163,6 +163,10 @@ def test_no_token_or_password_in_logs_after_login_refresh_failure_and_exception(
         ("redis://:s3cr3t-pw@redis:6379/0", "s3cr3t-pw"),
         ("postgres://scheduler:pgpass99@db:5432/scheduler", "pgpass99"),
         ("Cookie: sessionid=abcdef0123456789", "abcdef0123456789"),
+        # Upper case reaches the patterns too (a cheap pre-check skips lines that cannot match).
+        ("PASSWORD=hunter2", "hunter2"),
+        ("REDIS://:s3cr3t-pw@redis:6379/0", "s3cr3t-pw"),
+        (f"TOKEN {JWT}", JWT),
     ],
 )
 def test_redact_removes(raw, secret):
