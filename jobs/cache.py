@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,17 @@ def bump(owner_id: Any) -> None:
     """
     try:
         cache.set_many({_OWNER.format(owner_id): _new_version(), _GLOBAL: _new_version()}, timeout=None)
+    except Exception as exc:
+        _warn("invalidation", exc)
+
+
+def bump_many(owner_ids: Iterable[Any]) -> None:
+    """`bump` for several owners in one round trip."""
+    versions = {_OWNER.format(owner_id): _new_version() for owner_id in owner_ids}
+    if not versions:
+        return
+    try:
+        cache.set_many({**versions, _GLOBAL: _new_version()}, timeout=None)
     except Exception as exc:
         _warn("invalidation", exc)
 

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import random
 import signal
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from jobs import cache as job_cache
@@ -281,13 +282,63 @@ def _log_end(run: JobRun) -> None:
     )
 
 
-def record_outcomes(job_id: Any, runs: Sequence[JobRun], *, now: datetime | None = None) -> Job | None:
-    """Fold ended runs into the job's summary fields; returns the updated job (None if deleted)."""
-    now = now or _now()
+def _outcome_entries(runs: Sequence[JobRun], now: datetime) -> tuple[list[JobRun], list[dict[str, str]]]:
+    """The runs in slot order, and their `recent_outcomes` entries, newest first."""
     ordered = sorted(runs, key=lambda r: (r.scheduled_for, r.finished_at or now))
     entries = [
         {"id": str(r.pk), "status": r.status, "at": (r.finished_at or now).isoformat()} for r in reversed(ordered)
     ]
+    return ordered, entries
+
+
+def record_skipped(groups: Mapping[Any, Sequence[JobRun]], *, now: datetime | None = None) -> None:
+    """`record_outcomes` for many jobs at once, each with runs that were all skipped.
+
+    A beat that falls behind skips thousands of slots per pass (overlap
+    policy `skip`); one read and one compare-and-set statement for all their
+    jobs replace a read and an update per job. Skipped runs change only
+    `recent_outcomes` (they were not executed). A job changed since it was
+    read goes through `record_outcomes`, which retries. PostgreSQL only;
+    elsewhere every job goes through `record_outcomes`.
+    """
+    now = now or _now()
+    if connection.vendor != "postgresql":
+        for job_id, job_runs in groups.items():
+            record_outcomes(job_id, job_runs, now=now)
+        return
+    rows = Job.objects.filter(pk__in=list(groups)).values_list("pk", "recent_outcomes", "updated_at", "owner_id")
+    params: list[Any] = []
+    owners: dict[Any, Any] = {}
+    for pk, outcomes, updated_at, owner_id in rows:
+        _, entries = _outcome_entries(groups[pk], now)
+        stamp = max(now, updated_at + timedelta(milliseconds=1))  # strictly increasing, as in record_outcomes
+        params += [pk, updated_at, stamp, json.dumps((entries + list(outcomes or []))[: Job.RECENT_OUTCOMES])]
+        owners[pk] = owner_id
+    if not owners:
+        return  # all deleted meanwhile
+    table = connection.ops.quote_name(Job._meta.db_table)
+    column = {name: connection.ops.quote_name(Job._meta.get_field(name).column) for name in ("id", "updated_at")}
+    outcomes_column = connection.ops.quote_name(Job._meta.get_field("recent_outcomes").column)
+    values = ", ".join(["(%s::uuid, %s::timestamptz, %s::timestamptz, %s::jsonb)"] * len(owners))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Only quoted names and placeholders are interpolated.
+            f"UPDATE {table} AS j SET {outcomes_column} = v.outcomes, {column['updated_at']} = v.stamp "  # noqa: S608
+            f"FROM (VALUES {values}) AS v(id, seen, stamp, outcomes) "
+            f"WHERE j.{column['id']} = v.id AND j.{column['updated_at']} = v.seen RETURNING j.{column['id']}",
+            params,
+        )
+        done = {row[0] for row in cursor.fetchall()}
+    for pk in owners.keys() - done:
+        record_outcomes(pk, groups[pk], now=now)  # changed since read: compare-and-set again, one job
+    if done:
+        job_cache.bump_many({owners[pk] for pk in done})
+
+
+def record_outcomes(job_id: Any, runs: Sequence[JobRun], *, now: datetime | None = None) -> Job | None:
+    """Fold ended runs into the job's summary fields; returns the updated job (None if deleted)."""
+    now = now or _now()
+    ordered, entries = _outcome_entries(runs, now)
     for _ in range(_CAS_ATTEMPTS):
         job = Job.objects.filter(pk=job_id).first()
         if job is None:

@@ -368,6 +368,7 @@ def fire_fresh(due: list[tuple[Job, list[datetime], datetime]], *, now: datetime
     JobRun.objects.bulk_create(new_runs, ignore_conflicts=True, batch_size=2000)
     ours = set(JobRun.objects.filter(claim_key__in=[run.claim_key for run in new_runs]).values_list("id", flat=True))
     won: list[tuple[Job, datetime, datetime, list[JobRun]]] = []
+    skipped_by_job: dict[Any, list[JobRun]] = {}
     for job, slots, following, job_runs in claims:
         if job_runs[0].id not in ours:
             _claim_lost(job, slots[0], now=now)
@@ -377,8 +378,10 @@ def fire_fresh(due: list[tuple[Job, list[datetime], datetime]], *, now: datetime
         for run in skipped:
             runs._log_end(run)
         if skipped:
-            runs.record_outcomes(job.pk, skipped, now=now)
+            skipped_by_job[job.pk] = skipped
         won.append((job, slots[0], following, job_runs))
+    if skipped_by_job:
+        runs.record_skipped(skipped_by_job, now=now)
     if not won:
         return
     advanced = _advance(won)

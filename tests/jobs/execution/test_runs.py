@@ -395,6 +395,38 @@ def test_runs_buffered_when_a_batch_is_abandoned_are_failed(make_job):
         assert "the pass failed" in run.error
 
 
+def test_skipped_runs_of_many_jobs_are_recorded_together(make_job, user):
+    from jobs import cache as job_cache
+
+    first, second = make_job(), make_job()
+    runs.record_outcomes(first.pk, [_ended(first, RunStatus.SUCCEEDED)])
+    before = job_cache.lookup(scope="list", owner_id=user.pk, staff=False, path="/", query="").version
+    groups = {job.pk: [_ended(job, RunStatus.SKIPPED, offset=s) for s in (10, 20)] for job in (first, second)}
+
+    runs.record_skipped(groups)
+
+    for job in (first, second):
+        job.refresh_from_db()
+        newest = [entry["id"] for entry in job.recent_outcomes[:2]]
+        assert newest == [str(run.pk) for run in reversed(groups[job.pk])]  # newest slot first
+        assert {entry["status"] for entry in job.recent_outcomes[:2]} == {"skipped"}
+    assert (first.last_status, first.consecutive_failures) == (RunStatus.SUCCEEDED, 0)  # skipped runs ran nothing
+    assert len(first.recent_outcomes) == 3 and second.last_status == ""
+    assert job_cache.lookup(scope="list", owner_id=user.pk, staff=False, path="/", query="").version != before
+
+
+def _ended(job, status, *, offset=0):
+    slot = job.next_run_at + timedelta(seconds=offset)
+    run = JobRun.objects.create(
+        job=job,
+        scheduled_for=slot,
+        status=status,
+        finished_at=slot,
+        claim_key=JobRun.make_claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
+    )
+    return run
+
+
 def test_run_job_executes_the_claimed_slot(make_job):
     job = make_job()
     run = claim(job)
