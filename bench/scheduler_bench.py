@@ -196,28 +196,17 @@ def refresh_next_run_at(now: datetime) -> int:
     from jobs.models import Job
 
     changed = []
-    for job in Job.objects.filter(enabled=True).only(*_SCHEDULE_COLUMNS).iterator(chunk_size=5_000):
+    for job in (
+        Job.objects.filter(enabled=True)
+        .only("id", "enabled", "next_run_at", *Job.SCHEDULE_FIELDS)
+        .iterator(chunk_size=5_000)
+    ):
         upcoming = services.compute_next_run_at(job, after=now)
         if upcoming != job.next_run_at:
             job.next_run_at = upcoming
             changed.append(job)
     Job.objects.bulk_update(changed, ["next_run_at"], batch_size=5_000)
     return len(changed)
-
-
-_SCHEDULE_COLUMNS = (
-    "id",
-    "enabled",
-    "next_run_at",
-    "schedule_kind",
-    "cron",
-    "interval_every",
-    "interval_unit",
-    "interval_anchor",
-    "once_at",
-    "timezone",
-    "phrase",
-)
 
 
 # --- one phase: beat + recorder (+ editor) -------------------------------------------
@@ -412,7 +401,11 @@ def expected_slots(w0: float, w1: float, edit_path: Path | None) -> tuple[set[tu
     certain: set[tuple[str, datetime]] = set()
     raced: set[tuple[str, datetime]] = set()
     race = timedelta(seconds=EDIT_RACE_SECONDS)
-    for job in Job.objects.filter(name__startswith="bench-").only(*_SCHEDULE_COLUMNS).iterator(chunk_size=5_000):
+    for job in (
+        Job.objects.filter(name__startswith="bench-")
+        .only("id", "enabled", "next_run_at", *Job.SCHEDULE_FIELDS)
+        .iterator(chunk_size=5_000)
+    ):
         key = str(job.pk)
         segments: list[tuple[schedules.Schedule, datetime, datetime, datetime | None]] = []
         seg_start, current = start, None
@@ -488,7 +481,9 @@ def analyze_stock(phase: dict[str, Any], expected: set[tuple[str, datetime]]) ->
     runs = [r for r in rows if r[0] == "jobs.run_job" and w0 <= (r[3] or r[4]) <= w1]
     jobs = {
         str(j.pk): j.schedule
-        for j in Job.objects.filter(name__startswith="bench-").only(*_SCHEDULE_COLUMNS).iterator(chunk_size=5_000)
+        for j in Job.objects.filter(name__startswith="bench-")
+        .only("id", "enabled", "next_run_at", *Job.SCHEDULE_FIELDS)
+        .iterator(chunk_size=5_000)
     }
     edits = load_timelines(Path(phase["edits"]) if phase.get("edits") else None)
     lateness = []

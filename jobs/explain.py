@@ -44,16 +44,7 @@ from jobs.models import EventKind, Job, JobEvent, JobRun, PauseReason, RunStatus
 DEFAULT_LATE_AFTER = timedelta(seconds=10)
 MAX_SLOTS = 10_000
 MAX_WINDOW = timedelta(days=366)
-SCHEDULE_FIELDS = (
-    "schedule_kind",
-    "cron",
-    "interval_every",
-    "interval_unit",
-    "interval_anchor",
-    "once_at",
-    "timezone",
-    "phrase",
-)
+SCHEDULE_FIELDS = Job.SCHEDULE_FIELDS
 _DATETIME_FIELDS = ("interval_anchor", "once_at")
 _SINCE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

@@ -133,6 +133,18 @@ class Job(models.Model):
         constraints = [models.UniqueConstraint(fields=["owner", "name"], name="job_unique_name_per_owner")]
         indexes = [models.Index(fields=["owner", "created_at"], name="job_owner_created")]
 
+    #: The columns `schedule` is built from.
+    SCHEDULE_FIELDS = (
+        "schedule_kind",
+        "cron",
+        "interval_every",
+        "interval_unit",
+        "interval_anchor",
+        "once_at",
+        "timezone",
+        "phrase",
+    )
+
     def __str__(self) -> str:
         return self.name
 

@@ -62,9 +62,7 @@ POLICY_DEFAULTS: dict[str, Any] = {
     "pause_after_failures": None,
 }
 SETTABLE_FIELDS = ("name", "schedule", "action", *POLICY_DEFAULTS)
-SCHEDULE_FIELDS = frozenset(
-    {"schedule_kind", "cron", "interval_every", "interval_unit", "interval_anchor", "once_at", "timezone", "phrase"}
-)
+SCHEDULE_FIELDS = frozenset(Job.SCHEDULE_FIELDS)
 SYSTEM = "system"
 
 
