@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import random
 import signal
@@ -32,7 +31,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from jobs import cache as job_cache
-from jobs import dispatch, executors
+from jobs import dispatch, executors, sql
 from jobs.models import (
     ACTIVE_STATUSES,
     FAILED_STATUSES,
@@ -307,28 +306,14 @@ def record_skipped(groups: Mapping[Any, Sequence[JobRun]], *, now: datetime | No
             record_outcomes(job_id, job_runs, now=now)
         return
     rows = Job.objects.filter(pk__in=list(groups)).values_list("pk", "recent_outcomes", "updated_at", "owner_id")
-    params: list[Any] = []
+    updates = []
     owners: dict[Any, Any] = {}
     for pk, outcomes, updated_at, owner_id in rows:
         _, entries = _outcome_entries(groups[pk], now)
         stamp = max(now, updated_at + timedelta(milliseconds=1))  # strictly increasing, as in record_outcomes
-        params += [pk, updated_at, stamp, json.dumps((entries + list(outcomes or []))[: Job.RECENT_OUTCOMES])]
+        updates.append((pk, updated_at, (entries + list(outcomes or []))[: Job.RECENT_OUTCOMES], stamp))
         owners[pk] = owner_id
-    if not owners:
-        return  # all deleted meanwhile
-    table = connection.ops.quote_name(Job._meta.db_table)
-    column = {name: connection.ops.quote_name(Job._meta.get_field(name).column) for name in ("id", "updated_at")}
-    outcomes_column = connection.ops.quote_name(Job._meta.get_field("recent_outcomes").column)
-    values = ", ".join(["(%s::uuid, %s::timestamptz, %s::timestamptz, %s::jsonb)"] * len(owners))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # Only quoted names and placeholders are interpolated.
-            f"UPDATE {table} AS j SET {outcomes_column} = v.outcomes, {column['updated_at']} = v.stamp "  # noqa: S608
-            f"FROM (VALUES {values}) AS v(id, seen, stamp, outcomes) "
-            f"WHERE j.{column['id']} = v.id AND j.{column['updated_at']} = v.seen RETURNING j.{column['id']}",
-            params,
-        )
-        done = {row[0] for row in cursor.fetchall()}
+    done = sql.update_where_unchanged(Job, updates, check="updated_at", assign=["recent_outcomes", "updated_at"])
     for pk in owners.keys() - done:
         record_outcomes(pk, groups[pk], now=now)  # changed since read: compare-and-set again, one job
     if done:

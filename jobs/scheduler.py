@@ -42,7 +42,7 @@ from django.db.models import Case, DateTimeField, Q, Value, When
 from django.utils import timezone
 from django_celery_beat.schedulers import SCHEDULE_SYNC_MAX_INTERVAL, DatabaseScheduler
 
-from jobs import beat_sync, dispatch, runs, schedules
+from jobs import beat_sync, dispatch, runs, schedules, sql
 from jobs.models import (
     ACTIVE_STATUSES,
     CatchupPolicy,
@@ -409,22 +409,8 @@ def fire_fresh(due: list[tuple[Job, list[datetime], datetime]], *, now: datetime
 def _advance(claimed: list[tuple[Job, datetime, datetime, Any]]) -> set[Any]:
     """Move each job from its slot to its following slot if it still holds the slot; returns the ids moved."""
     if connection.vendor == "postgresql":
-        # One statement that also says exactly which rows it moved (building
-        # the same with the ORM's Case/When cost ~100 ms per batch of 200).
-        table = connection.ops.quote_name(Job._meta.db_table)
-        pk = connection.ops.quote_name(Job._meta.pk.column)
-        column = connection.ops.quote_name(Job._meta.get_field("next_run_at").column)
-        values = ", ".join(["(%s::uuid, %s::timestamptz, %s::timestamptz)"] * len(claimed))
-        params = [value for job, slot, following, _ in claimed for value in (job.pk, slot, following)]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                # Only quoted names and placeholders are interpolated.
-                f"UPDATE {table} AS j SET {column} = v.following "  # noqa: S608
-                f"FROM (VALUES {values}) AS v(id, slot, following) "
-                f"WHERE j.{pk} = v.id AND j.{column} = v.slot RETURNING j.{pk}",
-                params,
-            )
-            return {row[0] for row in cursor.fetchall()}
+        rows = [(job.pk, slot, following) for job, slot, following, _ in claimed]
+        return sql.update_where_unchanged(Job, rows, check="next_run_at", assign=["next_run_at"])
     still_at = Q()
     for job, slot, _, _ in claimed:
         still_at |= Q(pk=job.pk, next_run_at=slot)
