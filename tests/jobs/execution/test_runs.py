@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
@@ -132,7 +133,7 @@ def test_overlap_allow_runs_side_by_side(make_job, sent):
 
 def test_a_paused_job_starts_no_scheduled_run_but_a_manual_one(make_job, user, sent):
     job = make_job()
-    run = claim(job)
+    run = claim(job, at=timezone.now())  # its slot has come (a run claimed ahead is withdrawn by the pause)
     job = services.job_pause(job=job, actor=user)
     runs.execute(JobRun.objects.select_related("job").get(pk=run.pk), worker="w")
     run.refresh_from_db()
@@ -268,17 +269,17 @@ def test_messages_carry_the_run_time_limits(make_job, monkeypatch):
     run = claim(job)
     assert dispatch.send_slot(run, countdown=2.5)
     assert dispatch.send_run(run)
+    args = [str(job.pk), run.scheduled_for.isoformat()]
+    reprs = {"kwargsrepr": "{}"}
     assert calls == [
         (
             "run_job",
-            {
-                "args": [str(job.pk), run.scheduled_for.isoformat()],
-                "soft_time_limit": 42,
-                "time_limit": 43,
-                "countdown": 2.5,
-            },
+            {"args": args, "soft_time_limit": 42, "time_limit": 43, "countdown": 2.5, "argsrepr": repr(args), **reprs},
         ),
-        ("execute_run", {"args": [str(run.pk)], "soft_time_limit": 42, "time_limit": 43}),
+        (
+            "execute_run",
+            {"args": [str(run.pk)], "soft_time_limit": 42, "time_limit": 43, "argsrepr": repr([str(run.pk)]), **reprs},
+        ),
     ]
 
 
@@ -367,6 +368,30 @@ def test_a_batch_writes_its_messages_to_the_broker_together(make_job, monkeypatc
         assert dispatch.send_slot(slots[3])
     assert _broker_queue_length() == before + 4  # the rest when the batch ends
     assert {run.status for run in JobRun.objects.filter(pk__in=[r.pk for r in slots])} == {RunStatus.QUEUED}
+
+
+def test_a_published_message_is_what_celery_would_make_with_the_slot_as_eta(make_job):
+    import redis
+    from celery.utils.saferepr import saferepr
+    from django.conf import settings
+
+    (run,) = _slots(make_job, 1)
+    with redis.Redis.from_url(settings.CELERY_BROKER_URL) as client:
+        client.delete("celery")
+        with dispatch.batch():
+            assert dispatch.send_slot(run, countdown=5)
+        (raw,) = client.lrange("celery", 0, -1)
+    headers = json.loads(raw)["headers"]
+    args = [str(run.job_id), run.scheduled_for.isoformat()]
+    assert json.loads(base64.b64decode(json.loads(raw)["body"]))[0] == args
+    # The reprs beat passes in (to save celery's saferepr) are the ones celery would have made.
+    assert (headers["argsrepr"], headers["kwargsrepr"]) == (saferepr(args), saferepr({}))
+    eta = datetime.fromisoformat(headers["eta"])
+    assert timedelta(seconds=4) < eta - timezone.now() <= timedelta(seconds=5)
+    assert (headers["timelimit"], headers["task"]) == (
+        [run.job.timeout_seconds + 1, run.job.timeout_seconds],
+        "jobs.run_job",
+    )
 
 
 def test_runs_whose_batched_write_fails_are_failed_not_left_queued(make_job, private_broker, caplog):
