@@ -4,18 +4,24 @@
 
 One line per message: task name, job id, scheduled_for (empty when the
 message has none, as with the stock scheduler), published-at (the
-`bench_published_at` header stamped in beat), received-at. Nothing is run.
+`bench_published_at` header stamped in beat), received-at, the message's ETA
+(empty without one) and whether it started its run. Nothing is run.
 
-With --finish-runs (the project's scheduler), the runs behind the recorded
-messages are marked `succeeded` in batches, as a worker would, so a job with
-the default overlap policy (`skip`) is not skipped because its previous run
-still looks `queued`.
+With --finish-runs (the project's scheduler), the recorder acts as a worker
+would, at the message's ETA (beat claims slots ahead and publishes them with
+the slot as ETA): the run behind the message goes `queued → succeeded` only
+if it is still queued, so a message whose run was withdrawn (an edit before
+its slot) or that another message already started is recorded as not
+starting it (`0`). That also keeps a job with the default overlap policy
+(`skip`) from being skipped because its previous run still looks `queued`.
+Without --finish-runs the last column is empty.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import heapq
 import os
 import signal
 import sys
@@ -60,10 +66,14 @@ def main() -> None:
         job_id = call_kwargs.get("job_id", call_args[0] if call_args else "")
         slot = call_kwargs.get("scheduled_for", call_args[1] if len(call_args) > 1 else "") or ""
         published = headers.get("bench_published_at", "")
-        out.write(f"{task}\t{job_id}\t{slot}\t{published}\t{received}\t{headers.get('eta') or ''}\n")
+        eta = headers.get("eta") or ""
+        line = f"{task}\t{job_id}\t{slot}\t{published}\t{received}\t{eta}"
         message.ack()
         if finish is not None and task == "jobs.run_job" and slot:
-            finish.add(job_id, slot)
+            start_at = max(received, datetime.fromisoformat(eta).timestamp()) if eta else received
+            finish.add(job_id, slot, line, start_at=start_at)
+        else:
+            out.write(f"{line}\t\n")
 
     with Connection(args.broker) as conn:
         queue = Queue("celery", routing_key="celery")
@@ -73,43 +83,65 @@ def main() -> None:
                 with contextlib.suppress(TimeoutError):
                     conn.drain_events(timeout=0.2)
                 if finish is not None:
-                    finish.maybe_flush()
+                    finish.maybe_flush(out)
     if finish is not None:
-        finish.flush()
+        finish.flush(out, everything=True)
     out.close()
 
 
 class _RunFinisher:
-    """Marks recorded runs `succeeded`, one UPDATE per batch."""
+    """Starts (and at once ends) the runs of recorded messages at their ETA, one query pair per batch."""
 
     def __init__(self) -> None:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scheduler_site.settings")
         import django
 
         django.setup()
-        self.keys: list[str] = []
+        self.waiting: list[tuple[float, int, str, str]] = []  # (start at, arrival order, claim key, line)
+        self.arrivals = 0
         self.flushed = time.monotonic()
 
-    def add(self, job_id: str, slot: str) -> None:
+    def add(self, job_id: str, slot: str, line: str, *, start_at: float) -> None:
         from jobs.models import JobRun, RunTrigger
 
-        self.keys.append(JobRun.make_claim_key(job_id, datetime.fromisoformat(slot), RunTrigger.SCHEDULE, 1))
+        key = JobRun.make_claim_key(job_id, datetime.fromisoformat(slot), RunTrigger.SCHEDULE, 1)
+        self.arrivals += 1
+        heapq.heappush(self.waiting, (start_at, self.arrivals, key, line))
 
-    def maybe_flush(self) -> None:
-        if self.keys and time.monotonic() - self.flushed >= FINISH_EVERY:
-            self.flush()
+    def maybe_flush(self, out: Any) -> None:
+        if self.waiting and time.monotonic() - self.flushed >= FINISH_EVERY:
+            self.flush(out)
 
-    def flush(self) -> None:
+    def flush(self, out: Any, *, everything: bool = False) -> None:
         from django.utils import timezone
 
         from jobs.models import JobRun, RunStatus
 
-        keys, self.keys = self.keys, []
         self.flushed = time.monotonic()
-        if keys:
-            JobRun.objects.filter(claim_key__in=keys, status=RunStatus.QUEUED).update(
+        now = time.time()
+        ready = []
+        while self.waiting and (everything or self.waiting[0][0] <= now):
+            ready.append(heapq.heappop(self.waiting))
+        if not ready:
+            return
+        if everything:
+            # Stopping: messages whose ETA has not come are recorded as not started ("-").
+            due = [entry for entry in ready if entry[0] <= now]
+            for *_, line in (entry for entry in ready if entry[0] > now):
+                out.write(f"{line}\t-\n")
+            ready = due
+        keys = list({key for _, _, key, _ in ready})
+        queued = set(
+            JobRun.objects.filter(claim_key__in=keys, status=RunStatus.QUEUED).values_list("claim_key", flat=True)
+        )
+        if queued:
+            JobRun.objects.filter(claim_key__in=queued, status=RunStatus.QUEUED).update(
                 status=RunStatus.SUCCEEDED, finished_at=timezone.now()
             )
+        for _, _, key, line in ready:
+            started = key in queued
+            queued.discard(key)  # a second message for the same run starts nothing
+            out.write(f"{line}\t{int(started)}\n")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -334,7 +334,26 @@ def run_phase(
 # --- analysis --------------------------------------------------------------------------
 
 
-def read_records(path: Path) -> list[tuple[str, str, str, float | None, float]]:
+class Record(NamedTuple):
+    task: str
+    job_id: str
+    slot: str
+    published: float | None
+    received: float
+    eta: float | None  # the message's ETA (a slot claimed ahead), as a timestamp
+    started: bool | None  # whether the message started its run (None: the recorder did not start runs)
+
+    @property
+    def sent_at(self) -> float:
+        return self.published or self.received
+
+    @property
+    def startable_at(self) -> float:
+        """When a worker could start it: published, and its ETA come."""
+        return max(self.sent_at, self.eta) if self.eta is not None else self.sent_at
+
+
+def read_records(path: Path) -> list[Record]:
     rows = []
     if not path.exists():
         return rows
@@ -343,7 +362,19 @@ def read_records(path: Path) -> list[tuple[str, str, str, float | None, float]]:
         if len(parts) < 5:
             continue
         task, job_id, slot, published, received = parts[:5]
-        rows.append((task, job_id, slot, float(published) if published else None, float(received)))
+        eta = parts[5] if len(parts) > 5 else ""
+        started = parts[6] if len(parts) > 6 else ""
+        rows.append(
+            Record(
+                task,
+                job_id,
+                slot,
+                float(published) if published else None,
+                float(received),
+                datetime.fromisoformat(eta).timestamp() if eta else None,
+                None if started == "" else started == "1",
+            )
+        )
     return rows
 
 
@@ -435,15 +466,21 @@ def expected_slots(w0: float, w1: float, edit_path: Path | None) -> tuple[set[tu
 def analyze_project(phase: dict[str, Any]) -> dict[str, Any]:
     w0, w1 = phase["w0"], phase["w1"]
     rows = read_records(Path(phase["records"]))
-    runs = [r for r in rows if r[0] == "jobs.run_job" and r[2]]
+    messages = [r for r in rows if r.task == "jobs.run_job" and r.slot]
+    # A message that did not start its run (withdrawn by an edit before its slot, or a second
+    # message for a slot claimed again) is not a dispatch; a worker runs nothing for it.
+    runs = [r for r in messages if r.started is not False]
     start, end = datetime.fromtimestamp(w0, UTC), datetime.fromtimestamp(w1, UTC)
     counts: Counter[tuple[str, datetime]] = Counter()
     lateness = []
-    for _, job_id, slot, published, received in runs:
-        when = datetime.fromisoformat(slot).astimezone(UTC)
-        counts[(job_id, when)] += 1
+    ahead = []
+    for r in runs:
+        when = datetime.fromisoformat(r.slot).astimezone(UTC)
+        counts[(r.job_id, when)] += 1
         if start < when <= end:
-            lateness.append((published or received) - when.timestamp())
+            # Late = startable after its slot: published late, or (claimed ahead) its ETA late.
+            lateness.append(r.startable_at - when.timestamp())
+            ahead.append(when.timestamp() - r.sent_at)
     certain, raced, n_edits = expected_slots(w0, w1, Path(phase["edits"]) if phase.get("edits") else None)
     in_window = {k for k in counts if start < k[1] <= end}
     missed = certain - in_window
@@ -463,8 +500,11 @@ def analyze_project(phase: dict[str, Any]) -> dict[str, Any]:
         "lateness_p50_s": r3(pct(lateness, 0.5)),
         "lateness_p99_s": r3(pct(lateness, 0.99)),
         "lateness_max_s": r3(max(lateness) if lateness else None),
+        "published_before_slot_p50_s": r3(pct(ahead, 0.5)),
+        "published_before_slot_min_s": r3(min(ahead) if ahead else None),
+        "messages_not_starting_a_run": sum(1 for r in messages if r.started is False),
         "dispatch_rate_per_s": round(sum(counts[k] for k in in_window) / max(1e-9, w1 - w0), 1),
-        "other_messages": Counter(r[0] for r in rows if r[0] != "jobs.run_job"),
+        "other_messages": Counter(r.task for r in rows if r.task != "jobs.run_job"),
         **tick_stats(Path(phase["ticks"]), w0, w1, project=True),
     }
 
@@ -478,7 +518,7 @@ def analyze_stock(phase: dict[str, Any], expected: set[tuple[str, datetime]]) ->
 
     w0, w1 = phase["w0"], phase["w1"]
     rows = read_records(Path(phase["records"]))
-    runs = [r for r in rows if r[0] == "jobs.run_job" and w0 <= (r[3] or r[4]) <= w1]
+    runs = [r for r in rows if r.task == "jobs.run_job" and w0 <= r.sent_at <= w1]
     jobs = {
         str(j.pk): j.schedule
         for j in Job.objects.filter(name__startswith="bench-")
@@ -487,8 +527,8 @@ def analyze_stock(phase: dict[str, Any], expected: set[tuple[str, datetime]]) ->
     }
     edits = load_timelines(Path(phase["edits"]) if phase.get("edits") else None)
     lateness = []
-    for _, job_id, _, published, received in runs:
-        at = published or received
+    for r in runs:
+        job_id, at = r.job_id, r.sent_at
         sched = jobs.get(job_id)
         for edit in sorted(edits.get(job_id, []), key=lambda e: e["t0"], reverse=True):
             if edit["t1"] > at:
@@ -500,14 +540,14 @@ def analyze_stock(phase: dict[str, Any], expected: set[tuple[str, datetime]]) ->
         if slots:
             lateness.append(at - slots[-1].timestamp())
     per_job_expected = Counter(job_id for job_id, _ in expected)
-    per_job_sent = Counter(r[1] for r in runs)
+    per_job_sent = Counter(r.job_id for r in runs)
     jobs_all = set(per_job_expected) | set(per_job_sent)
     return {
         "slots_expected": len(expected),
         "missed": sum(max(0, per_job_expected[j] - per_job_sent[j]) for j in jobs_all),
         "extra": sum(max(0, per_job_sent[j] - per_job_expected[j]) for j in jobs_all),
         "dispatched_in_window": len(runs),
-        "dispatched_distinct_jobs": len({r[1] for r in runs}),
+        "dispatched_distinct_jobs": len({r.job_id for r in runs}),
         "dispatch_rate_per_s": round(len(runs) / max(1e-9, w1 - w0), 1),
         "cron_lateness_p50_s": r3(pct(lateness, 0.5)),
         "cron_lateness_p99_s": r3(pct(lateness, 0.99)),
@@ -518,8 +558,10 @@ def analyze_stock(phase: dict[str, Any], expected: set[tuple[str, datetime]]) ->
 
 
 def analyze_burst(phase: dict[str, Any], at: float, n: int) -> dict[str, Any]:
-    rows = read_records(Path(phase["records"]))
-    times = sorted((r[3] or r[4]) - at for r in rows if r[0] == "jobs.run_job")
+    rows = [r for r in read_records(Path(phase["records"])) if r.task == "jobs.run_job" and r.started is not False]
+    # Dispatched = startable: published and (for a slot claimed ahead) its ETA come. Relative to the slot.
+    times = sorted(r.startable_at - at for r in rows)
+    published = sorted(r.sent_at - at for r in rows)
     done = len(times) >= n
     return {
         "jobs": n,
@@ -527,6 +569,8 @@ def analyze_burst(phase: dict[str, Any], at: float, n: int) -> dict[str, Any]:
         "first_s": r3(times[0]) if times else None,
         "all_dispatched_s": r3(times[n - 1]) if done else None,
         "p50_s": r3(pct(times, 0.5)),
+        "first_published_s": r3(published[0]) if published else None,
+        "last_published_s": r3(published[n - 1]) if done else None,
         "bound_s": round(phase["w1"] - at, 1),
         "rate_per_s": round(len(times) / max(1e-9, (times[-1] - max(0.0, times[0])) or 1e-9), 1) if times else 0,
         "beat_peak_rss_mb": phase["beat_peak_rss_mb"],

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
-from jobs import overview, schedules, services
+from jobs import overview, schedules, selectors, services
 from jobs.display import format_local, relative
 from jobs.forms import JobAdminForm, ScheduleForm, fire_times
 from jobs.models import FAILED_STATUSES, EventKind, Job, JobEvent, JobRun, PauseReason, RunStatus
@@ -147,13 +147,18 @@ class JobAdmin(admin.ModelAdmin):
                 return format_html('<span class="job-paused">{}</span>', "paused")
             reason = PauseReason(job.paused_reason).label if job.paused_reason in PauseReason.values else ""
             return format_html('<span class="job-paused">paused</span><br><small class="quiet">{}</small>', reason)
-        if job.next_run_at is None:
+        try:
+            first_fire = schedules.next_fire_time(job.schedule, after=timezone.now())
+        except (ValueError, KeyError):  # a stored schedule the module can no longer read
+            first_fire = None
+        when = selectors.next_run_at(job, first_fire=first_fire)
+        if when is None:
             return "—"
         return format_html(
             '<span title="{}">{}</span><br><small class="quiet">{}</small>',
-            job.next_run_at.isoformat(),
-            relative(job.next_run_at),
-            in_zone(job.next_run_at, job.timezone),
+            when.isoformat(),
+            relative(when),
+            in_zone(when, job.timezone),
         )
 
     @admin.display(description="Last status", ordering="last_status")

@@ -19,7 +19,7 @@ from django.db.models.functions import TruncHour
 
 from jobs import schedules
 from jobs.display import format_local, relative
-from jobs.models import FAILED_STATUSES, Job, JobRun, RunStatus
+from jobs.models import FAILED_STATUSES, Job, JobRun, RunStatus, RunTrigger
 
 HOURS = 24
 UPCOMING = 10
@@ -162,8 +162,19 @@ def upcoming_fires(*, now: datetime, limit: int = UPCOMING) -> list[dict[str, An
     fire comes after theirs, by which time they have fired `limit` times.
     """
     jobs = Job.objects.filter(enabled=True, next_run_at__isnull=False).select_related("owner").order_by("next_run_at")
+    candidates = {job.pk: job for job in jobs[:limit]}
+    # A slot beat claimed ahead (JOBS_BEAT_LOOKAHEAD_SECONDS) is still to come, but its job's
+    # next_run_at has moved past it: those jobs may be due soonest too.
+    claimed = (
+        JobRun.objects.filter(trigger=RunTrigger.SCHEDULE, status=RunStatus.QUEUED, scheduled_for__gt=now)
+        .order_by("scheduled_for")
+        .values_list("job_id", flat=True)[:limit]
+    )
+    missing = set(claimed) - set(candidates)
+    if missing:
+        candidates.update((job.pk, job) for job in jobs.filter(pk__in=missing))
     fires: list[tuple[datetime, Job, datetime]] = []
-    for job in jobs[:limit]:
+    for job in candidates.values():
         try:
             times = schedules.next_fire_times(job.schedule, after=now, count=limit)
         except (ValueError, KeyError):  # a stored schedule the module can no longer read

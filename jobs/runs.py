@@ -86,6 +86,25 @@ def blocked_by_pause(job: Job, run: JobRun) -> bool:
     return job.paused_reason != PauseReason.FINISHED
 
 
+def claimed_ahead(run: JobRun) -> bool:
+    """Whether beat claimed this scheduled run before its slot (JOBS_BEAT_LOOKAHEAD_SECONDS)."""
+    return run.trigger == RunTrigger.SCHEDULE and run.created_at is not None and run.created_at < run.scheduled_for
+
+
+def overlaps(run: JobRun, job: Job) -> bool:
+    """Overlap policy `skip` for a run claimed ahead, decided as it starts.
+
+    A run claimed when due was checked then (`claim_slot`, `fire_many`). One
+    claimed ahead was not: a run busy at the claim may be done by the slot.
+    It is skipped if an earlier run of the job is still queued or running
+    (later slots claimed ahead, waiting for their own time, do not count).
+    """
+    if job.overlap_policy != OverlapPolicy.SKIP or not claimed_ahead(run):
+        return False
+    earlier = JobRun.objects.filter(job_id=job.pk, status__in=ACTIVE_STATUSES, scheduled_for__lt=run.scheduled_for)
+    return earlier.exclude(pk=run.pk).exists()
+
+
 def expected_start(run: JobRun, job: Job) -> datetime:
     """When a queued run should have been picked up by a worker."""
     if run.trigger == RunTrigger.SCHEDULE:
@@ -156,15 +175,12 @@ def record_missed(
     now = now or _now()
     recorded: list[JobRun] = []
     for index, slot in enumerate(slots):
-        reason = "scheduler not running"
-        if note and index == len(slots) - 1:
-            reason = f"{reason}; {note}"
         run = JobRun(
             job=job,
             scheduled_for=slot,
             trigger=RunTrigger.SCHEDULE,
             status=RunStatus.MISSED,
-            reason=reason[:200],
+            reason=missed_reason(note if index == len(slots) - 1 else ""),
             finished_at=now,
             claim_key=JobRun.make_claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
         )
@@ -173,14 +189,40 @@ def record_missed(
         elif index == 0:
             return None
     if recorded:
-        logger.info(
-            "job %s: %d slot(s) missed while no scheduler ran",
-            job.pk,
-            len(recorded),
-            extra={"job_id": str(job.pk), "status": RunStatus.MISSED, "count": len(recorded)},
-        )
+        log_missed(job, len(recorded))
         record_outcomes(job.pk, recorded, now=now)
     return recorded
+
+
+def missed_reason(note: str = "") -> str:
+    """A `missed` run's reason; `note` says that later missed slots were not recorded."""
+    return f"scheduler not running; {note}"[:200] if note else "scheduler not running"
+
+
+def log_missed(job: Job, count: int) -> None:
+    logger.info(
+        "job %s: %d slot(s) missed while no scheduler ran",
+        job.pk,
+        count,
+        extra={"job_id": str(job.pk), "status": RunStatus.MISSED, "count": count},
+    )
+
+
+def withdraw_ahead(job: Job, *, now: datetime | None = None) -> int:
+    """Delete the job's runs claimed ahead of a slot still to come; returns how many.
+
+    Beat claims slots up to JOBS_BEAT_LOOKAHEAD_SECONDS early. An edit of the
+    schedule, a pause or a delete before such a slot comes first, exactly
+    as if the slot had not been claimed yet: the claim is removed (and its
+    key freed, so the new schedule can claim the same instant). The message
+    already published finds no run, or the new claim, and starts it at most
+    once.
+    """
+    now = now or _now()
+    deleted, _ = JobRun.objects.filter(
+        job_id=job.pk, trigger=RunTrigger.SCHEDULE, status=RunStatus.QUEUED, scheduled_for__gt=now
+    ).delete()
+    return deleted
 
 
 # --- start and finish ------------------------------------------------------------------
@@ -291,12 +333,13 @@ def _outcome_entries(runs: Sequence[JobRun], now: datetime) -> tuple[list[JobRun
 
 
 def record_skipped(groups: Mapping[Any, Sequence[JobRun]], *, now: datetime | None = None) -> None:
-    """`record_outcomes` for many jobs at once, each with runs that were all skipped.
+    """`record_outcomes` for many jobs at once, each with runs that were all skipped or missed.
 
     A beat that falls behind skips thousands of slots per pass (overlap
-    policy `skip`); one read and one compare-and-set statement for all their
-    jobs replace a read and an update per job. Skipped runs change only
-    `recent_outcomes` (they were not executed). A job changed since it was
+    policy `skip`), and one that was down records as many missed; one read
+    and one compare-and-set statement for all their jobs replace a read and
+    an update per job. Such runs change only `recent_outcomes` (they were
+    not executed). A job changed since it was
     read goes through `record_outcomes`, which retries. PostgreSQL only;
     elsewhere every job goes through `record_outcomes`.
     """
@@ -405,7 +448,8 @@ def execute_slot(job_id: str, scheduled_for: str, *, worker: str) -> JobRun | No
     key = JobRun.make_claim_key(job_id, slot, RunTrigger.SCHEDULE, 1)
     run = JobRun.objects.select_related("job").filter(claim_key=key).first()
     if run is None:
-        logger.warning("no claimed run for job %s at %s (job deleted?)", job_id, scheduled_for)
+        # Withdrawn by an edit or pause before its slot (`withdraw_ahead`), or the job was deleted.
+        logger.info("no claimed run for job %s at %s (withdrawn or job deleted): nothing to run", job_id, scheduled_for)
         return None
     return execute(run, worker=worker)
 
@@ -428,6 +472,9 @@ def execute(run: JobRun, *, worker: str, foreground: bool = False) -> JobRun | N
     job = run.job
     if blocked_by_pause(job, run):
         finish_run(run, status=RunStatus.SKIPPED, reason="paused", expected=RunStatus.QUEUED, retry=False)
+        return run
+    if overlaps(run, job):
+        finish_run(run, status=RunStatus.SKIPPED, reason="overlap", expected=RunStatus.QUEUED, retry=False)
         return run
     if not start_run(run, worker=worker):
         return None

@@ -30,9 +30,14 @@ does not fire for the slots it slept through.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -140,47 +145,59 @@ class JobScheduler(DatabaseScheduler):
     def tick_jobs(self) -> float:
         """Fire every due job; return the seconds until the next check."""
         poll = settings.JOBS_BEAT_POLL_SECONDS
-        started = time.monotonic()
         grace = timedelta(seconds=settings.JOBS_MISFIRE_GRACE_SECONDS)
         pass_started = timezone.now()
         if self._pass_ended is None or pass_started - self._pass_ended > grace or self._working_since is None:
             self._working_since = pass_started
+        lookahead = _lookahead()
         try:
-            close_old_connections()
-            while True:
-                now = timezone.now()
-                broken = self._broken_ids(now)
-                due = list(
-                    Job.objects.filter(enabled=True, next_run_at__lte=now)
-                    .exclude(pk__in=broken)
-                    .order_by("next_run_at")[: self.batch_size]
-                )
-                self._fire_batch(due, now=now, stale_before=min(now, self._working_since) - grace)
-                if len(due) < self.batch_size:
-                    break
-                if time.monotonic() - started > self.tick_budget_seconds:
-                    self._pass_ended = timezone.now()
-                    return 0.0
-            upcoming = (
-                Job.objects.filter(enabled=True, next_run_at__isnull=False)
-                .exclude(pk__in=self._broken_ids(timezone.now()))
-                .order_by("next_run_at")
-                .values_list("next_run_at", flat=True)
-                .first()
-            )
+            # A stop (SIGTERM, Ctrl-C) waits for the pass to end: stopped
+            # between a claim and its advance, a job would sit at a claimed
+            # slot for STALE_CLAIM_SECONDS, and the claimed run would wait
+            # for the reaper instead of being published.
+            with _signals_deferred():
+                upcoming = self._pass(lookahead, grace)
         except (DatabaseError, InterfaceError) as exc:
             logger.warning("beat: database error while firing jobs, retrying in %.1f s: %s", poll, exc)
             return poll
         self._pass_ended = timezone.now()
+        if upcoming is _MORE_DUE:
+            return 0.0
         self._record_tick()
         if upcoming is None:
             return poll
-        wait = (upcoming - timezone.now()).total_seconds()
+        wait = (upcoming - lookahead - timezone.now()).total_seconds()
         if wait <= 0:
-            # Still due after this pass: another scheduler holds its claim
-            # and is about to advance it. Look again shortly.
+            # Still due (or within the lookahead) after this pass: another
+            # scheduler holds its claim and is about to advance it, or the
+            # slot came within reach during the pass. Look again shortly.
             return min(poll, 0.05)
         return min(poll, wait)
+
+    def _pass(self, lookahead: timedelta, grace: timedelta) -> Any:
+        """Fire what is due; returns the earliest next_run_at left, or _MORE_DUE when out of time."""
+        started = time.monotonic()
+        close_old_connections()
+        while True:
+            now = timezone.now()
+            broken = self._broken_ids(now)
+            due = list(
+                Job.objects.filter(enabled=True, next_run_at__lte=now + lookahead)
+                .exclude(pk__in=broken)
+                .order_by("next_run_at")[: self.batch_size]
+            )
+            self._fire_batch(due, now=now, horizon=now + lookahead, stale_before=min(now, self._working_since) - grace)
+            if len(due) < self.batch_size:
+                break
+            if time.monotonic() - started > self.tick_budget_seconds:
+                return _MORE_DUE  # yield to the stock entries, come straight back
+        return (
+            Job.objects.filter(enabled=True, next_run_at__isnull=False)
+            .exclude(pk__in=self._broken_ids(timezone.now()))
+            .order_by("next_run_at")
+            .values_list("next_run_at", flat=True)
+            .first()
+        )
 
     def _record_tick(self) -> None:
         """Tell `manage.py beat_health` (and /metrics) that job timing works, at most every few seconds."""
@@ -195,46 +212,30 @@ class JobScheduler(DatabaseScheduler):
                 del self._broken[job_id]
         return list(self._broken)
 
-    def _fire_batch(self, jobs: list[Job], *, now: datetime, stale_before: datetime) -> None:
-        """Fire a batch of due jobs.
+    def _fire_batch(self, jobs: list[Job], *, now: datetime, stale_before: datetime, horizon: datetime) -> None:
+        """Fire a batch of due jobs, and claim ahead those whose slot is before `horizon`.
 
-        A job whose due slots are all fresh (none older than `stale_before`)
-        is claimed, advanced and published together with the rest of the
-        batch (`fire_fresh`): a few queries per batch instead of several per
-        job, which is what lets a burst of thousands of jobs due in the same
-        second go out within seconds, and a beat that fell behind catch up.
-        Everything else (slots that passed while no scheduler ran, one-off
-        jobs, a schedule that cannot be computed) goes through `fire_job`,
-        one job at a time.
-
-        `stale_before`: slots before it passed while no scheduler was
-        running. While this scheduler keeps working, that is the misfire
-        grace before it started working, not before now: a slot it reaches
-        late because it is busy (thousands of jobs due at once) is late,
-        not missed.
+        A job is claimed, advanced and published together with the rest of
+        the batch (`fire_many`) when its plan can be made here (`_plan`): a
+        few queries per batch instead of several per job, which is what lets
+        a burst of thousands of jobs due in the same second go out within
+        seconds, and a beat that fell behind catch up. Everything else
+        (one-off jobs, catch-up runs, a schedule that cannot be computed,
+        MongoDB) goes through `fire_job`, one job at a time, once due.
         """
-        fresh: list[tuple[Job, list[datetime], datetime]] = []
+        planned: list[DuePlan] = []
         batchable = connection.vendor in BATCH_VENDORS
-        limit = settings.JOBS_MISSED_RECORD_LIMIT
         for job in jobs:
             slot = job.next_run_at
-            if slot is None or slot > now:
+            if slot is None or slot > horizon:
                 continue
-            due, following = None, None
-            if batchable and slot > stale_before and job.schedule_kind != ScheduleKind.ONCE:
-                try:
-                    # The same slots as `fire_job` claims: this one and every later one up to now.
-                    later = schedules.slots_between(job.schedule, start=slot, end=now, limit=limit)
-                    due = [slot] + [_utc(s) for s in later]
-                    following = schedules.next_fire_time(job.schedule, after=now)
-                except Exception:
-                    following = None  # fire_job reports it
-            if due and following is not None and _utc(following) > now:
-                fresh.append((job, due, _utc(following)))
-            else:
+            plan = _plan(job, now=now, stale_before=stale_before) if batchable else None
+            if plan is not None:
+                planned.append(plan)
+            elif slot <= now:
                 self._fire_safely(job, now=now, stale_before=stale_before)
-        if fresh:
-            fire_fresh(fresh, now=now)
+        if planned:
+            fire_many(planned, now=now)
 
     def _fire_safely(self, job: Job, *, now: datetime, stale_before: datetime | None = None) -> None:
         try:
@@ -244,6 +245,34 @@ class JobScheduler(DatabaseScheduler):
         except Exception:
             logger.exception("beat: job %s could not be fired; retrying in %d s", job.pk, BROKEN_JOB_RETRY_SECONDS)
             self._broken[job.pk] = now + timedelta(seconds=BROKEN_JOB_RETRY_SECONDS)
+
+
+_MORE_DUE = object()
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGTERM and SIGINT until the block ends, then deliver the first one to its handler.
+
+    Only in the main thread (the only one that can handle signals); beat's
+    pass runs there.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in _DEFERRED}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            # (None: a handler not installed from Python, which cannot be put back; the default is.)
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        if received:
+            os.kill(os.getpid(), received[0])  # now handled as it would have been
+
+
+_DEFERRED = (signal.SIGTERM, signal.SIGINT)
 
 
 #: The background mirror check sleeps this many times as long as each chunk took,
@@ -329,30 +358,94 @@ def fire_job(job: Job, *, now: datetime, stale_before: datetime | None = None) -
     return claimed
 
 
-def fire_fresh(due: list[tuple[Job, list[datetime], datetime]], *, now: datetime) -> None:
-    """Claim, advance and publish (job, due slots, following slot) triples; every slot is fresh.
+@dataclass
+class DuePlan:
+    """What one pass does for one job: the same slots and outcomes as `fire_job`.
 
-    The same steps and outcomes as `fire_job`, batched: one query for the
-    jobs with an active run (overlap policy `skip`), one insert of all the
-    claims that skips keys already taken, one read-back of which claims are
-    ours (the run ids are made here), one conditional update that advances
-    every job still at its first due slot, and one pipelined batch of
-    messages. As in `fire_job`: a job whose first claim is lost belongs to
-    another scheduler; with overlap `skip`, a job's later slots in the same
-    pass are `skipped` (its first is queued or was skipped itself); a failed
-    advance means an edit, pause or delete landed meanwhile, and it stands.
+    `missed`: slots that passed while no scheduler ran (catch-up policy
+    `skip`), recorded `missed`; `note` goes on the last one when the record
+    was cut at JOBS_MISSED_RECORD_LIMIT. `slots`: slots to run, either every
+    fresh slot up to now, or one slot still to come (claimed ahead, within
+    JOBS_BEAT_LOOKAHEAD_SECONDS). `following`: the job's next slot after
+    these, which `next_run_at` advances to.
     """
-    skip_ids = [job.pk for job, _, _ in due if job.overlap_policy == OverlapPolicy.SKIP]
+
+    job: Job
+    slots: list[datetime]
+    following: datetime
+    missed: list[datetime] = field(default_factory=list)
+    note: str = ""
+
+
+def _plan(job: Job, *, now: datetime, stale_before: datetime) -> DuePlan | None:
+    """The batched plan for a due (or nearly due) job; None for the per-job path."""
+    slot = job.next_run_at
+    if slot is None or job.schedule_kind == ScheduleKind.ONCE:
+        return None  # a one-off job is finished (paused) by fire_job when due
+    schedule = job.schedule
+    limit = settings.JOBS_MISSED_RECORD_LIMIT
+    try:
+        if slot > now:
+            following = schedules.next_fire_time(schedule, after=slot)
+            return DuePlan(job, [slot], _utc(following)) if following is not None else None
+        missed: list[datetime] = []
+        note = ""
+        if slot > stale_before:
+            # The same slots as `fire_job` claims: this one and every later one up to now.
+            slots = [slot] + [_utc(s) for s in schedules.slots_between(schedule, start=slot, end=now, limit=limit)]
+        elif job.catchup_policy == CatchupPolicy.SKIP:
+            earlier = schedules.slots_between(schedule, start=slot, end=stale_before, limit=limit - 1)
+            missed = [slot] + [_utc(s) for s in earlier]
+            if len(missed) >= limit:
+                note = "later missed slots were not recorded"
+            slots = [_utc(s) for s in schedules.slots_between(schedule, start=stale_before, end=now, limit=limit)]
+        else:
+            return None  # one catch-up run: fire_job
+        following = schedules.next_fire_time(schedule, after=now)
+    except Exception:
+        return None  # fire_job reports it
+    if following is None or _utc(following) <= now:
+        return None
+    return DuePlan(job, slots, _utc(following), missed, note)
+
+
+def fire_many(plans: list[DuePlan], *, now: datetime) -> None:
+    """Claim, advance and publish many jobs' slots; the same steps and outcomes as `fire_job`, batched.
+
+    One query for the jobs with an active run (overlap policy `skip`), one
+    insert of all the claims (missed runs included) that skips keys already
+    taken, one read-back of which claims are ours (the run ids are made
+    here), one conditional update that advances every job still at the slot
+    read, and one pipelined batch of messages. As in `fire_job`: a job whose
+    first claim is lost belongs to another scheduler; with overlap `skip`, a
+    job's later due slots in the same pass are `skipped` (its first is
+    queued or was skipped itself); a failed advance means an edit, pause or
+    delete landed meanwhile, and it stands.
+
+    A slot claimed ahead (still to come) is published with the slot as its
+    ETA. Its overlap is decided when it starts (`runs.execute`), not here: a
+    run that is busy now may be done by then. If its advance fails, the
+    edit, pause or delete came before the slot, and the claim is withdrawn.
+    """
+    skip_ids = [
+        plan.job.pk
+        for plan in plans
+        if plan.job.overlap_policy == OverlapPolicy.SKIP and plan.slots and plan.slots[0] <= now
+    ]
     busy = set()
     if skip_ids:
         busy = set(
             JobRun.objects.filter(job_id__in=skip_ids, status__in=ACTIVE_STATUSES).values_list("job_id", flat=True)
         )
-    claims: list[tuple[Job, list[datetime], datetime, list[JobRun]]] = []
-    for job, slots, following in due:
+    claims: list[tuple[DuePlan, list[JobRun]]] = []
+    for plan in plans:
+        job = plan.job
         skip = job.overlap_policy == OverlapPolicy.SKIP
-        job_runs = []
-        for index, slot in enumerate(slots):
+        job_runs = [
+            _missed_run(job, slot, now=now, note=plan.note if index == len(plan.missed) - 1 else "")
+            for index, slot in enumerate(plan.missed)
+        ]
+        for index, slot in enumerate(plan.slots):
             run = JobRun(
                 job=job,
                 scheduled_for=slot,
@@ -360,28 +453,39 @@ def fire_fresh(due: list[tuple[Job, list[datetime], datetime]], *, now: datetime
                 attempt=1,
                 claim_key=JobRun.make_claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
             )
-            if skip and (index > 0 or job.pk in busy):
+            if skip and slot <= now and (index > 0 or job.pk in busy):
                 run.status, run.reason, run.finished_at = RunStatus.SKIPPED, "overlap", now
             job_runs.append(run)
-        claims.append((job, slots, following, job_runs))
-    new_runs = [run for *_, job_runs in claims for run in job_runs]
+        claims.append((plan, job_runs))
+    new_runs = [run for _, job_runs in claims for run in job_runs]
     JobRun.objects.bulk_create(new_runs, ignore_conflicts=True, batch_size=2000)
     ours = set(JobRun.objects.filter(claim_key__in=[run.claim_key for run in new_runs]).values_list("id", flat=True))
     won: list[tuple[Job, datetime, datetime, list[JobRun]]] = []
-    skipped_by_job: dict[Any, list[JobRun]] = {}
-    for job, slots, following, job_runs in claims:
+    not_run: dict[Any, list[JobRun]] = {}
+    unclaimed: list[Any] = []
+    for plan, job_runs in claims:
+        job = plan.job
         if job_runs[0].id not in ours:
-            _claim_lost(job, slots[0], now=now)
+            # As in fire_job, the first slot is the gate: the job's later rows,
+            # inserted with the batch, are not ours to keep either.
+            unclaimed.extend(run.id for run in job_runs[1:] if run.id in ours)
+            _claim_lost(job, job.next_run_at, now=now)
             continue
         job_runs = [run for run in job_runs if run.id in ours]
-        skipped = [run for run in job_runs if run.status == RunStatus.SKIPPED]
-        for run in skipped:
-            runs._log_end(run)
-        if skipped:
-            skipped_by_job[job.pk] = skipped
-        won.append((job, slots[0], following, job_runs))
-    if skipped_by_job:
-        runs.record_skipped(skipped_by_job, now=now)
+        missed = [run for run in job_runs if run.status == RunStatus.MISSED]
+        if missed:
+            runs.log_missed(job, len(missed))
+        for run in job_runs:
+            if run.status == RunStatus.SKIPPED:
+                runs._log_end(run)
+        ended = [run for run in job_runs if run.status in (RunStatus.MISSED, RunStatus.SKIPPED)]
+        if ended:
+            not_run[job.pk] = ended
+        won.append((job, job.next_run_at, plan.following, job_runs))
+    if unclaimed:
+        JobRun.objects.filter(pk__in=unclaimed).delete()
+    if not_run:
+        runs.record_skipped(not_run, now=now)
     if not won:
         return
     advanced = _advance(won)
@@ -392,6 +496,13 @@ def fire_fresh(due: list[tuple[Job, list[datetime], datetime]], *, now: datetime
             to_send.extend((job, run) for run in queued)
             continue
         # An edit, pause or delete landed meanwhile; its next_run_at stands.
+        ahead = [run for run in queued if run.scheduled_for > now]
+        if ahead:
+            # It came before these slots: as if they had never been claimed.
+            JobRun.objects.filter(pk__in=[run.pk for run in ahead], status=RunStatus.QUEUED).delete()
+            queued = [run for run in queued if run.scheduled_for <= now]
+            if not queued:
+                continue
         current = Job.objects.filter(pk=job.pk).only("enabled", "paused_reason").first()
         if current is None or (not current.enabled and current.paused_reason != PauseReason.FINISHED):
             for run in queued:
@@ -404,6 +515,25 @@ def fire_fresh(due: list[tuple[Job, list[datetime], datetime]], *, now: datetime
         for job, run in to_send:
             start = run.scheduled_for + timedelta(seconds=runs.jitter_offset(job))
             dispatch.send_slot(run, countdown=max(0.0, (start - timezone.now()).total_seconds()))
+
+
+def _missed_run(job: Job, slot: datetime, *, now: datetime, note: str = "") -> JobRun:
+    return JobRun(
+        job=job,
+        scheduled_for=slot,
+        trigger=RunTrigger.SCHEDULE,
+        status=RunStatus.MISSED,
+        reason=runs.missed_reason(note),
+        finished_at=now,
+        claim_key=JobRun.make_claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
+    )
+
+
+def _lookahead() -> timedelta:
+    """How far ahead slots are claimed: JOBS_BEAT_LOOKAHEAD_SECONDS on the batched backends, else none."""
+    if connection.vendor not in BATCH_VENDORS:
+        return timedelta(0)
+    return timedelta(seconds=settings.JOBS_BEAT_LOOKAHEAD_SECONDS)
 
 
 def _advance(claimed: list[tuple[Job, datetime, datetime, Any]]) -> set[Any]:

@@ -8,6 +8,7 @@ as a job that does not exist, so ids of other users' jobs are not disclosed.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -46,3 +47,18 @@ def job_runs(*, job: Job) -> QuerySet[JobRun]:
 def job_events(*, job: Job) -> QuerySet[JobEvent]:
     """The job's audit trail, newest first (events keep `job_ref` after the job is gone)."""
     return JobEvent.objects.filter(job_ref=job.pk).order_by("-created_at", "id")
+
+
+def next_run_at(job: Job, *, first_fire: datetime | None) -> datetime | None:
+    """When the job runs next, as its users mean it; `first_fire`: its schedule's first fire time after now.
+
+    Beat claims a slot up to JOBS_BEAT_LOOKAHEAD_SECONDS before it and moves
+    `Job.next_run_at` on past it at once. A fire time between now and the
+    stored value is such a slot, claimed and still to come: that is the next
+    run. Otherwise the stored value stands (it may be in the past while beat
+    is behind or stopped, which is worth seeing).
+    """
+    stored = job.next_run_at
+    if stored is None or first_fire is None or not job.enabled:
+        return stored
+    return min(stored, first_fire)

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from jobs import cache as job_cache
-from jobs import registry, schedules
+from jobs import registry, runs, schedules
 from jobs.models import (
     MASK,
     ActionType,
@@ -454,6 +454,7 @@ def _apply_update(job: Job, actor: Any, new: dict[str, Any], *, enabled_change: 
             # could skip a slot that is due but not yet claimed by beat.
             job.next_run_at = compute_next_run_at(job, after=now)
             update_fields.append("next_run_at")
+            runs.withdraw_ahead(job, now=now)  # a slot of the old schedule claimed ahead does not run
         try:
             # Only the edited columns: run summaries (last_status,
             # recent_outcomes, ...) written by workers meanwhile stay intact.
@@ -493,6 +494,7 @@ def job_pause(*, job: Job, actor: Any, reason: str = PauseReason.USER, kind: str
     job.paused_reason = reason
     job.next_run_at = None
     job.save(update_fields=["enabled", "paused_reason", "next_run_at", "updated_at"])
+    runs.withdraw_ahead(job)  # slots claimed ahead of the pause do not run
     _record(job, actor, kind, {"reason": reason} if reason != PauseReason.USER else None)
     _after_write(job, job.owner_id)
     return job

@@ -264,6 +264,15 @@ JOBS_BEAT_POLL_SECONDS = env.float("JOBS_BEAT_POLL_SECONDS", 1.0, minimum=0.05)
 # A slot that beat reaches later than this passed while no scheduler ran: the
 # job's catchup_policy applies (recorded `missed`, or one `catchup` run).
 JOBS_MISFIRE_GRACE_SECONDS = env.int("JOBS_MISFIRE_GRACE_SECONDS", 10, minimum=1)
+# Beat claims a slot up to this many seconds before it and publishes it with
+# the slot as its ETA, so thousands of jobs due in the same second (every
+# `*/5` cron at once) start on time instead of one publish after another.
+# An edit, pause or delete before the slot withdraws such a claim; overlap
+# (policy `skip`) is decided when the run starts. 0 claims each slot when due.
+JOBS_BEAT_LOOKAHEAD_SECONDS = env.float("JOBS_BEAT_LOOKAHEAD_SECONDS", 10.0, minimum=0.0)
+if JOBS_BEAT_LOOKAHEAD_SECONDS > 60:
+    # Workers hold a claimed-ahead message until its ETA; a minute is plenty.
+    env.fail("JOBS_BEAT_LOOKAHEAD_SECONDS", f"must be at most 60 (got {JOBS_BEAT_LOOKAHEAD_SECONDS:g})")
 # At most this many `missed` runs are recorded per job after a downtime.
 JOBS_MISSED_RECORD_LIMIT = env.int("JOBS_MISSED_RECORD_LIMIT", 100, minimum=1)
 # The reaper: how often it runs, how long past its timeout (+1 s hard stop) a

@@ -23,7 +23,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-from jobs import schedules
+from jobs import schedules, selectors
 from jobs.models import (
     MASK,
     ActionType,
@@ -111,11 +111,18 @@ class ScheduleSerializer(serializers.Serializer):
 def schedule_representation(
     schedule: schedules.Schedule, *, now: datetime, count: int = NEXT_RUNS, active: bool = True
 ) -> dict[str, Any]:
+    return schedule_with_fire_times(schedule, now=now, count=count, active=active)[0]
+
+
+def schedule_with_fire_times(
+    schedule: schedules.Schedule, *, now: datetime, count: int = NEXT_RUNS, active: bool = True
+) -> tuple[dict[str, Any], list[datetime]]:
+    """The schedule's representation, and the fire times in its `next_runs`."""
     data = schedules.to_dict(schedule)
     data["human"] = schedules.describe(schedule)
     fire_times = schedules.next_fire_times(schedule, after=now, count=count) if active else []
     data["next_runs"] = [when.isoformat() for when in fire_times]
-    return data
+    return data, fire_times
 
 
 class _RawField(serializers.Field):
@@ -308,7 +315,9 @@ class JobSerializer(serializers.Serializer):
     paused_reason = serializers.ChoiceField(
         choices=PauseReason.choices, read_only=True, help_text="Why a paused job is paused; empty while enabled."
     )
-    next_run_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    next_run_at = serializers.SerializerMethodField(
+        help_text="When the job runs next (null while paused): a slot already claimed counts until it comes."
+    )
     last_run_at = serializers.DateTimeField(read_only=True, allow_null=True)
     last_status = serializers.ChoiceField(
         choices=[("", "never run"), *RunStatus.choices], read_only=True, help_text="Empty until the first run."
@@ -337,16 +346,17 @@ class JobSerializer(serializers.Serializer):
         page of 50 jobs. tests/jobs/api/test_serializers.py pins this to be
         identical to DRF's generic rendering of the declared fields.
         """
+        schedule, fire_times = self._schedule(job)
         return {
             "id": str(job.id),
             "name": job.name,
             "description": job.description,
             "owner": job.owner.username,
-            "schedule": self.get_schedule(job),
+            "schedule": schedule,
             "action": self.get_action(job),
             "enabled": job.enabled,
             "paused_reason": job.paused_reason,
-            "next_run_at": _iso(job.next_run_at),
+            "next_run_at": _iso(selectors.next_run_at(job, first_fire=fire_times[0] if fire_times else None)),
             "last_run_at": _iso(job.last_run_at),
             "last_status": job.last_status,
             "timeout_seconds": job.timeout_seconds,
@@ -361,8 +371,16 @@ class JobSerializer(serializers.Serializer):
         }
 
     @extend_schema_field(ScheduleSerializer)
+    def _schedule(self, job: Job) -> tuple[dict[str, Any], list[datetime]]:
+        return schedule_with_fire_times(job.schedule, now=self._now(), active=job.enabled)
+
     def get_schedule(self, job: Job) -> dict[str, Any]:
-        return schedule_representation(job.schedule, now=self._now(), active=job.enabled)
+        return self._schedule(job)[0]
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_next_run_at(self, job: Job) -> str | None:
+        fire_times = self._schedule(job)[1]
+        return _iso(selectors.next_run_at(job, first_fire=fire_times[0] if fire_times else None))
 
     @extend_schema_field(ACTION_SCHEMA)
     def get_action(self, job: Job) -> dict[str, Any]:

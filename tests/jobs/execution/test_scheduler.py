@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from jobs import runs, schedules, services
 from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
-from jobs.scheduler import JobScheduler, fire_job
+from jobs.scheduler import BATCH_VENDORS, JobScheduler, fire_job
 from scheduler_site import metrics
 from scheduler_site.celery import app
 
@@ -47,6 +47,44 @@ def utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def run_slots(job, *, before: datetime | None = None) -> list[datetime]:
+    """The slots the job has runs for (withdrawn claims are gone), optionally only those before a time."""
+    rows = JobRun.objects.filter(job=job, trigger=RunTrigger.SCHEDULE).order_by("scheduled_for")
+    if before is not None:
+        rows = rows.filter(scheduled_for__lt=before)
+    return list(rows.values_list("scheduled_for", flat=True))
+
+
+#: Both ways beat can claim a slot: when it is due, and (the default) up to 10 s ahead with an ETA.
+LOOKAHEADS = [pytest.param(0.0, id="claimed-when-due"), pytest.param(10.0, id="claimed-ahead")]
+
+
+@pytest.fixture
+def batched() -> None:
+    """For tests of the batched path (`fire_many`): SQL backends only, MongoDB takes `fire_job`."""
+    if connection.vendor not in BATCH_VENDORS:
+        pytest.skip(f"{connection.vendor} fires jobs one by one when due (jobs.scheduler.BATCH_VENDORS)")
+
+
+@pytest.fixture
+def claims_ahead(settings, batched) -> float:
+    return 10.0
+
+
+@pytest.fixture(params=LOOKAHEADS)
+def lookahead(request, settings) -> float:
+    if request.param:
+        request.getfixturevalue("batched")
+    settings.JOBS_BEAT_LOOKAHEAD_SECONDS = request.param
+    return request.param
+
+
+@pytest.fixture
+def when_due(settings) -> None:
+    """For tests of what happens to a slot reached when (or after) it is due."""
+    settings.JOBS_BEAT_LOOKAHEAD_SECONDS = 0
+
+
 # --- DST: the scheduler fires exactly where jobs.schedules says -----------------------------------
 
 BERLIN_CRONS = ["30 2 * * *", "0,30 1-3 * * *", "*/20 * * * *", "0 * * * *", "15 3 * * 0"]
@@ -56,7 +94,7 @@ BERLIN_CRONS = ["30 2 * * *", "0,30 1-3 * * *", "*/20 * * * *", "0 * * * *", "15
     "day",
     [pytest.param(date(2025, 3, 30), id="spring-forward"), pytest.param(date(2025, 10, 26), id="fall-back")],
 )
-def test_fire_instants_across_a_berlin_dst_day_equal_the_schedules_module(day, make_job, sent, settings):
+def test_fire_instants_across_a_berlin_dst_day_equal_the_schedules_module(day, make_job, sent, settings, lookahead):
     settings.JOBS_BEAT_POLL_SECONDS = 3600  # wake only for slots (and hourly)
     start = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=2)
     end = start + timedelta(hours=28)
@@ -75,11 +113,15 @@ def test_fire_instants_across_a_berlin_dst_day_equal_the_schedules_module(day, m
 
     for job in jobs:
         expected = [utc(t) for t in schedules.next_fire_times(job.schedule, after=start, count=500) if t < end]
-        fired = [(run.scheduled_for, at) for run, _, at in sent.slots if run.job_id == job.pk]
-        assert [slot for slot, _ in fired] == expected, job.cron or job.interval_every
-        # Each slot was published at its instant (the clock only moves as far as the scheduler asks).
-        assert all(timedelta(0) <= at - slot < timedelta(milliseconds=1) for slot, at in fired)
-        assert JobRun.objects.filter(job=job, trigger=RunTrigger.SCHEDULE).count() == len(expected)
+        fired = [(run.scheduled_for, at, countdown) for run, countdown, at in sent.slots if run.job_id == job.pk]
+        fired = [entry for entry in fired if entry[0] < end]  # not those claimed ahead of the end
+        assert [slot for slot, _, _ in fired] == expected, job.cron or job.interval_every
+        # Each run starts at its instant: published then, or up to the lookahead before with the
+        # slot as its ETA (the clock only moves as far as the scheduler asks).
+        for slot, at, countdown in fired:
+            assert timedelta(0) <= slot - at <= timedelta(seconds=lookahead)
+            assert abs(at + timedelta(seconds=countdown) - slot) < timedelta(milliseconds=1)
+        assert run_slots(job, before=end) == expected
     # The DST rules in action, for the record.
     fixed = sent.slot_times(jobs[0])  # 30 2 * * *
     if day.month == 3:
@@ -92,7 +134,7 @@ def test_fire_instants_across_a_berlin_dst_day_equal_the_schedules_module(day, m
 # --- one tick, many jobs -------------------------------------------------------------------------
 
 
-def test_one_tick_fires_every_due_job(make_job, sent):
+def test_one_tick_fires_every_due_job(make_job, sent, when_due):
     with time_machine.travel(T0, tick=False) as traveller:
         jobs = [make_job(schedule=every(10)) for _ in range(25)]
         scheduler = new_scheduler()
@@ -103,7 +145,7 @@ def test_one_tick_fires_every_due_job(make_job, sent):
     assert not Job.objects.filter(next_run_at__lte=T0 + timedelta(seconds=10)).exists()
 
 
-def test_the_wait_is_until_the_next_slot_at_most_the_poll_interval(make_job, sent, settings):
+def test_the_wait_is_until_the_next_slot_at_most_the_poll_interval(make_job, sent, settings, when_due):
     settings.JOBS_BEAT_POLL_SECONDS = 5
     with time_machine.travel(T0, tick=False) as traveller:
         make_job(schedule=every(10))
@@ -113,7 +155,25 @@ def test_the_wait_is_until_the_next_slot_at_most_the_poll_interval(make_job, sen
         assert scheduler.tick() == pytest.approx(3)
 
 
-def test_a_slot_is_claimed_by_one_scheduler_only(make_job, sent):
+def test_the_wait_is_until_the_next_slot_comes_within_the_lookahead(make_job, sent, settings, claims_ahead):
+    settings.JOBS_BEAT_POLL_SECONDS = 5
+    settings.JOBS_BEAT_LOOKAHEAD_SECONDS = 4
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(10))
+        scheduler = new_scheduler()
+        assert scheduler.tick() == pytest.approx(5)  # T0+10 comes within reach at T0+6
+        traveller.shift(timedelta(seconds=5))
+        assert scheduler.tick() == pytest.approx(1)
+        assert sent.slots == []
+        traveller.shift(timedelta(seconds=1))
+        assert scheduler.tick() == pytest.approx(5)  # claimed T0+10; T0+20 comes within reach at T0+16
+    ((run, countdown, at),) = sent.slots
+    assert (run.job_id, run.scheduled_for, run.status) == (job.pk, T0 + timedelta(seconds=10), RunStatus.QUEUED)
+    assert (at, countdown) == (T0 + timedelta(seconds=6), pytest.approx(4))
+    assert Job.objects.get(pk=job.pk).next_run_at == T0 + timedelta(seconds=20)
+
+
+def test_a_slot_is_claimed_by_one_scheduler_only(make_job, sent, when_due):
     with time_machine.travel(T0, tick=False) as traveller:
         job = make_job(schedule=every(10))
         traveller.shift(timedelta(seconds=10))
@@ -126,7 +186,7 @@ def test_a_slot_is_claimed_by_one_scheduler_only(make_job, sent):
     assert JobRun.objects.filter(job=job).count() == 1
 
 
-def test_two_schedulers_ticking_together_publish_each_slot_once(make_job, sent):
+def test_two_schedulers_ticking_together_publish_each_slot_once(make_job, sent, lookahead):
     with time_machine.travel(T0, tick=False) as traveller:
         jobs = [make_job(schedule=every(10), overlap_policy="allow") for _ in range(5)]
         a, b = new_scheduler(), new_scheduler()
@@ -134,12 +194,14 @@ def test_two_schedulers_ticking_together_publish_each_slot_once(make_job, sent):
             traveller.shift(timedelta(seconds=10))
             a.tick()
             b.tick()
+    reached = 7 if lookahead else 6  # T0+70 is within the lookahead at T0+60
     for job in jobs:
         times = sent.slot_times(job)
-        assert len(times) == 6 and len(set(times)) == 6
+        assert sorted(times) == [T0 + timedelta(seconds=10 * n) for n in range(1, reached + 1)]
+        assert run_slots(job) == sorted(times)
 
 
-def test_jitter_delays_the_start_by_the_jobs_offset(make_job, sent):
+def test_jitter_delays_the_start_by_the_jobs_offset(make_job, sent, when_due):
     with time_machine.travel(T0, tick=False) as traveller:
         job = make_job(schedule=every(60), jitter_seconds=30)
         traveller.shift(timedelta(seconds=60))
@@ -152,31 +214,65 @@ def test_jitter_delays_the_start_by_the_jobs_offset(make_job, sent):
 # --- edits, pause, resume -------------------------------------------------------------------------
 
 
-def test_pause_stops_firing_and_resume_waits_for_the_next_slot(make_job, user, sent):
+def test_pause_stops_firing_and_resume_waits_for_the_next_slot(make_job, user, sent, lookahead):
     with time_machine.travel(T0, tick=False) as traveller:
         job = make_job(schedule=every(10), overlap_policy="allow")
         scheduler = new_scheduler()
-        drive(scheduler, traveller, T0 + timedelta(seconds=25))  # fires :10 and :20
-        services.job_pause(job=Job.objects.get(pk=job.pk), actor=user)
+        drive(scheduler, traveller, T0 + timedelta(seconds=25))  # fires :10 and :20 (and :30 ahead)
+        services.job_pause(job=Job.objects.get(pk=job.pk), actor=user)  # withdraws :30
         drive(scheduler, traveller, T0 + timedelta(seconds=65))  # nothing while paused
         services.job_resume(job=Job.objects.get(pk=job.pk), actor=user)
         drive(scheduler, traveller, T0 + timedelta(seconds=85))
-    assert sent.slot_times(job) == [T0 + timedelta(seconds=s) for s in (10, 20, 70, 80)]
+    expected = [T0 + timedelta(seconds=s) for s in (10, 20, 70, 80)]
+    assert run_slots(job, before=T0 + timedelta(seconds=85)) == expected
     assert not JobRun.objects.filter(job=job, status=RunStatus.MISSED).exists()
+    if lookahead:
+        withdrawn = T0 + timedelta(seconds=30)
+        assert withdrawn in sent.slot_times(job)  # published before the pause...
+        assert runs.execute_slot(str(job.pk), withdrawn.isoformat(), worker="w") is None  # ...and runs nothing
+    else:
+        assert sent.slot_times(job) == expected
 
 
-def test_a_schedule_edit_is_seen_at_the_next_tick(make_job, user, sent):
+def test_a_schedule_edit_is_seen_at_the_next_tick(make_job, user, sent, lookahead):
     with time_machine.travel(T0, tick=False) as traveller:
         job = make_job(schedule=every(10), overlap_policy="allow")
         scheduler = new_scheduler()
-        drive(scheduler, traveller, T0 + timedelta(seconds=15))
+        drive(scheduler, traveller, T0 + timedelta(seconds=15))  # :10 (and :20 claimed ahead)
         services.job_update(job=Job.objects.get(pk=job.pk), actor=user, data={"schedule": every(30)})
         drive(scheduler, traveller, T0 + timedelta(seconds=80))
-    # Re-anchored at the edit (T0+15): slots every 30 s from there.
-    assert sent.slot_times(job) == [T0 + timedelta(seconds=s) for s in (10, 45, 75)]
+    # Re-anchored at the edit (T0+15): slots every 30 s from there. The old :20 never runs.
+    expected = [T0 + timedelta(seconds=s) for s in (10, 45, 75)]
+    assert run_slots(job) == expected
+    assert [t for t in sent.slot_times(job) if t != T0 + timedelta(seconds=20)] == expected
 
 
-def test_a_pause_landing_between_claim_and_advance_starts_nothing(make_job, user, sent):
+def test_an_edit_keeping_the_next_slot_lets_it_be_claimed_again(make_job, user, sent, settings, claims_ahead):
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule={"kind": "cron", "cron": "* * * * *"}, overlap_policy="allow")
+        scheduler = new_scheduler()
+        traveller.shift(timedelta(seconds=55))
+        scheduler.tick()  # 12:01 claimed ahead
+        # The same instants, said another way: the claim is withdrawn and made again.
+        services.job_update(
+            job=Job.objects.get(pk=job.pk), actor=user, data={"schedule": {"kind": "cron", "cron": "*/1 * * * *"}}
+        )
+        assert run_slots(job) == []
+        scheduler.tick()
+        traveller.shift(timedelta(seconds=5))
+        scheduler.tick()
+    slot = T0 + timedelta(minutes=1)
+    assert sent.slot_times(job) == [slot, slot]  # two messages, one run
+    assert run_slots(job) == [slot]
+    run = JobRun.objects.get(job=job)
+    for _message in range(2):
+        runs.execute_slot(str(job.pk), slot.isoformat(), worker="w")
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    assert JobRun.objects.filter(job=job).count() == 1
+
+
+def test_a_pause_landing_between_claim_and_advance_starts_nothing(make_job, user, sent, when_due):
     with time_machine.travel(T0, tick=False) as traveller:
         job = make_job(schedule=every(10))
         traveller.shift(timedelta(seconds=10))
@@ -205,7 +301,7 @@ def test_a_one_off_job_fires_once_and_is_finished(make_job, sent):
 # --- downtime: catchup_policy -------------------------------------------------------------------------
 
 
-def test_slots_passed_while_beat_was_down_are_recorded_missed(make_job, sent, settings):
+def test_slots_passed_while_beat_was_down_are_recorded_missed(make_job, sent, settings, when_due):
     settings.JOBS_MISFIRE_GRACE_SECONDS = 10
     with time_machine.travel(T0, tick=False) as traveller:
         job = make_job(schedule=every(10), catchup_policy="skip")
@@ -221,7 +317,7 @@ def test_slots_passed_while_beat_was_down_are_recorded_missed(make_job, sent, se
     assert [o["status"] for o in job.recent_outcomes] == ["missed"] * 5
 
 
-def test_catchup_once_runs_a_single_catch_up_run(make_job, sent, settings):
+def test_catchup_once_runs_a_single_catch_up_run(make_job, sent, settings, when_due):
     settings.JOBS_MISFIRE_GRACE_SECONDS = 10
     with time_machine.travel(T0, tick=False) as traveller:
         job = make_job(schedule={"kind": "cron", "cron": "* * * * *"}, catchup_policy="once")
@@ -238,7 +334,7 @@ def test_catchup_once_runs_a_single_catch_up_run(make_job, sent, settings):
     assert Job.objects.get(pk=job.pk).next_run_at == T0 + timedelta(minutes=6)
 
 
-def test_catchup_once_comes_before_an_on_time_slot_which_overlap_skip_then_skips(make_job, sent, settings):
+def test_catchup_once_comes_before_an_on_time_slot_which_overlap_skip_then_skips(make_job, sent, settings, when_due):
     settings.JOBS_MISFIRE_GRACE_SECONDS = 10
     with time_machine.travel(T0, tick=False) as traveller:
         job = make_job(schedule=every(10), catchup_policy="once", overlap_policy="skip")
@@ -253,7 +349,7 @@ def test_catchup_once_comes_before_an_on_time_slot_which_overlap_skip_then_skips
     assert sent.slots == []
 
 
-def test_missed_runs_are_bounded(make_job, sent, settings):
+def test_missed_runs_are_bounded(make_job, sent, settings, when_due):
     settings.JOBS_MISFIRE_GRACE_SECONDS = 10
     settings.JOBS_MISSED_RECORD_LIMIT = 3
     with time_machine.travel(T0, tick=False) as traveller:
@@ -266,7 +362,7 @@ def test_missed_runs_are_bounded(make_job, sent, settings):
     assert Job.objects.get(pk=job.pk).next_run_at == T0 + timedelta(hours=1, seconds=10)
 
 
-def test_a_job_left_at_a_claimed_slot_by_a_dead_scheduler_moves_on(make_job, sent, settings):
+def test_a_job_left_at_a_claimed_slot_by_a_dead_scheduler_moves_on(make_job, sent, settings, when_due):
     settings.JOBS_MISFIRE_GRACE_SECONDS = 10
     with time_machine.travel(T0, tick=False) as traveller:
         job = make_job(schedule=every(10), overlap_policy="allow")
@@ -288,7 +384,7 @@ def test_a_job_left_at_a_claimed_slot_by_a_dead_scheduler_moves_on(make_job, sen
     assert Job.objects.get(pk=job.pk).next_run_at == T0 + timedelta(seconds=50)
 
 
-def test_a_slot_a_busy_scheduler_reaches_late_is_fired_not_missed(make_job, sent, settings):
+def test_a_slot_a_busy_scheduler_reaches_late_is_fired_not_missed(make_job, sent, settings, when_due):
     settings.JOBS_MISFIRE_GRACE_SECONDS = 10
     with time_machine.travel(T0, tick=False) as traveller:
         job = make_job(schedule=every(60))
@@ -311,7 +407,9 @@ def outcomes(job) -> list[tuple]:
 
 
 @pytest.mark.parametrize("overlap", ["skip", "allow"])
-def test_several_late_slots_are_batched_with_fire_jobs_outcomes(make_job, sent, settings, monkeypatch, overlap):
+def test_several_late_slots_are_batched_with_fire_jobs_outcomes(
+    make_job, sent, settings, monkeypatch, overlap, when_due
+):
     from jobs import scheduler as scheduler_module
 
     settings.JOBS_MISFIRE_GRACE_SECONDS = 10
@@ -352,7 +450,7 @@ def test_several_late_slots_are_batched_with_fire_jobs_outcomes(make_job, sent, 
             assert [entry["status"] for entry in Job.objects.get(pk=job.pk).recent_outcomes] == ["skipped"] * 3
 
 
-def test_a_batch_leaves_alone_a_slot_another_scheduler_claimed(make_job, sent):
+def test_a_batch_leaves_alone_a_slot_another_scheduler_claimed(make_job, sent, when_due):
     with time_machine.travel(T0, tick=False) as traveller:
         taken, free = make_job(schedule=every(10)), make_job(schedule=every(10))
         traveller.shift(timedelta(seconds=10))
@@ -364,7 +462,7 @@ def test_a_batch_leaves_alone_a_slot_another_scheduler_claimed(make_job, sent):
     assert JobRun.objects.filter(job=taken).count() == 1
 
 
-def test_edits_and_pauses_landing_during_a_batch_stand(make_job, user, sent, monkeypatch):
+def test_edits_and_pauses_landing_during_a_batch_stand(make_job, user, sent, monkeypatch, when_due):
     from jobs import scheduler as scheduler_module
 
     with time_machine.travel(T0, tick=False) as traveller:
@@ -388,7 +486,7 @@ def test_edits_and_pauses_landing_during_a_batch_stand(make_job, user, sent, mon
     assert (skipped.status, skipped.reason) == (RunStatus.SKIPPED, "paused")
 
 
-def test_a_broken_job_does_not_stop_the_others(make_job, sent):
+def test_a_broken_job_does_not_stop_the_others(make_job, sent, when_due):
     with time_machine.travel(T0, tick=False) as traveller:
         broken, fine = make_job(schedule=every(10)), make_job(schedule=every(10))
         Job.objects.filter(pk=broken.pk).update(interval_anchor=None)  # slots cannot be computed
@@ -444,3 +542,169 @@ def test_a_working_tick_is_recorded_for_health_checks(make_job):
         make_job()
         new_scheduler().tick()
     assert metrics.beat_last_tick() == T0.timestamp()
+
+
+# --- claimed ahead (JOBS_BEAT_LOOKAHEAD_SECONDS) ------------------------------------------------
+
+
+def test_a_downtimes_missed_slots_are_batched_with_fire_jobs_outcomes(
+    make_job, sent, settings, monkeypatch, when_due, batched
+):
+    from jobs import scheduler as scheduler_module
+
+    settings.JOBS_MISFIRE_GRACE_SECONDS = 10
+    settings.JOBS_MISSED_RECORD_LIMIT = 4
+    per_job = []
+    monkeypatch.setattr(scheduler_module, "fire_job", lambda job, **kw: per_job.append(job.pk) or [])
+    with time_machine.travel(T0, tick=False) as traveller:
+        batched = [make_job(schedule=every(10), catchup_policy="skip") for _ in range(3)]
+        reference = make_job(schedule=every(10), catchup_policy="skip")
+        Job.objects.filter(pk=reference.pk).update(enabled=False)  # kept out of the batch
+        traveller.shift(timedelta(seconds=75))  # beat starts now: :10 ... :60 passed, :70 within the grace
+        new_scheduler().tick()
+        reference = Job.objects.get(pk=reference.pk)
+        reference.enabled = True
+        monkeypatch.undo()
+        fire_job(reference, now=timezone.now())
+
+    assert per_job == []  # the batched jobs never took the per-job path
+    expected = outcomes(reference)
+    assert [(slot - T0).seconds for slot, *_ in expected] == [10, 20, 30, 40, 70]
+    assert expected[-2][2] == "scheduler not running; later missed slots were not recorded"
+    for job in batched:
+        assert outcomes(job) == expected
+        assert sent.slot_times(job) == [T0 + timedelta(seconds=70)]
+        job.refresh_from_db()
+        assert job.next_run_at == T0 + timedelta(seconds=80)
+        assert [entry["status"] for entry in job.recent_outcomes] == ["missed"] * 4
+
+
+def test_a_slot_claimed_ahead_is_published_with_its_slot_as_eta_and_starts_there(make_job, sent, claims_ahead):
+    with time_machine.travel(T0, tick=False) as traveller:
+        jobs = [make_job(schedule=every(60)) for _ in range(30)]
+        scheduler = new_scheduler()
+        scheduler.batch_size = 7
+        traveller.shift(timedelta(seconds=52))
+        scheduler.tick()
+        # Claimed and queued 8 s before the slot, the job already moved on.
+        assert sorted(run.job_id for run, _, _ in sent.slots) == sorted(job.pk for job in jobs)
+        assert {(run.scheduled_for, countdown) for run, countdown, _ in sent.slots} == {(T0 + timedelta(minutes=1), 8)}
+        assert set(Job.objects.values_list("next_run_at", flat=True)) == {T0 + timedelta(minutes=2)}
+        run = JobRun.objects.select_related("job").get(job=jobs[0])
+        assert (run.status, runs.claimed_ahead(run)) == (RunStatus.QUEUED, True)
+        traveller.shift(timedelta(seconds=8))
+        runs.execute(run, worker="w")  # the worker holds the message until its ETA
+    run.refresh_from_db()
+    assert (run.status, run.started_at) == (RunStatus.SUCCEEDED, T0 + timedelta(minutes=1))
+
+
+@pytest.mark.parametrize("earlier_still_running", [True, False])
+def test_overlap_of_a_slot_claimed_ahead_is_decided_when_it_starts(make_job, sent, earlier_still_running, claims_ahead):
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(10), overlap_policy="skip")
+        scheduler = new_scheduler()
+        traveller.shift(timedelta(seconds=1))
+        scheduler.tick()  # :10 claimed ahead
+        traveller.shift(timedelta(seconds=9))
+        first = JobRun.objects.select_related("job").get(job=job, scheduled_for=T0 + timedelta(seconds=10))
+        assert runs.start_run(first, worker="w")  # :10 is running (a long action)
+        scheduler.tick()  # :20 claimed ahead: not skipped now, although :10 is running
+        second = JobRun.objects.select_related("job").get(job=job, scheduled_for=T0 + timedelta(seconds=20))
+        assert second.status == RunStatus.QUEUED
+        traveller.shift(timedelta(seconds=10))
+        scheduler.tick()  # :30 claimed ahead too: a later slot does not hold back :20
+        if not earlier_still_running:
+            runs.finish_run(first, status=RunStatus.SUCCEEDED)
+        runs.execute(second, worker="w")  # at :20
+    second.refresh_from_db()
+    if earlier_still_running:
+        assert (second.status, second.reason, second.started_at) == (RunStatus.SKIPPED, "overlap", None)
+    else:
+        assert second.status == RunStatus.SUCCEEDED
+    third = JobRun.objects.get(job=job, scheduled_for=T0 + timedelta(seconds=30))
+    assert third.status == RunStatus.QUEUED
+
+
+def test_an_edit_or_pause_landing_between_an_ahead_claim_and_its_advance_withdraws_it(
+    make_job, user, sent, settings, monkeypatch, claims_ahead
+):
+    from jobs import scheduler as scheduler_module
+
+    with time_machine.travel(T0, tick=False) as traveller:
+        edited, paused, plain = (make_job(schedule=every(10)) for _ in range(3))
+        traveller.shift(timedelta(seconds=5))
+        advance = scheduler_module._advance
+
+        def edit_then_advance(claimed):
+            services.job_update(job=Job.objects.get(pk=edited.pk), actor=user, data={"schedule": every(60)})
+            services.job_pause(job=Job.objects.get(pk=paused.pk), actor=user)
+            return advance(claimed)
+
+        monkeypatch.setattr(scheduler_module, "_advance", edit_then_advance)
+        new_scheduler().tick()
+    assert [run.job_id for run, _, _ in sent.slots] == [plain.pk]
+    assert not JobRun.objects.filter(job__in=[edited, paused]).exists()
+    assert Job.objects.get(pk=edited.pk).next_run_at == T0 + timedelta(seconds=65)
+
+
+def test_an_edit_that_keeps_the_schedule_keeps_the_claims_made_ahead(make_job, user, sent, settings, claims_ahead):
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(10))
+        traveller.shift(timedelta(seconds=5))
+        new_scheduler().tick()
+        services.job_update(job=Job.objects.get(pk=job.pk), actor=user, data={"name": "renamed", "max_retries": 2})
+        assert run_slots(job) == [T0 + timedelta(seconds=10)]
+        services.job_update(job=Job.objects.get(pk=job.pk), actor=user, data={"schedule": every(10)})  # same
+        assert run_slots(job) == [T0 + timedelta(seconds=10)]
+        services.job_delete(job=Job.objects.get(pk=job.pk), actor=user)
+    assert not JobRun.objects.exists()
+
+
+def test_a_stop_signal_during_a_pass_waits_for_the_pass_to_end(make_job, sent, monkeypatch, lookahead):
+    import os
+    import signal
+
+    from jobs import scheduler as scheduler_module
+
+    class Stopped(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stopped()
+
+    advance = scheduler_module._advance
+
+    def signalled_then_advance(claimed):
+        os.kill(os.getpid(), signal.SIGTERM)  # e.g. `docker stop`, between the claims and the advance
+        return advance(claimed)
+
+    monkeypatch.setattr(scheduler_module, "_advance", signalled_then_advance)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with time_machine.travel(T0, tick=False) as traveller:
+            job = make_job(schedule=every(10))
+            traveller.shift(timedelta(seconds=10))
+            with pytest.raises(Stopped):
+                new_scheduler().tick()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    # The pass ended before beat stopped: claimed, advanced and published.
+    assert sent.slot_times(job)[0] == T0 + timedelta(seconds=10)
+    assert Job.objects.get(pk=job.pk).next_run_at > T0 + timedelta(seconds=10)
+
+
+def test_a_slot_claimed_ahead_is_still_the_next_run_users_see(make_job, user, sent, claims_ahead, client):
+    from jobs import overview, selectors
+    from jobs.api.serializers import JobSerializer
+
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(60))
+        traveller.shift(timedelta(seconds=55))
+        new_scheduler().tick()  # T0+60 claimed ahead; the stored next_run_at moved to T0+120
+        job.refresh_from_db()
+        assert job.next_run_at == T0 + timedelta(minutes=2)
+        slot = T0 + timedelta(minutes=1)
+        assert JobSerializer(job).data["next_run_at"] == slot.isoformat().replace("+00:00", "Z")
+        first = schedules.next_fire_time(job.schedule, after=timezone.now())
+        assert selectors.next_run_at(job, first_fire=first) == slot
+        assert overview.upcoming_fires(now=timezone.now(), limit=1)[0]["at_utc"] == slot
