@@ -178,15 +178,18 @@ class JobScheduler(DatabaseScheduler):
         """Fire what is due; returns the earliest next_run_at left, or _MORE_DUE when out of time."""
         started = time.monotonic()
         close_old_connections()
+        later: list[Any] = []  # within the lookahead but not claimed ahead (one-off jobs): not read again
         while True:
             now = timezone.now()
             broken = self._broken_ids(now)
             due = list(
                 Job.objects.filter(enabled=True, next_run_at__lte=now + lookahead)
-                .exclude(pk__in=broken)
+                .exclude(pk__in=broken + later)
                 .order_by("next_run_at")[: self.batch_size]
             )
-            self._fire_batch(due, now=now, horizon=now + lookahead, stale_before=min(now, self._working_since) - grace)
+            later += self._fire_batch(
+                due, now=now, horizon=now + lookahead, stale_before=min(now, self._working_since) - grace
+            )
             if len(due) < self.batch_size:
                 break
             if time.monotonic() - started > self.tick_budget_seconds:
@@ -212,7 +215,7 @@ class JobScheduler(DatabaseScheduler):
                 del self._broken[job_id]
         return list(self._broken)
 
-    def _fire_batch(self, jobs: list[Job], *, now: datetime, stale_before: datetime, horizon: datetime) -> None:
+    def _fire_batch(self, jobs: list[Job], *, now: datetime, stale_before: datetime, horizon: datetime) -> list[Any]:
         """Fire a batch of due jobs, and claim ahead those whose slot is before `horizon`.
 
         A job is claimed, advanced and published together with the rest of
@@ -222,8 +225,11 @@ class JobScheduler(DatabaseScheduler):
         seconds, and a beat that fell behind catch up. Everything else
         (one-off jobs, catch-up runs, a schedule that cannot be computed,
         MongoDB) goes through `fire_job`, one job at a time, once due.
+        Returns the ids of the jobs left for later: not due, and not to be
+        claimed ahead.
         """
         planned: list[DuePlan] = []
+        later = []
         batchable = connection.vendor in BATCH_VENDORS
         for job in jobs:
             slot = job.next_run_at
@@ -234,8 +240,11 @@ class JobScheduler(DatabaseScheduler):
                 planned.append(plan)
             elif slot <= now:
                 self._fire_safely(job, now=now, stale_before=stale_before)
+            else:
+                later.append(job.pk)
         if planned:
             fire_many(planned, now=now)
+        return later
 
     def _fire_safely(self, job: Job, *, now: datetime, stale_before: datetime | None = None) -> None:
         try:
@@ -254,21 +263,33 @@ _MORE_DUE = object()
 def _signals_deferred() -> Iterator[None]:
     """Hold SIGTERM and SIGINT until the block ends, then deliver the first one to its handler.
 
-    Only in the main thread (the only one that can handle signals); beat's
-    pass runs there.
+    A second one is not held: a pass stuck on a database that does not
+    answer must not make beat unstoppable. Only in the main thread (the only
+    one that can handle signals); beat's pass runs there.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in _DEFERRED}
-    try:
-        yield
-    finally:
+    previous: dict[int, Any] = {}
+
+    def restore() -> None:
         for sig, handler in previous.items():
             # (None: a handler not installed from Python, which cannot be put back; the default is.)
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-        if received:
+
+    def hold(signum: int, frame: Any) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            restore()
+            os.kill(os.getpid(), signum)  # handled as usual as soon as this handler returns
+
+    previous.update((sig, signal.signal(sig, hold)) for sig in _DEFERRED)
+    try:
+        yield
+    finally:
+        restore()
+        if len(received) == 1:
             os.kill(os.getpid(), received[0])  # now handled as it would have been
 
 

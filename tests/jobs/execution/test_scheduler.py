@@ -390,7 +390,7 @@ def test_a_slot_a_busy_scheduler_reaches_late_is_fired_not_missed(make_job, sent
         job = make_job(schedule=every(60))
         scheduler = new_scheduler()
         fire_batch = scheduler._fire_batch
-        scheduler._fire_batch = lambda jobs, **kwargs: None  # busy with other jobs: this one is not reached
+        scheduler._fire_batch = lambda jobs, **kwargs: []  # busy with other jobs: this one is not reached
         for _ in range(17):  # ticking every 5 s, up to T0+85
             traveller.shift(timedelta(seconds=5))
             scheduler.tick()
@@ -420,7 +420,7 @@ def test_several_late_slots_are_batched_with_fire_jobs_outcomes(
         reference = make_job(schedule=every(10), overlap_policy=overlap)
         scheduler = new_scheduler()
         fire_batch = scheduler._fire_batch
-        scheduler._fire_batch = lambda jobs, **kwargs: None  # busy elsewhere: these jobs fall behind
+        scheduler._fire_batch = lambda jobs, **kwargs: []  # busy elsewhere: these jobs fall behind
         for _ in range(8):  # ticking every 5 s, up to T0+40
             traveller.shift(timedelta(seconds=5))
             scheduler.tick()
@@ -708,3 +708,50 @@ def test_a_slot_claimed_ahead_is_still_the_next_run_users_see(make_job, user, se
         first = schedules.next_fire_time(job.schedule, after=timezone.now())
         assert selectors.next_run_at(job, first_fire=first) == slot
         assert overview.upcoming_fires(now=timezone.now(), limit=1)[0]["at_utc"] == slot
+
+
+def test_one_off_jobs_within_the_lookahead_wait_for_their_time_without_holding_up_the_rest(
+    make_job, sent, claims_ahead
+):
+    with time_machine.travel(T0, tick=False) as traveller:
+        once = [make_job(schedule={"kind": "once", "at": (T0 + timedelta(seconds=5)).isoformat()}) for _ in range(7)]
+        interval = make_job(schedule=every(10))
+        scheduler = new_scheduler()
+        scheduler.batch_size = 3
+        scheduler.tick_budget_seconds = 3600  # a pass that kept re-reading the one-off jobs would never end
+        assert scheduler.tick() > 0
+        assert sent.slot_times(interval) == [T0 + timedelta(seconds=10)]  # claimed ahead, behind the one-offs
+        assert sent.slots[0][0].job_id == interval.pk and len(sent.slots) == 1
+        traveller.shift(timedelta(seconds=5))
+        scheduler.tick()
+    assert sorted(run.job_id for run, _, _ in sent.slots[1:]) == sorted(job.pk for job in once)
+
+
+def test_a_second_stop_signal_stops_a_pass_at_once(make_job, sent, monkeypatch, when_due):
+    import os
+    import signal
+
+    from jobs import scheduler as scheduler_module
+
+    class Stopped(Exception):
+        pass
+
+    def stop(signum, frame):
+        raise Stopped()
+
+    def stuck(claimed):  # e.g. a database that stopped answering
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("the second signal did not stop the pass")
+
+    monkeypatch.setattr(scheduler_module, "_advance", stuck)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with time_machine.travel(T0, tick=False) as traveller:
+            make_job(schedule=every(10))
+            traveller.shift(timedelta(seconds=10))
+            with pytest.raises(Stopped):
+                new_scheduler().tick()
+        assert signal.getsignal(signal.SIGTERM) is stop  # put back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
