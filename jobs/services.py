@@ -370,8 +370,6 @@ def job_create(*, owner: Any, actor: Any, data: Mapping[str, Any]) -> Job:
             errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)
-    if Job.objects.filter(owner=owner, name=fields["name"]).exists():
-        raise DuplicateJobName(fields["name"])
     job = Job(owner=owner, **fields)
     job.next_run_at = compute_next_run_at(job, after=now)
     # One transaction for the row, its audit event and its mirror: one commit
@@ -380,7 +378,11 @@ def job_create(*, owner: Any, actor: Any, data: Mapping[str, Any]) -> Job:
     with transaction.atomic():
         try:
             job.save(force_insert=True)
-        except IntegrityError as exc:  # lost a race with an identical create
+        except IntegrityError as exc:
+            # The owner already has a job of this name: the unique constraint
+            # (a unique index on MongoDB) answers, with nothing written yet.
+            # A query asking first cost every create a statement, and could
+            # not close the race with an identical create anyway.
             raise DuplicateJobName(fields["name"]) from exc
         _record(job, actor, EventKind.CREATED)
         _after_write(job, owner.pk, created=True)

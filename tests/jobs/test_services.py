@@ -87,6 +87,19 @@ def test_duplicate_name_raises_a_409_validation_error(alice):
     assert "name" in raised.value.message_dict
 
 
+def test_a_duplicate_name_writes_nothing_and_leaves_the_transaction_usable(alice):
+    from django_celery_beat.models import PeriodicTask
+
+    first = create(alice, name="dup")
+    with transaction.atomic():  # e.g. the admin's own transaction around a save
+        with pytest.raises(services.DuplicateJobName):
+            create(alice, name="dup", schedule={"kind": "cron", "cron": "0 3 * * *"})
+        assert Job.objects.filter(owner=alice).count() == 1
+    assert list(Job.objects.values_list("pk", flat=True)) == [first.pk]
+    assert JobEvent.objects.count() == 1
+    assert PeriodicTask.objects.filter(name__startswith="job:").count() == 1
+
+
 def test_system_only_task_needs_a_staff_actor(alice, staff):
     action = {"type": "task", "task": "cleanup_runs"}
     with pytest.raises(ValidationError) as raised:
