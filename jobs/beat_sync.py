@@ -33,7 +33,7 @@ import time
 import uuid
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django_celery_beat.models import (
     ClockedSchedule,
     CrontabSchedule,
@@ -42,7 +42,7 @@ from django_celery_beat.models import (
     PeriodicTasks,
 )
 
-from jobs import schedules
+from jobs import schedules, sql
 from jobs.models import Job, ScheduleKind
 
 logger = logging.getLogger(__name__)
@@ -82,15 +82,21 @@ class _RowCache(dict[tuple[Any, ...], Any]):
             del self[key]
 
 
-def _schedule_row(job: Job, cache: _RowCache | None = None) -> tuple[str, Any]:
-    lookup = cache.get_row if cache is not None else _first_or_create
+def _schedule_match(job: Job) -> tuple[str, type[models.Model], dict[str, Any]]:
+    """The schedule row the job's mirror points at: its field on PeriodicTask, its model, its values."""
     if job.schedule_kind == ScheduleKind.CRON:
         values = dict(zip(_CRON_FIELDS, job.cron.split(" "), strict=True))
-        return "crontab", lookup(CrontabSchedule, timezone=job.timezone, **values)
+        return "crontab", CrontabSchedule, {"timezone": job.timezone, **values}
     if job.schedule_kind == ScheduleKind.INTERVAL:
         # The units are django-celery-beat's period names (seconds ... days).
-        return "interval", lookup(IntervalSchedule, every=job.interval_every, period=job.interval_unit)
-    return "clocked", lookup(ClockedSchedule, clocked_time=job.once_at)
+        return "interval", IntervalSchedule, {"every": job.interval_every, "period": job.interval_unit}
+    return "clocked", ClockedSchedule, {"clocked_time": job.once_at}
+
+
+def _schedule_row(job: Job, cache: _RowCache | None = None) -> tuple[str, Any]:
+    lookup = cache.get_row if cache is not None else _first_or_create
+    field, model, values = _schedule_match(job)
+    return field, lookup(model, **values)
 
 
 def _apply(task: PeriodicTask, job: Job, cache: _RowCache | None = None) -> list[Any]:
@@ -103,6 +109,12 @@ def _apply(task: PeriodicTask, job: Job, cache: _RowCache | None = None) -> list
         if current is not None and (wanted is None or current.pk != wanted.pk):
             dropped.append(current)
         setattr(task, name, wanted)
+    _apply_entry(task, job)
+    return dropped
+
+
+def _apply_entry(task: PeriodicTask, job: Job) -> None:
+    """The mirror fields besides the schedule row."""
     task.task = TASK_NAME
     task.args = "[]"
     task.kwargs = json.dumps({"job_id": str(job.pk)})
@@ -113,7 +125,6 @@ def _apply(task: PeriodicTask, job: Job, cache: _RowCache | None = None) -> list
         f"Mirror of job {job.name!r} ({schedules.describe(job.schedule)}); "
         "timed by the project's scheduler from jobs.schedules, see the job's runs for its history."
     )[:2000]
-    return dropped
 
 
 def sync_job(job: Job, *, created: bool = False) -> PeriodicTask:
@@ -124,6 +135,16 @@ def sync_job(job: Job, *, created: bool = False) -> PeriodicTask:
     name is unique by construction and by the table's constraint.
     """
     name = entry_name(job.pk)
+    if created and connection.vendor == "postgresql":
+        # Almost every new job's schedule row exists already: on PostgreSQL
+        # the row is found and the mirror inserted in one statement (no model
+        # signals: PeriodicTask's only one moves the change marker, which this
+        # write must not move). Otherwise, the portable path below.
+        task = PeriodicTask(name=name)
+        _apply_entry(task, job)
+        field, _, values = _schedule_match(job)
+        if sql.insert_referencing_first(task, field=field, match=values):
+            return task
     task = None
     if not created:
         task = PeriodicTask.objects.filter(name=name).select_related(*SCHEDULE_FIELDS).first()
