@@ -33,7 +33,7 @@ import time
 import uuid
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django_celery_beat.models import (
     ClockedSchedule,
     CrontabSchedule,
@@ -42,7 +42,7 @@ from django_celery_beat.models import (
     PeriodicTasks,
 )
 
-from jobs import schedules, sql
+from jobs import schedules
 from jobs.models import Job, ScheduleKind
 
 logger = logging.getLogger(__name__)
@@ -135,16 +135,6 @@ def sync_job(job: Job, *, created: bool = False) -> PeriodicTask:
     name is unique by construction and by the table's constraint.
     """
     name = entry_name(job.pk)
-    if created and connection.vendor == "postgresql":
-        # Almost every new job's schedule row exists already: on PostgreSQL
-        # the row is found and the mirror inserted in one statement (no model
-        # signals: PeriodicTask's only one moves the change marker, which this
-        # write must not move). Otherwise, the portable path below.
-        task = PeriodicTask(name=name)
-        _apply_entry(task, job)
-        field, _, values = _schedule_match(job)
-        if sql.insert_referencing_first(task, field=field, match=values):
-            return task
     task = None
     if not created:
         task = PeriodicTask.objects.filter(name=name).select_related(*SCHEDULE_FIELDS).first()
@@ -157,6 +147,20 @@ def sync_job(job: Job, *, created: bool = False) -> PeriodicTask:
     models.Model.save(task, force_insert=task.pk is None)
     _delete_if_unused(dropped)
     return task
+
+
+def new_entry(job: Job) -> tuple[PeriodicTask, str, dict[str, Any]]:
+    """A new job's mirror row, unsaved and without its schedule row; the field and values of that row.
+
+    For a caller that inserts the row pointing at the matching schedule row
+    in one statement (jobs.services on PostgreSQL): no model signals then,
+    and PeriodicTask's only one moves the change marker, which a mirror
+    write must not move.
+    """
+    task = PeriodicTask(name=entry_name(job.pk))
+    _apply_entry(task, job)
+    field, _, values = _schedule_match(job)
+    return task, field, values
 
 
 def remove_job(job: Job) -> None:

@@ -43,24 +43,41 @@ def update_where_unchanged(
         return {row[0] for row in cursor.fetchall()}
 
 
-def insert_referencing_first(obj: models.Model, *, field: str, match: Mapping[str, Any]) -> bool:
-    """Insert `obj` with its foreign key `field` set to the oldest row that matches `match`, in one statement.
+def insert_then_reference_first(
+    rows: Sequence[models.Model], last: models.Model, *, field: str, match: Mapping[str, Any]
+) -> bool:
+    """Insert `rows`, then `last` with its foreign key `field` set to the oldest row matching `match`: one statement.
 
-    Returns False, having inserted nothing, when no row of the referenced
-    model matches (the caller then creates one and saves `obj` the ORM way).
-    One `INSERT ... SELECT ... ORDER BY pk LIMIT 1` instead of a query for
-    the row and an insert: finding the row and pointing at it were two ORM
-    statements, a fifth of an API create. The columns are written as
-    `save(force_insert=True)` writes them (`pre_save`, so `auto_now` fields
-    are set); no model signals are sent.
+    Returns False when no row of the referenced model matches: `rows` are
+    inserted and `last` is not (the caller creates the row it needs and
+    saves `last` the ORM way). A constraint violated by any of them raises
+    IntegrityError with nothing inserted.
+
+    One `WITH ... INSERT ... SELECT ... ORDER BY pk LIMIT 1` for what the
+    ORM says in one statement per row plus a query for the referenced row:
+    on an API create (a job, its audit event and its beat mirror) those
+    four ORM statements were half the request. Columns are written as
+    `save(force_insert=True)` writes them (`pre_save`: `auto_now` fields are
+    set); no model signals are sent. `rows` need their primary keys set.
     """
-    meta = obj._meta
     quote = connection.ops.quote_name
+    params: list[Any] = []
+    writes = []
+    for index, row in enumerate(rows):
+        assert row.pk is not None, "rows are inserted without RETURNING: their keys must be known"
+        fields = _insert_fields(row)
+        params += _insert_values(row, fields)
+        columns = ", ".join(quote(f.column) for f in fields)
+        writes.append(
+            f"w{index} AS (INSERT INTO {quote(row._meta.db_table)} ({columns}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(fields))}))"
+        )
+    meta = last._meta
     fk = meta.get_field(field)
     assert isinstance(fk, models.ForeignKey)
     target = fk.related_model._meta
-    fields = [f for f in meta.concrete_fields if f is not fk and not (f is meta.auto_field and obj.pk is None)]
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    fields = _insert_fields(last, exclude=fk)
+    params += _insert_values(last, fields)
     conditions = []
     for name, value in match.items():
         column = target.get_field(name)
@@ -69,22 +86,40 @@ def insert_referencing_first(obj: models.Model, *, field: str, match: Mapping[st
         else:
             conditions.append(f"m.{quote(column.column)} = %s")
             params.append(column.get_db_prep_value(value, connection))
-    pk, target_pk = quote(meta.pk.column), quote(target.pk.column)
+    target_pk = quote(target.pk.column)
     columns = ", ".join([*(quote(f.column) for f in fields), quote(fk.column)])
+    # Only quoted names and placeholders are interpolated.
+    statement = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT {', '.join(['%s'] * len(fields))}, m.{target_pk} FROM {quote(target.db_table)} AS m "
+        f"WHERE {' AND '.join(conditions) or 'TRUE'} ORDER BY m.{target_pk} LIMIT 1 "
+        f"RETURNING {quote(meta.pk.column)}, {quote(fk.column)}"
+    )
+    if writes:
+        statement = f"WITH {', '.join(writes)} {statement}"
     with connection.cursor() as cursor:
-        cursor.execute(
-            # Only quoted names and placeholders are interpolated.
-            f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
-            f"SELECT {', '.join(['%s'] * len(fields))}, m.{target_pk} FROM {quote(target.db_table)} AS m "
-            f"WHERE {' AND '.join(conditions) or 'TRUE'} ORDER BY m.{target_pk} LIMIT 1 "
-            f"RETURNING {pk}, {quote(fk.column)}",
-            params,
-        )
+        cursor.execute(statement, params)
         inserted = cursor.fetchone()
+    for row in rows:
+        _mark_saved(row)
     if inserted is None:
         return False
-    obj.pk, referenced = inserted
-    setattr(obj, fk.attname, referenced)
+    last.pk, referenced = inserted
+    setattr(last, fk.attname, referenced)
+    _mark_saved(last)
+    return True
+
+
+def _insert_fields(obj: models.Model, exclude: models.Field | None = None) -> list[models.Field]:
+    # As the ORM's insert: a database-generated key is left out while unset.
+    meta = obj._meta
+    return [f for f in meta.concrete_fields if f is not exclude and not (f is meta.auto_field and obj.pk is None)]
+
+
+def _insert_values(obj: models.Model, fields: list[models.Field]) -> list[Any]:
+    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+
+
+def _mark_saved(obj: models.Model) -> None:
     obj._state.adding = False
     obj._state.db = connection.alias
-    return True
