@@ -208,7 +208,8 @@ class JobViewSet(viewsets.GenericViewSet):
     def list(self, request: Request) -> Response:
         def build() -> tuple[Any, float]:
             # Rows, not model instances (see JOB_COLUMNS).
-            rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*JOB_COLUMNS))
+            jobs = self.filter_queryset(self.get_queryset())
+            rows = self.paginator.paginate_queryset(jobs, request, view=self, columns=JOB_COLUMNS)
             assert rows is not None  # pagination is always on
             context = self.get_serializer_context()
             data = JobSerializer(context=context).rows_representation(rows)
