@@ -50,8 +50,10 @@ def insert_then_reference_first(
 
     Returns False when no row of the referenced model matches: `rows` are
     inserted and `last` is not (the caller creates the row it needs and
-    saves `last` the ORM way). A constraint violated by any of them raises
-    IntegrityError with nothing inserted.
+    saves `last` the ORM way). A unique constraint violated by any of them
+    raises IntegrityError with nothing inserted; foreign keys are checked
+    at commit, as for the ORM's inserts (Django makes them deferrable), so
+    a row may reference one inserted beside it.
 
     One `WITH ... INSERT ... SELECT ... ORDER BY pk LIMIT 1` for what the
     ORM says in one statement per row plus a query for the referenced row:
