@@ -151,7 +151,7 @@ class JobAdmin(admin.ModelAdmin):
             first_fire = schedules.next_fire_time(job.schedule, after=timezone.now())
         except (ValueError, KeyError):  # a stored schedule the module can no longer read
             first_fire = None
-        when = selectors.next_run_at(job, first_fire=first_fire)
+        when = selectors.next_run_at(stored=job.next_run_at, enabled=job.enabled, first_fire=first_fire)
         if when is None:
             return "—"
         return format_html(

@@ -82,15 +82,21 @@ class _RowCache(dict[tuple[Any, ...], Any]):
             del self[key]
 
 
-def _schedule_row(job: Job, cache: _RowCache | None = None) -> tuple[str, Any]:
-    lookup = cache.get_row if cache is not None else _first_or_create
+def _schedule_match(job: Job) -> tuple[str, type[models.Model], dict[str, Any]]:
+    """The schedule row the job's mirror points at: its field on PeriodicTask, its model, its values."""
     if job.schedule_kind == ScheduleKind.CRON:
         values = dict(zip(_CRON_FIELDS, job.cron.split(" "), strict=True))
-        return "crontab", lookup(CrontabSchedule, timezone=job.timezone, **values)
+        return "crontab", CrontabSchedule, {"timezone": job.timezone, **values}
     if job.schedule_kind == ScheduleKind.INTERVAL:
         # The units are django-celery-beat's period names (seconds ... days).
-        return "interval", lookup(IntervalSchedule, every=job.interval_every, period=job.interval_unit)
-    return "clocked", lookup(ClockedSchedule, clocked_time=job.once_at)
+        return "interval", IntervalSchedule, {"every": job.interval_every, "period": job.interval_unit}
+    return "clocked", ClockedSchedule, {"clocked_time": job.once_at}
+
+
+def _schedule_row(job: Job, cache: _RowCache | None = None) -> tuple[str, Any]:
+    lookup = cache.get_row if cache is not None else _first_or_create
+    field, model, values = _schedule_match(job)
+    return field, lookup(model, **values)
 
 
 def _apply(task: PeriodicTask, job: Job, cache: _RowCache | None = None) -> list[Any]:
@@ -103,6 +109,12 @@ def _apply(task: PeriodicTask, job: Job, cache: _RowCache | None = None) -> list
         if current is not None and (wanted is None or current.pk != wanted.pk):
             dropped.append(current)
         setattr(task, name, wanted)
+    _apply_entry(task, job)
+    return dropped
+
+
+def _apply_entry(task: PeriodicTask, job: Job) -> None:
+    """The mirror fields besides the schedule row."""
     task.task = TASK_NAME
     task.args = "[]"
     task.kwargs = json.dumps({"job_id": str(job.pk)})
@@ -113,7 +125,6 @@ def _apply(task: PeriodicTask, job: Job, cache: _RowCache | None = None) -> list
         f"Mirror of job {job.name!r} ({schedules.describe(job.schedule)}); "
         "timed by the project's scheduler from jobs.schedules, see the job's runs for its history."
     )[:2000]
-    return dropped
 
 
 def sync_job(job: Job, *, created: bool = False) -> PeriodicTask:
@@ -136,6 +147,20 @@ def sync_job(job: Job, *, created: bool = False) -> PeriodicTask:
     models.Model.save(task, force_insert=task.pk is None)
     _delete_if_unused(dropped)
     return task
+
+
+def new_entry(job: Job) -> tuple[PeriodicTask, str, dict[str, Any]]:
+    """A new job's mirror row, unsaved and without its schedule row; the field and values of that row.
+
+    For a caller that inserts the row pointing at the matching schedule row
+    in one statement (jobs.services on PostgreSQL): no model signals then,
+    and PeriodicTask's only one moves the change marker, which a mirror
+    write must not move.
+    """
+    task = PeriodicTask(name=entry_name(job.pk))
+    _apply_entry(task, job)
+    field, _, values = _schedule_match(job)
+    return task, field, values
 
 
 def remove_job(job: Job) -> None:

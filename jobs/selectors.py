@@ -49,8 +49,10 @@ def job_events(*, job: Job) -> QuerySet[JobEvent]:
     return JobEvent.objects.filter(job_ref=job.pk).order_by("-created_at", "id")
 
 
-def next_run_at(job: Job, *, first_fire: datetime | None) -> datetime | None:
-    """When the job runs next, as its users mean it; `first_fire`: its schedule's first fire time after now.
+def next_run_at(*, stored: datetime | None, enabled: bool, first_fire: datetime | None) -> datetime | None:
+    """When a job runs next, as its users mean it.
+
+    `stored`: its `next_run_at`; `first_fire`: its schedule's first fire time after now.
 
     Beat claims a slot up to JOBS_BEAT_LOOKAHEAD_SECONDS before it and moves
     `Job.next_run_at` on past it at once. A fire time between now and the
@@ -58,7 +60,6 @@ def next_run_at(job: Job, *, first_fire: datetime | None) -> datetime | None:
     run. Otherwise the stored value stands (it may be in the past while beat
     is behind or stopped, which is worth seeing).
     """
-    stored = job.next_run_at
-    if stored is None or first_fire is None or not job.enabled:
+    if stored is None or first_fire is None or not enabled:
         return stored
     return min(stored, first_fire)

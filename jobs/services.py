@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from jobs import cache as job_cache
@@ -323,13 +323,19 @@ def _actor_fields(actor: Any) -> dict[str, Any]:
     return {"actor": actor, "actor_name": actor.get_username()}
 
 
-def _record(job: Job, actor: Any, kind: str, changes: dict[str, Any] | None = None) -> JobEvent:
-    return JobEvent.objects.create(
+def _event(job: Job, actor: Any, kind: str, changes: dict[str, Any] | None = None) -> JobEvent:
+    return JobEvent(
         job=job, job_ref=job.id, job_name=job.name, kind=kind, changes=changes or {}, **_actor_fields(actor)
     )
 
 
-def _after_write(job: Job | None, owner_id: Any, *, created: bool = False) -> None:
+def _record(job: Job, actor: Any, kind: str, changes: dict[str, Any] | None = None) -> JobEvent:
+    event = _event(job, actor, kind, changes)
+    event.save(force_insert=True)
+    return event
+
+
+def _after_write(job: Job | None, owner_id: Any) -> None:
     """What every job write must do besides the row itself (inside the write's transaction).
 
     The cache is bumped once the transaction commits: bumped earlier, a
@@ -340,7 +346,7 @@ def _after_write(job: Job | None, owner_id: Any, *, created: bool = False) -> No
     if job is not None:
         from jobs import beat_sync
 
-        beat_sync.sync_job(job, created=created)
+        beat_sync.sync_job(job)
 
 
 # --- writes --------------------------------------------------------------------
@@ -370,8 +376,6 @@ def job_create(*, owner: Any, actor: Any, data: Mapping[str, Any]) -> Job:
             errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)
-    if Job.objects.filter(owner=owner, name=fields["name"]).exists():
-        raise DuplicateJobName(fields["name"])
     job = Job(owner=owner, **fields)
     job.next_run_at = compute_next_run_at(job, after=now)
     # One transaction for the row, its audit event and its mirror: one commit
@@ -379,12 +383,32 @@ def job_create(*, owner: Any, actor: Any, data: Mapping[str, Any]) -> Job:
     # relies on it: each write stands on its own there).
     with transaction.atomic():
         try:
-            job.save(force_insert=True)
-        except IntegrityError as exc:  # lost a race with an identical create
+            _insert_new(job, _event(job, actor, EventKind.CREATED))
+        except IntegrityError as exc:
+            # The owner already has a job of this name: the unique constraint
+            # (a unique index on MongoDB) answers, with nothing written yet.
+            # A query asking first cost every create a statement, and could
+            # not close the race with an identical create anyway.
             raise DuplicateJobName(fields["name"]) from exc
-        _record(job, actor, EventKind.CREATED)
-        _after_write(job, owner.pk, created=True)
+        _after_write(None, owner.pk)  # the mirror is written with the job
     return job
+
+
+def _insert_new(job: Job, event: JobEvent) -> None:
+    """A new job's row (first: a duplicate name fails before anything is written), its event and its mirror."""
+    from jobs import beat_sync, sql
+
+    if connection.vendor == "postgresql":
+        # Usually the three rows in one statement (see jobs.sql); when the
+        # mirror's schedule row does not exist yet, the job and its event
+        # only, and the mirror the portable way below.
+        task, field, schedule = beat_sync.new_entry(job)
+        if sql.insert_then_reference_first([job, event], task, field=field, match=schedule):
+            return
+    else:
+        job.save(force_insert=True)
+        event.save(force_insert=True)
+    beat_sync.sync_job(job, created=True)
 
 
 def job_update(*, job: Job, actor: Any, data: Mapping[str, Any], partial: bool = True) -> Job:

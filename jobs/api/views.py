@@ -32,6 +32,7 @@ from jobs.api.filters import JobFilter
 from jobs.api.pagination import Pagination
 from jobs.api.permissions import IsOwnerOrStaff
 from jobs.api.serializers import (
+    JOB_COLUMNS,
     ErrorSerializer,
     JobChangeSerializer,
     JobEventSerializer,
@@ -81,10 +82,10 @@ def _seconds_until_earliest(instants: Iterable[datetime | str | None], now: date
     return None if earliest is None else (earliest - now).total_seconds()
 
 
-def _ttl_for(jobs: Iterable[Job], payload_jobs: Iterable[dict[str, Any]], now: datetime) -> float:
+def _ttl_for(next_run_ats: Iterable[datetime | None], payload_jobs: Iterable[dict[str, Any]], now: datetime) -> float:
     """Never outlive the earliest next run shown: cached `next_runs` must not be in the past."""
     ttl = float(settings.API_CACHE_TTL_SECONDS)
-    instants: list[datetime | str | None] = [job.next_run_at for job in jobs]
+    instants: list[datetime | str | None] = list(next_run_ats)
     instants += [(data["schedule"]["next_runs"] or [None])[0] for data in payload_jobs]
     until = _seconds_until_earliest(instants, now)
     # One second of margin for the time between `now` and the cache write.
@@ -206,12 +207,14 @@ class JobViewSet(viewsets.GenericViewSet):
 
     def list(self, request: Request) -> Response:
         def build() -> tuple[Any, float]:
-            jobs = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-            assert jobs is not None  # pagination is always on
+            # Rows, not model instances (see JOB_COLUMNS).
+            jobs = self.filter_queryset(self.get_queryset())
+            rows = self.paginator.paginate_queryset(jobs, request, view=self, columns=JOB_COLUMNS)
+            assert rows is not None  # pagination is always on
             context = self.get_serializer_context()
-            data = JobSerializer(jobs, many=True, context=context).data
+            data = JobSerializer(context=context).rows_representation(rows)
             payload = dict(self.get_paginated_response(data).data)
-            return payload, _ttl_for(jobs, data, context["now"])
+            return payload, _ttl_for((row["next_run_at"] for row in rows), data, context["now"])
 
         return self._cached(request, "list", build)
 
@@ -220,7 +223,7 @@ class JobViewSet(viewsets.GenericViewSet):
             job = self.get_object()
             context = self.get_serializer_context()
             data = dict(JobSerializer(job, context=context).data)
-            return data, _ttl_for([job], [data], context["now"])
+            return data, _ttl_for([job.next_run_at], [data], context["now"])
 
         return self._cached(request, "detail", build)
 

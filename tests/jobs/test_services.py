@@ -79,12 +79,40 @@ def test_create_collects_every_error_keyed_by_dotted_path(alice):
     assert not Job.objects.exists()
 
 
+def test_a_created_job_and_its_event_are_stored_as_returned(alice):
+    # On PostgreSQL a create writes its rows in one statement (jobs.sql) once
+    # the mirror's schedule row exists (the second job), else the ORM way.
+    for name in ("first", "second"):
+        job = create(alice, name=name, action=http_action(), description="d", pause_after_failures=3)
+        stored = Job.objects.get(pk=job.pk)
+        columns = [field.attname for field in Job._meta.concrete_fields]
+        assert {c: getattr(stored, c) for c in columns} == {c: getattr(job, c) for c in columns}
+        assert not job._state.adding
+        event = JobEvent.objects.get(job_ref=job.pk)
+        assert (event.job_id, event.job_name, event.kind, event.changes) == (job.pk, name, "created", {})
+        assert (event.actor_id, event.actor_name) == (alice.pk, "alice")
+        assert abs(event.created_at - job.created_at) < timedelta(seconds=5)
+
+
 def test_duplicate_name_raises_a_409_validation_error(alice):
     create(alice, name="dup")
     with pytest.raises(services.DuplicateJobName) as raised:
         create(alice, name="dup")
     assert raised.value.http_status == 409
     assert "name" in raised.value.message_dict
+
+
+def test_a_duplicate_name_writes_nothing_and_leaves_the_transaction_usable(alice):
+    from django_celery_beat.models import PeriodicTask
+
+    first = create(alice, name="dup")
+    with transaction.atomic():  # e.g. the admin's own transaction around a save
+        with pytest.raises(services.DuplicateJobName):
+            create(alice, name="dup", schedule={"kind": "cron", "cron": "0 3 * * *"})
+        assert Job.objects.filter(owner=alice).count() == 1
+    assert list(Job.objects.values_list("pk", flat=True)) == [first.pk]
+    assert JobEvent.objects.count() == 1
+    assert PeriodicTask.objects.filter(name__startswith="job:").count() == 1
 
 
 def test_system_only_task_needs_a_staff_actor(alice, staff):

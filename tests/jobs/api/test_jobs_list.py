@@ -78,6 +78,20 @@ def test_a_list_that_fits_one_page_reads_the_jobs_table_once(api, make_job, user
     assert len(on_jobs) == 1 and "COUNT" not in on_jobs[0].upper()
 
 
+def test_a_list_of_several_pages_counts_the_jobs_without_joining_their_owners(api, make_job, user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(4):
+        make_job(user, name=f"job-{n}")
+    with CaptureQueriesContext(connection) as queries:
+        page = api.get(URL, {"page_size": 3, "page": 2}).json()
+    assert page["count"] == 4
+    assert [(job["name"], job["owner"]) for job in page["results"]] == [("job-3", "alice")]
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT" in q["sql"].upper()]
+    assert len(counts) == 1 and "users" not in counts[0]
+
+
 @pytest.mark.parametrize("page_size", ["201", "1000", "0", "-1", "ten", "1.5"])
 def test_page_size_out_of_bounds_is_400_not_clamped(api, page_size):
     error = assert_error(api.get(URL, {"page_size": page_size}), 400, "validation_error", "page_size")

@@ -1,4 +1,4 @@
-"""The hand-written JobSerializer.to_representation must equal DRF's generic rendering."""
+"""The hand-written JobSerializer representations must equal DRF's generic rendering."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from rest_framework import serializers
 
-from jobs.api.serializers import JobSerializer
+from jobs.api.serializers import JOB_COLUMNS, JobSerializer
 from jobs.models import Job
 
 SPECS = [
@@ -33,3 +33,15 @@ def test_fast_representation_equals_drf_generic_rendering(user, make_job, spec: 
     generic = serializers.Serializer.to_representation(serializer, job)
     assert serializer.to_representation(job) == dict(generic)
     assert list(serializer.to_representation(job)) == list(generic)
+
+
+def test_a_page_rendered_from_rows_equals_the_jobs_rendered_one_by_one(user, make_job):
+    # The list renders `values(*JOB_COLUMNS)` rows; detail and writes render model instances.
+    for n, spec in enumerate(SPECS):
+        make_job(user, name=f"job-{n}", **spec)
+    Job.objects.filter(owner=user, name="job-0").update(last_run_at=timezone.now(), last_status="failed")
+    jobs = Job.objects.select_related("owner").order_by("name")
+    serializer = JobSerializer(context={"now": timezone.now()})
+    by_rows = serializer.rows_representation(jobs.values(*JOB_COLUMNS))
+    assert by_rows == [serializer.to_representation(job) for job in jobs]
+    assert [list(data) for data in by_rows] == [list(serializer.to_representation(job)) for job in jobs]

@@ -135,6 +135,40 @@ def test_clocked_rows_are_reused_for_the_same_instant(make_job):
     assert ClockedSchedule.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    "schedule",
+    [BERLIN_WEEKDAYS, {"kind": "interval", "every": 15, "unit": "minutes"}, {"kind": "once", "at": "2031-01-01T12Z"}],
+    ids=["cron", "interval", "once"],
+)
+def test_a_new_mirror_row_is_what_the_orm_would_write(make_job, schedule):
+    # With its schedule row already there, a new job's mirror is written in
+    # one statement on PostgreSQL (jobs.sql), by the ORM elsewhere.
+    make_job(schedule=schedule)
+    job = make_job(schedule=schedule)
+    task = mirror(job)
+    expected = PeriodicTask(name=task.name)
+    beat_sync._apply(expected, job)
+    columns = [f.attname for f in PeriodicTask._meta.concrete_fields if f.attname not in ("id", "date_changed")]
+    assert {name: getattr(task, name) for name in columns} == {name: getattr(expected, name) for name in columns}
+    assert timezone.now() - task.date_changed < timedelta(minutes=1)
+
+
+def test_a_new_job_uses_the_oldest_identical_schedule_row_or_makes_one(make_job, user):
+    first = make_job(schedule=BERLIN_WEEKDAYS)
+    oldest = mirror(first).crontab_id
+    # A twin row, as two concurrent first creates can leave (sync_all folds them).
+    twin = CrontabSchedule.objects.get(pk=oldest)
+    twin.pk = None
+    CrontabSchedule.objects.bulk_create([twin])
+    assert mirror(make_job(schedule=BERLIN_WEEKDAYS)).crontab_id == oldest
+
+    for job in Job.objects.all():
+        services.job_delete(job=job, actor=user)
+    CrontabSchedule.objects.all().delete()  # e.g. removed by another process meanwhile
+    task = mirror(make_job(schedule=BERLIN_WEEKDAYS))
+    assert CrontabSchedule.objects.get().pk == task.crontab_id
+
+
 # --- the check beside the services (beat runs it in the background) --------------------------------
 
 
