@@ -342,6 +342,7 @@ class Record(NamedTuple):
     received: float
     eta: float | None  # the message's ETA (a slot claimed ahead), as a timestamp
     started: bool | None  # whether the message started its run (None: the recorder did not start runs)
+    pending: bool = False  # its ETA had not come when the recorder stopped (so it started nothing)
 
     @property
     def sent_at(self) -> float:
@@ -373,6 +374,7 @@ def read_records(path: Path) -> list[Record]:
                 float(received),
                 datetime.fromisoformat(eta).timestamp() if eta else None,
                 None if started == "" else started == "1",
+                started == "-",
             )
         )
     return rows
@@ -502,7 +504,9 @@ def analyze_project(phase: dict[str, Any]) -> dict[str, Any]:
         "lateness_max_s": r3(max(lateness) if lateness else None),
         "published_before_slot_p50_s": r3(pct(ahead, 0.5)),
         "published_before_slot_min_s": r3(min(ahead) if ahead else None),
-        "messages_not_starting_a_run": sum(1 for r in messages if r.started is False),
+        # Withdrawn claims (an edit before the slot) and second messages for a slot claimed again.
+        "messages_not_starting_a_run": sum(1 for r in messages if r.started is False and not r.pending),
+        "messages_pending_at_stop": sum(1 for r in messages if r.pending),
         "dispatch_rate_per_s": round(sum(counts[k] for k in in_window) / max(1e-9, w1 - w0), 1),
         "other_messages": Counter(r.task for r in rows if r.task != "jobs.run_job"),
         **tick_stats(Path(phase["ticks"]), w0, w1, project=True),
