@@ -282,11 +282,11 @@ def schedule_history(job: Job, events: Iterable[JobEvent]) -> list[ScheduleSpan]
         }
         if not changed:
             continue
-        newest_first.append(ScheduleSpan(event.created_at, end, _schedule(state), event.actor_name))
+        newest_first.append(ScheduleSpan(event.created_at, end, Job.schedule_from(state), event.actor_name))
         for name, change in changed.items():
             state[name] = _decode(name, change["old"])
         end = event.created_at
-    newest_first.append(ScheduleSpan(job.created_at, end, _schedule(state), created_by))
+    newest_first.append(ScheduleSpan(job.created_at, end, Job.schedule_from(state), created_by))
     return newest_first[::-1]
 
 
@@ -324,19 +324,6 @@ def _pause_reason(event: JobEvent) -> str:
         return str(PauseReason(code).label)
     except ValueError:
         return f"paused ({code})"
-
-
-def _schedule(state: dict[str, Any]) -> schedules.Schedule:
-    return schedules.Schedule(
-        kind=state["schedule_kind"],
-        timezone=state["timezone"] or "UTC",
-        cron=state["cron"] or None,
-        every=state["interval_every"],
-        unit=state["interval_unit"] or None,
-        anchor=state["interval_anchor"],
-        at=state["once_at"],
-        phrase=state["phrase"] or None,
-    )
 
 
 def _decode(name: str, value: Any) -> Any:

@@ -9,6 +9,7 @@ state changes that processes race on are conditional single-row updates.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
@@ -151,15 +152,20 @@ class Job(models.Model):
     @property
     def schedule(self) -> schedules.Schedule:
         """The job's schedule as the pure schedules module sees it."""
+        return Job.schedule_from({name: getattr(self, name) for name in Job.SCHEDULE_FIELDS})
+
+    @staticmethod
+    def schedule_from(columns: Mapping[str, Any]) -> schedules.Schedule:
+        """A schedule from the `SCHEDULE_FIELDS` columns (a `values()` row, an audit event's old state)."""
         return schedules.Schedule(
-            kind=self.schedule_kind,
-            timezone=self.timezone,
-            cron=self.cron or None,
-            every=self.interval_every,
-            unit=self.interval_unit or None,
-            anchor=self.interval_anchor,
-            at=self.once_at,
-            phrase=self.phrase or None,
+            kind=columns["schedule_kind"],
+            timezone=columns["timezone"] or "UTC",
+            cron=columns["cron"] or None,
+            every=columns["interval_every"],
+            unit=columns["interval_unit"] or None,
+            anchor=columns["interval_anchor"],
+            at=columns["once_at"],
+            phrase=columns["phrase"] or None,
         )
 
     @property

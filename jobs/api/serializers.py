@@ -358,20 +358,6 @@ def job_row(job: Job) -> dict[str, Any]:
     return {column: get(job) for column, get in _COLUMN_GETTERS}
 
 
-def _schedule_of(row: Mapping[str, Any]) -> schedules.Schedule:
-    # Job.schedule, from a row.
-    return schedules.Schedule(
-        kind=row["schedule_kind"],
-        timezone=row["timezone"],
-        cron=row["cron"] or None,
-        every=row["interval_every"],
-        unit=row["interval_unit"] or None,
-        anchor=row["interval_anchor"],
-        at=row["once_at"],
-        phrase=row["phrase"] or None,
-    )
-
-
 class JobSerializer(serializers.Serializer):
     """A job as the API returns it."""
 
@@ -437,7 +423,7 @@ def _row_representation(row: Mapping[str, Any], now: datetime) -> dict[str, Any]
     page of 50 jobs. tests/jobs/api/test_serializers.py pins this to be
     identical to DRF's generic rendering of the declared fields.
     """
-    schedule, fire_times = schedule_with_fire_times(_schedule_of(row), now=now, active=row["enabled"])
+    schedule, fire_times = schedule_with_fire_times(Job.schedule_from(row), now=now, active=row["enabled"])
     next_run_at = selectors.next_run_at(
         stored=row["next_run_at"], enabled=row["enabled"], first_fire=fire_times[0] if fire_times else None
     )
