@@ -321,23 +321,13 @@ def fire_job(job: Job, *, now: datetime, stale_before: datetime | None = None) -
     if slot is None or slot > now:
         return []
     schedule = job.schedule
-    limit = settings.JOBS_MISSED_RECORD_LIMIT
     stale_end = stale_before or now - timedelta(seconds=settings.JOBS_MISFIRE_GRACE_SECONDS)
-    truncated = False
-    if slot > stale_end:
-        stale: list[datetime] = []
-        fresh = [slot] + [_utc(s) for s in schedules.slots_between(schedule, start=slot, end=now, limit=limit)]
-    else:
-        earlier = schedules.slots_between(schedule, start=slot, end=stale_end, limit=limit - 1)
-        stale = [slot] + [_utc(s) for s in earlier]
-        truncated = len(stale) >= limit
-        fresh = [_utc(s) for s in schedules.slots_between(schedule, start=stale_end, end=now, limit=limit)]
+    stale, fresh, note = _due_slots(job, now=now, stale_before=stale_end)
     upcoming = schedules.next_fire_time(schedule, after=now)
     upcoming = _utc(upcoming) if upcoming is not None else None
 
     claimed: list[JobRun] = []
     if stale:
-        note = "later missed slots were not recorded" if truncated else ""
         if runs.record_missed(job, stale, now=now, note=note) is None:
             _claim_lost(job, slot, now=now)
             return []
@@ -404,23 +394,12 @@ def _plan(job: Job, *, now: datetime, stale_before: datetime) -> DuePlan | None:
     if slot is None or job.schedule_kind == ScheduleKind.ONCE:
         return None  # a one-off job is finished (paused) by fire_job when due
     schedule = job.schedule
-    limit = settings.JOBS_MISSED_RECORD_LIMIT
     try:
         if slot > now:
             following = schedules.next_fire_time(schedule, after=slot)
             return DuePlan(job, [slot], _utc(following)) if following is not None else None
-        missed: list[datetime] = []
-        note = ""
-        if slot > stale_before:
-            # The same slots as `fire_job` claims: this one and every later one up to now.
-            slots = [slot] + [_utc(s) for s in schedules.slots_between(schedule, start=slot, end=now, limit=limit)]
-        elif job.catchup_policy == CatchupPolicy.SKIP:
-            earlier = schedules.slots_between(schedule, start=slot, end=stale_before, limit=limit - 1)
-            missed = [slot] + [_utc(s) for s in earlier]
-            if len(missed) >= limit:
-                note = "later missed slots were not recorded"
-            slots = [_utc(s) for s in schedules.slots_between(schedule, start=stale_before, end=now, limit=limit)]
-        else:
+        missed, slots, note = _due_slots(job, now=now, stale_before=stale_before)
+        if missed and job.catchup_policy != CatchupPolicy.SKIP:
             return None  # one catch-up run: fire_job
         following = schedules.next_fire_time(schedule, after=now)
     except Exception:
@@ -428,6 +407,27 @@ def _plan(job: Job, *, now: datetime, stale_before: datetime) -> DuePlan | None:
     if following is None or _utc(following) <= now:
         return None
     return DuePlan(job, slots, _utc(following), missed, note)
+
+
+def _due_slots(job: Job, *, now: datetime, stale_before: datetime) -> tuple[list[datetime], list[datetime], str]:
+    """A due job's slots from its next_run_at up to now: (missed, fresh, note).
+
+    Slots before `stale_before` passed while no scheduler ran (at most
+    JOBS_MISSED_RECORD_LIMIT; `note` says when later ones were not
+    counted); the rest are claimed to run. `fire_job` and `fire_many` both
+    take them from here.
+    """
+    slot = job.next_run_at
+    schedule = job.schedule
+    limit = settings.JOBS_MISSED_RECORD_LIMIT
+    if slot > stale_before:
+        later = schedules.slots_between(schedule, start=slot, end=now, limit=limit)
+        return [], [slot] + [_utc(s) for s in later], ""
+    earlier = schedules.slots_between(schedule, start=slot, end=stale_before, limit=limit - 1)
+    missed = [slot] + [_utc(s) for s in earlier]
+    note = "later missed slots were not recorded" if len(missed) >= limit else ""
+    fresh = [_utc(s) for s in schedules.slots_between(schedule, start=stale_before, end=now, limit=limit)]
+    return missed, fresh, note
 
 
 def fire_many(plans: list[DuePlan], *, now: datetime) -> None:
@@ -517,10 +517,9 @@ def fire_many(plans: list[DuePlan], *, now: datetime) -> None:
             to_send.extend((job, run) for run in queued)
             continue
         # An edit, pause or delete landed meanwhile; its next_run_at stands.
-        ahead = [run for run in queued if run.scheduled_for > now]
-        if ahead:
+        if any(run.scheduled_for > now for run in queued):
             # It came before these slots: as if they had never been claimed.
-            JobRun.objects.filter(pk__in=[run.pk for run in ahead], status=RunStatus.QUEUED).delete()
+            runs.withdraw_ahead(job, now=now)
             queued = [run for run in queued if run.scheduled_for <= now]
             if not queued:
                 continue

@@ -660,17 +660,29 @@ def test_an_edit_that_keeps_the_schedule_keeps_the_claims_made_ahead(make_job, u
     assert not JobRun.objects.exists()
 
 
-def test_a_stop_signal_during_a_pass_waits_for_the_pass_to_end(make_job, sent, monkeypatch, lookahead):
+class Stopped(Exception):
+    """What SIGTERM raises in the stop-signal tests (celery beat's handler raises SystemExit)."""
+
+
+@pytest.fixture
+def sigterm_raises_stopped():
+    import signal
+
+    def stop(signum, frame):
+        raise Stopped()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    yield stop
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_stop_signal_during_a_pass_waits_for_the_pass_to_end(
+    make_job, sent, monkeypatch, lookahead, sigterm_raises_stopped
+):
     import os
     import signal
 
     from jobs import scheduler as scheduler_module
-
-    class Stopped(Exception):
-        pass
-
-    def stop(signum, frame):
-        raise Stopped()
 
     advance = scheduler_module._advance
 
@@ -679,15 +691,11 @@ def test_a_stop_signal_during_a_pass_waits_for_the_pass_to_end(make_job, sent, m
         return advance(claimed)
 
     monkeypatch.setattr(scheduler_module, "_advance", signalled_then_advance)
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        with time_machine.travel(T0, tick=False) as traveller:
-            job = make_job(schedule=every(10))
-            traveller.shift(timedelta(seconds=10))
-            with pytest.raises(Stopped):
-                new_scheduler().tick()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(10))
+        traveller.shift(timedelta(seconds=10))
+        with pytest.raises(Stopped):
+            new_scheduler().tick()
     # The pass ended before beat stopped: claimed, advanced and published.
     assert sent.slot_times(job)[0] == T0 + timedelta(seconds=10)
     assert Job.objects.get(pk=job.pk).next_run_at > T0 + timedelta(seconds=10)
@@ -727,17 +735,11 @@ def test_one_off_jobs_within_the_lookahead_wait_for_their_time_without_holding_u
     assert sorted(run.job_id for run, _, _ in sent.slots[1:]) == sorted(job.pk for job in once)
 
 
-def test_a_second_stop_signal_stops_a_pass_at_once(make_job, sent, monkeypatch, when_due):
+def test_a_second_stop_signal_stops_a_pass_at_once(make_job, sent, monkeypatch, when_due, sigterm_raises_stopped):
     import os
     import signal
 
     from jobs import scheduler as scheduler_module
-
-    class Stopped(Exception):
-        pass
-
-    def stop(signum, frame):
-        raise Stopped()
 
     def stuck(claimed):  # e.g. a database that stopped answering
         os.kill(os.getpid(), signal.SIGTERM)
@@ -745,13 +747,9 @@ def test_a_second_stop_signal_stops_a_pass_at_once(make_job, sent, monkeypatch, 
         raise AssertionError("the second signal did not stop the pass")
 
     monkeypatch.setattr(scheduler_module, "_advance", stuck)
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        with time_machine.travel(T0, tick=False) as traveller:
-            make_job(schedule=every(10))
-            traveller.shift(timedelta(seconds=10))
-            with pytest.raises(Stopped):
-                new_scheduler().tick()
-        assert signal.getsignal(signal.SIGTERM) is stop  # put back
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with time_machine.travel(T0, tick=False) as traveller:
+        make_job(schedule=every(10))
+        traveller.shift(timedelta(seconds=10))
+        with pytest.raises(Stopped):
+            new_scheduler().tick()
+    assert signal.getsignal(signal.SIGTERM) is sigterm_raises_stopped  # put back
