@@ -22,7 +22,7 @@ from typing import Any
 from celery.signals import before_task_publish
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from jobs.scheduler import JobScheduler
+from jobs.beat.scheduler import JobScheduler
 
 _published = 0
 

@@ -8,12 +8,12 @@ Two paths produce the same rows:
   on to the job's next slot after now, as a running beat would have left it.
 - `bulk`: the same service functions build every field (`validate_schedule`,
   `_schedule_fields`, `_validate_action`, `_validate_policies`,
-  `compute_next_run_at`), and `beat_sync._apply` builds every mirror row, with
+  `compute_next_run_at`), and `mirror._apply` builds every mirror row, with
   the shared schedule rows looked up once per distinct schedule; then one
   `bulk_create` per table and one change marker.
 
 `verify` checks the result against what the services would write:
-`beat_sync.sync_all()` must change nothing and every `next_run_at` must be
+`mirror.sync_all()` must change nothing and every `next_run_at` must be
 `compute_next_run_at(job, after=now)`.
 """
 
@@ -67,13 +67,14 @@ def _data(spec: Spec) -> dict[str, Any]:
 def _seed_bulk(specs: list[Spec], *, user: Any, now: datetime) -> None:
     from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
-    from jobs import beat_sync, services
+    from jobs import services
+    from jobs.beat import mirror
     from jobs.models import EventKind, Job, JobEvent
 
     action = services._validate_action(ACTION, is_staff=True, stored_headers=None)
     policies = services._validate_policies(dict(services.POLICY_DEFAULTS))
     rows: dict[tuple[Any, ...], Any] = {}
-    original = beat_sync._first_or_create
+    original = mirror._first_or_create
 
     def first_or_create(model: Any, **fields: Any) -> Any:
         key = (model, *sorted(fields.items()))
@@ -100,9 +101,9 @@ def _seed_bulk(specs: list[Spec], *, user: Any, now: datetime) -> None:
                     changes={},
                 )
             )
-            task = PeriodicTask(name=beat_sync.entry_name(job.pk))
-            with mock.patch.object(beat_sync, "_first_or_create", first_or_create):
-                beat_sync._apply(task, job)
+            task = PeriodicTask(name=mirror.entry_name(job.pk))
+            with mock.patch.object(mirror, "_first_or_create", first_or_create):
+                mirror._apply(task, job)
             tasks.append(task)
         Job.objects.bulk_create(jobs)
         JobEvent.objects.bulk_create(events)
@@ -112,7 +113,7 @@ def _seed_bulk(specs: list[Spec], *, user: Any, now: datetime) -> None:
 
 def verify(*, now: datetime) -> dict[str, Any]:
     """Every `next_run_at` is what the services compute. (The mirror rows are
-    checked by beat itself: it runs `beat_sync.sync_all()` when it starts and
+    checked by beat itself: it runs `mirror.sync_all()` when it starts and
     logs "beat mirror re-synced" only if a row differed.)"""
     from jobs import services
     from jobs.models import Job

@@ -25,8 +25,9 @@ from django.views.decorators.http import require_POST
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
-from jobs import overview, schedules, selectors, services
-from jobs.display import format_local, relative
+from jobs import schedules, selectors, services
+from jobs.diagnostics import overview
+from jobs.diagnostics.display import format_local, relative
 from jobs.forms import JobAdminForm, ScheduleForm, fire_times
 from jobs.models import FAILED_STATUSES, EventKind, Job, JobEvent, JobRun, PauseReason, RunStatus
 

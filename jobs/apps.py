@@ -6,4 +6,4 @@ class JobsConfig(AppConfig):
     verbose_name = "Jobs"
 
     def ready(self) -> None:
-        from jobs import builtin_tasks  # noqa: F401  (registers the built-in tasks)
+        from jobs.execution import builtin_tasks  # noqa: F401  (registers the built-in tasks)

@@ -24,8 +24,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone as django_timezone
 from django.utils.html import format_html, format_html_join
 
-from jobs import registry, schedules, services
-from jobs.display import format_local, relative
+from jobs import schedules, services
+from jobs.diagnostics.display import format_local, relative
+from jobs.execution import registry
 from jobs.models import MASK, ActionType, CatchupPolicy, Job, OverlapPolicy
 
 PHRASE = "phrase"

@@ -22,7 +22,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from jobs import cache as job_cache
-from jobs import registry, runs, schedules
+from jobs import schedules
+from jobs.execution import registry, runs
 from jobs.models import (
     MASK,
     ActionType,
@@ -344,9 +345,9 @@ def _after_write(job: Job | None, owner_id: Any) -> None:
     """
     transaction.on_commit(lambda: job_cache.bump(owner_id))
     if job is not None:
-        from jobs import beat_sync
+        from jobs.beat import mirror
 
-        beat_sync.sync_job(job)
+        mirror.sync_job(job)
 
 
 # --- writes --------------------------------------------------------------------
@@ -396,19 +397,20 @@ def job_create(*, owner: Any, actor: Any, data: Mapping[str, Any]) -> Job:
 
 def _insert_new(job: Job, event: JobEvent) -> None:
     """A new job's row (first: a duplicate name fails before anything is written), its event and its mirror."""
-    from jobs import beat_sync, sql
+    from jobs.beat import mirror
+    from jobs.execution.store import sql
 
     if connection.vendor == "postgresql":
-        # Usually the three rows in one statement (see jobs.sql); when the
+        # Usually the three rows in one statement (see jobs.execution.store.sql); when the
         # mirror's schedule row does not exist yet, the job and its event
         # only, and the mirror the portable way below.
-        task, field, schedule = beat_sync.new_entry(job)
+        task, field, schedule = mirror.new_entry(job)
         if sql.insert_then_reference_first([job, event], task, field=field, match=schedule):
             return
     else:
         job.save(force_insert=True)
         event.save(force_insert=True)
-    beat_sync.sync_job(job, created=True)
+    mirror.sync_job(job, created=True)
 
 
 def job_update(*, job: Job, actor: Any, data: Mapping[str, Any], partial: bool = True) -> Job:
@@ -545,9 +547,9 @@ def job_resume(*, job: Job, actor: Any) -> Job:
 def job_delete(*, job: Job, actor: Any) -> None:
     owner_id = job.owner_id
     _record(job, actor, EventKind.DELETED)
-    from jobs import beat_sync
+    from jobs.beat import mirror
 
-    beat_sync.remove_job(job)
+    mirror.remove_job(job)
     job.delete()
     _after_write(None, owner_id)
 
@@ -599,9 +601,9 @@ def job_request_run(*, job: Job, actor: Any, send: bool = True) -> JobRun:
     """Run the job now, outside its schedule (trigger `manual`).
 
     With send=False the run is only recorded (queued), for a caller that
-    executes it itself (`jobs.runs.execute_now`, behind `manage.py run_job`).
+    executes it itself (`jobs.execution.runs.execute_now`, behind `manage.py run_job`).
     """
-    from jobs import dispatch
+    from jobs.execution import dispatch
 
     now = _now()
     run = JobRun(job=job, scheduled_for=now, trigger=RunTrigger.MANUAL, status=RunStatus.QUEUED)

@@ -1,9 +1,9 @@
-"""Celery tasks: thin. They take ids, fetch, and call `jobs.runs` / `jobs.services`.
+"""Celery tasks: thin. They take ids, fetch, and call `jobs.execution.runs` / `jobs.services`.
 
 Messages are acknowledged when a worker takes them (CELERY_TASK_ACKS_LATE is
 off), so delivery is at most once per attempt; the run's own state
 (`queued → running` only once) makes a duplicate delivery a no-op.
-Retries are new runs created by `jobs.runs`, never Celery's own retry.
+Retries are new runs created by `jobs.execution.runs`, never Celery's own retry.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 from celery import Task, shared_task
 from celery.exceptions import TimeLimitExceeded
 
-from jobs import runs, services
+from jobs import services
+from jobs.execution import runs
 from jobs.models import JobRun, RunTrigger
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def run_job(self: Task, job_id: str, scheduled_for: str | None = None) -> None:
     """Run the job's slot `scheduled_for` (claimed by the scheduler before publishing)."""
     if scheduled_for is None:
         # Fired from a job's django-celery-beat mirror row by a scheduler
-        # other than jobs.scheduler.JobScheduler: slots have no identity
+        # other than jobs.beat.scheduler.JobScheduler: slots have no identity
         # there, so nothing runs (see docs/design.md).
         logger.warning("run_job(%s) without a slot ignored: is CELERY_BEAT_SCHEDULER the project's scheduler?", job_id)
         return

@@ -1,7 +1,7 @@
 """The Celery app: `celery -A scheduler_site worker` and `celery -A scheduler_site beat`.
 
 Configuration is Django's settings under the CELERY_ namespace, so the broker,
-the beat scheduler class (`jobs.scheduler:JobScheduler`) and the system
+the beat scheduler class (`jobs.beat.scheduler:JobScheduler`) and the system
 periodic tasks are all set in `scheduler_site/settings.py` from the
 environment.
 """

@@ -317,7 +317,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # The project's scheduler: jobs are timed by jobs.schedules and Job.next_run_at;
 # the system tasks below go through django-celery-beat's stock machinery.
-CELERY_BEAT_SCHEDULER = "jobs.scheduler:JobScheduler"
+CELERY_BEAT_SCHEDULER = "jobs.beat.scheduler:JobScheduler"
 CELERY_BEAT_MAX_LOOP_INTERVAL = 5
 CELERY_BEAT_SCHEDULE = {
     "system:reap-lost-runs": {

@@ -34,7 +34,7 @@ def _clean_cache(db: Any) -> None:
 @pytest.fixture
 def sent_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Runs handed to the workers: really published to the lane's broker, and recorded here."""
-    from jobs import dispatch
+    from jobs.execution import dispatch
 
     real_send_run = dispatch.send_run
     sent: list[Any] = []
@@ -43,7 +43,7 @@ def sent_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         sent.append(run)
         return real_send_run(run, **kwargs)
 
-    monkeypatch.setattr("jobs.dispatch.send_run", spy)
+    monkeypatch.setattr("jobs.execution.dispatch.send_run", spy)
     return sent
 
 

@@ -1,4 +1,4 @@
-"""`GET /api/v1/jobs/{id}/explain/?since=24h`: why did (or didn't) a job run? (see jobs.explain).
+"""`GET /api/v1/jobs/{id}/explain/?since=24h`: why did (or didn't) a job run? (see jobs.diagnostics.explain).
 
 Owner or staff only; another user's job answers 404 like a missing one
 (the selector enforces it). A bad `since` answers the one error shape with
@@ -18,9 +18,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs import explain, selectors
+from jobs import selectors
 from jobs.api.permissions import IsOwnerOrStaff
 from jobs.api.serializers import ErrorSerializer
+from jobs.diagnostics import explain
 
 
 class JobExplainView(APIView):

@@ -11,7 +11,7 @@ import time
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from jobs.registry import register
+from jobs.execution.registry import register
 
 
 @register("e2e_ignores_soft_limit")

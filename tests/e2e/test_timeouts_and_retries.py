@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from jobs import registry, services
+from jobs import services
+from jobs.execution import registry
 from jobs.models import FINISHED_STATUSES, JobRun, RunStatus, RunTrigger
 from tests.e2e.conftest import runs_of, wait_for
 

@@ -80,7 +80,7 @@ def test_create_collects_every_error_keyed_by_dotted_path(alice):
 
 
 def test_a_created_job_and_its_event_are_stored_as_returned(alice):
-    # On PostgreSQL a create writes its rows in one statement (jobs.sql) once
+    # On PostgreSQL a create writes its rows in one statement (jobs.execution.store.sql) once
     # the mirror's schedule row exists (the second job), else the ORM way.
     for name in ("first", "second"):
         job = create(alice, name=name, action=http_action(), description="d", pause_after_failures=3)

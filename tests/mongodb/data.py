@@ -8,7 +8,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from jobs import runs, services
+from jobs import services
+from jobs.execution import runs
 from jobs.models import Job, JobRun, RunStatus, RunTrigger
 
 _names = itertools.count()

@@ -1,4 +1,4 @@
-"""django-celery-beat as the project uses it: the job mirror (jobs.beat_sync) and the scheduler (jobs.scheduler)."""
+"""django-celery-beat as the project uses it: the job mirror (jobs.beat.mirror) and the scheduler."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import time_machine
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
-from jobs import beat_sync, runs
+from jobs.beat import mirror as beat_sync
+from jobs.beat.scheduler import JobScheduler
+from jobs.execution import runs
 from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
-from jobs.scheduler import JobScheduler
 from scheduler_site.celery import app
 from tests.mongodb import data
 

@@ -11,7 +11,9 @@ from celery.exceptions import TimeLimitExceeded
 from django.core.management import call_command
 from django.utils import timezone
 
-from jobs import explain, runs, services
+from jobs import services
+from jobs.diagnostics import explain
+from jobs.execution import runs
 from jobs.models import EventKind, JobRun, PauseReason, RunStatus, RunTrigger
 from jobs.tasks import execute_run, prune_runs, reap_lost_runs, run_job
 from tests.mongodb import data

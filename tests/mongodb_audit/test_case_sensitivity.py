@@ -16,9 +16,9 @@ import pytest
 from django.db import connection
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from jobs import beat_sync
+from jobs.beat import mirror
+from jobs.beat.scheduler import JobScheduler
 from jobs.models import Job
-from jobs.scheduler import JobScheduler
 from scheduler_site.celery import app
 
 from .conftest import vendor
@@ -57,7 +57,7 @@ def test_search_beyond_ascii_ignores_case_except_on_sqlite(make_job: Any, api: A
 def test_job_owned_periodic_tasks_are_recognised_by_exact_prefix_except_on_sqlite(db: Any) -> None:
     every = IntervalSchedule.objects.create(every=1, period="hours")
     PeriodicTask.objects.create(name="JOB:weekly-export", task="jobs.prune_runs", interval=every)
-    seen_as_job_owned = PeriodicTask.objects.filter(name__startswith=beat_sync.ENTRY_PREFIX).exists()
+    seen_as_job_owned = PeriodicTask.objects.filter(name__startswith=mirror.ENTRY_PREFIX).exists()
     # SQLite's LIKE ignores ASCII case, so there a stock task named "JOB:..." is treated as a job's
     # mirror (read-only in the admin, never fired by beat). Avoid such names; see docs/mongodb-audit.md.
     assert seen_as_job_owned is (vendor() == "sqlite")

@@ -14,7 +14,9 @@ from typing import Any
 import time_machine
 from django.utils import timezone
 
-from jobs import explain, runs, services
+from jobs import services
+from jobs.diagnostics import explain
+from jobs.execution import runs
 from jobs.models import Job, JobRun, RunStatus, RunTrigger
 
 MICRO = datetime(2030, 1, 7, 9, 0, 0, 123456, tzinfo=UTC)

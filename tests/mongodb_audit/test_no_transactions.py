@@ -17,9 +17,11 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from accounts.services import user_deactivate
-from jobs import beat_sync, runs, services
+from jobs import services
+from jobs.beat import mirror
+from jobs.beat.scheduler import fire_job
+from jobs.execution import runs
 from jobs.models import EventKind, Job, JobEvent, JobRun, PauseReason, RunStatus
-from jobs.scheduler import fire_job
 
 T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 
@@ -79,7 +81,7 @@ def test_deleting_a_job_keeps_its_audit_trail_and_removes_its_runs(make_job: Any
     services.job_request_run(job=job, actor=user, send=False)
     services.job_delete(job=job, actor=user)
     assert not JobRun.objects.filter(job_id=job_id).exists()
-    assert not PeriodicTask.objects.filter(name=beat_sync.entry_name(job_id)).exists()
+    assert not PeriodicTask.objects.filter(name=mirror.entry_name(job_id)).exists()
     trail = JobEvent.objects.filter(job_ref=job_id)
     assert {e.kind for e in trail} == {EventKind.CREATED, EventKind.RUN_REQUESTED, EventKind.DELETED}
     assert all(e.job_id is None for e in trail)
@@ -104,10 +106,10 @@ def test_duplicate_schedule_rows_are_folded_without_losing_a_task(make_job: Any)
     a = make_job()
     b = make_job()
     twin = IntervalSchedule.objects.create(every=10, period="seconds")
-    PeriodicTask.objects.filter(name=beat_sync.entry_name(b.pk)).update(interval=twin)
-    assert beat_sync.dedupe_schedules() == 1
+    PeriodicTask.objects.filter(name=mirror.entry_name(b.pk)).update(interval=twin)
+    assert mirror.dedupe_schedules() == 1
     intervals = set(
-        PeriodicTask.objects.filter(name__in=[beat_sync.entry_name(a.pk), beat_sync.entry_name(b.pk)]).values_list(
+        PeriodicTask.objects.filter(name__in=[mirror.entry_name(a.pk), mirror.entry_name(b.pk)]).values_list(
             "interval_id", flat=True
         )
     )

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from jobs import overview, services
+from jobs import services
+from jobs.beat.scheduler import JobScheduler
+from jobs.diagnostics import overview
 from jobs.models import Job, JobRun, RunStatus
-from jobs.scheduler import JobScheduler
 from scheduler_site.celery import app
 
 

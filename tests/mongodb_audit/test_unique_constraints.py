@@ -12,7 +12,8 @@ import pytest
 from django.db import IntegrityError, transaction
 from rest_framework.test import APIClient
 
-from jobs import runs, services
+from jobs import services
+from jobs.execution import runs
 from jobs.models import Job, JobRun, RunTrigger
 
 SLOT = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from jobs import explain
-from jobs.explain import Outcome, SlotReport, human_duration, iso_utc
+from jobs.diagnostics import explain
+from jobs.diagnostics.explain import Outcome, SlotReport, human_duration, iso_utc
 from jobs.management.commands._arguments import job_from_argument
 
 # Runs of at least this many consecutive alike slots print as one line (unless --all).

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError
 
+from jobs.execution.runs import execute_now
 from jobs.management.commands._arguments import job_from_argument
 from jobs.models import FAILED_STATUSES, Job
-from jobs.runs import execute_now
 
 _FIELDS = (
     "id",

@@ -109,7 +109,7 @@ def test_next_ten_fires_across_jobs_in_order(staff_client: Client, fleet: dict[s
     ("peak", "step"), [(0, 1), (4, 1), (5, 2), (9, 3), (36, 9), (37, 10), (101, 30), (1000, 250), (9000, 2500)]
 )
 def test_chart_gridlines_use_round_steps(peak: int, step: int) -> None:
-    from jobs.overview import grid_step
+    from jobs.diagnostics.overview import grid_step
 
     assert grid_step(peak) == step
 

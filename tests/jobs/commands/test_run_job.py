@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from jobs import runs, services
+from jobs import services
+from jobs.execution import runs
 from jobs.models import EventKind, JobEvent, JobRun
 
 needs_execute_now = pytest.mark.skipif(
-    not hasattr(runs, "execute_now"), reason="jobs.runs.execute_now (the run lifecycle) is not there yet"
+    not hasattr(runs, "execute_now"), reason="jobs.execution.runs.execute_now (the run lifecycle) is not there yet"
 )
 
 

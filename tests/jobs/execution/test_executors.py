@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
-from jobs import executors, registry
+from jobs.execution import executors, registry
 from jobs.models import MASK, Job, RunStatus
 
 SECRET = "Bearer top-secret-token-42"

@@ -1,4 +1,4 @@
-"""The run lifecycle (jobs.runs): start, finish, job summary, retries, overlap, pause, timeouts."""
+"""The run lifecycle (jobs.execution.runs): start, finish, job summary, retries, overlap, pause, timeouts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from django.utils import timezone
 
-from jobs import dispatch, registry, runs, services, tasks
+from jobs import services, tasks
+from jobs.execution import dispatch, registry, runs
 from jobs.models import EventKind, JobEvent, JobRun, PauseReason, RunStatus, RunTrigger
 
 pytestmark = pytest.mark.django_db
@@ -195,9 +196,9 @@ def test_jitter_offset_is_per_job_and_within_bounds(make_job):
 def test_start_and_end_are_logged_with_structured_fields(make_job, sent, caplog):
     job = make_job()
     run = claim(job)
-    with caplog.at_level(logging.INFO, logger="jobs.runs"):
+    with caplog.at_level(logging.INFO, logger="jobs.execution.runs"):
         runs.execute(run, worker="w")
-    started, ended = (r for r in caplog.records if r.name == "jobs.runs")
+    started, ended = (r for r in caplog.records if r.name == "jobs.execution.runs")
     for record in (started, ended):
         assert record.job_id == str(job.pk)
         assert record.run_id == str(run.pk)

@@ -1,4 +1,4 @@
-"""The django-celery-beat mirror of jobs (jobs.beat_sync), kept by the services."""
+"""The django-celery-beat mirror of jobs (jobs.beat.mirror), kept by the services."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
-from jobs import beat_sync, services
+from jobs import services
+from jobs.beat import mirror
 from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -17,13 +18,13 @@ pytestmark = pytest.mark.django_db
 BERLIN_WEEKDAYS = {"kind": "cron", "cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}
 
 
-def mirror(job) -> PeriodicTask:
+def row_of(job) -> PeriodicTask:
     return PeriodicTask.objects.get(name=f"job:{job.pk}")
 
 
 def test_a_cron_job_is_mirrored_with_its_time_zone(make_job):
     job = make_job(schedule=BERLIN_WEEKDAYS)
-    task = mirror(job)
+    task = row_of(job)
     assert task.task == "jobs.run_job"
     assert json.loads(task.kwargs) == {"job_id": str(job.pk)}
     assert task.enabled
@@ -42,7 +43,7 @@ def test_a_cron_job_is_mirrored_with_its_time_zone(make_job):
 
 def test_an_interval_job_is_mirrored_with_its_anchor(make_job):
     job = make_job(schedule={"kind": "interval", "every": 15, "unit": "minutes"})
-    task = mirror(job)
+    task = row_of(job)
     assert (task.interval.every, task.interval.period) == (15, "minutes")
     assert task.start_time == job.interval_anchor
     assert not task.one_off
@@ -51,7 +52,7 @@ def test_an_interval_job_is_mirrored_with_its_anchor(make_job):
 def test_a_one_off_job_is_mirrored_as_clocked(make_job):
     at = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
     job = make_job(schedule={"kind": "once", "at": at.isoformat()})
-    task = mirror(job)
+    task = row_of(job)
     assert task.clocked.clocked_time == at
     assert task.one_off
 
@@ -59,14 +60,14 @@ def test_a_one_off_job_is_mirrored_as_clocked(make_job):
 def test_pause_and_resume_follow_the_job(make_job, user):
     job = make_job()
     services.job_pause(job=job, actor=user)
-    assert not mirror(job).enabled
+    assert not row_of(job).enabled
     services.job_resume(job=job, actor=user)
-    assert mirror(job).enabled
+    assert row_of(job).enabled
 
 
 def test_identical_schedules_share_one_row(make_job):
     first, second = make_job(schedule=BERLIN_WEEKDAYS), make_job(schedule=BERLIN_WEEKDAYS)
-    assert mirror(first).crontab_id == mirror(second).crontab_id
+    assert row_of(first).crontab_id == row_of(second).crontab_id
     assert CrontabSchedule.objects.count() == 1
     make_job(schedule={**BERLIN_WEEKDAYS, "timezone": "UTC"})
     assert CrontabSchedule.objects.count() == 2
@@ -75,7 +76,7 @@ def test_identical_schedules_share_one_row(make_job):
 def test_a_schedule_row_no_longer_used_is_deleted(make_job, user):
     job = make_job(schedule=BERLIN_WEEKDAYS)
     services.job_update(job=job, actor=user, data={"schedule": {"kind": "interval", "every": 1, "unit": "hours"}})
-    task = mirror(job)
+    task = row_of(job)
     assert task.crontab is None and task.interval is not None
     assert not CrontabSchedule.objects.exists()
 
@@ -99,7 +100,7 @@ def test_mirror_writes_leave_the_change_marker_alone(make_job, user):
     services.job_update(job=job, actor=user, data={"name": "renamed"})
     services.job_delete(job=make_job(schedule=BERLIN_WEEKDAYS), actor=user)
     assert PeriodicTasks.last_change() == before
-    assert mirror(job).enabled
+    assert row_of(job).enabled
 
 
 def test_sync_all_repairs_the_mirror_with_one_change_marker(make_job, monkeypatch):
@@ -116,16 +117,16 @@ def test_sync_all_repairs_the_mirror_with_one_change_marker(make_job, monkeypatc
     markers = []
     monkeypatch.setattr(PeriodicTasks, "update_changed", classmethod(lambda cls, **kw: markers.append(1)))
 
-    counts = beat_sync.sync_all()
+    counts = mirror.sync_all()
 
     assert counts == {"synced": 2, "removed": 1, "merged": 1}
     assert markers == [1]
-    assert mirror(lost).enabled
+    assert row_of(lost).enabled
     assert not PeriodicTask.objects.filter(pk=orphan.pk).exists()
     assert CrontabSchedule.objects.count() == 1
     other.refresh_from_db()  # a task that is not a job keeps its schedule, on the surviving row
-    assert other.crontab_id == mirror(kept).crontab_id
-    assert beat_sync.sync_all() == {"synced": 0, "removed": 0, "merged": 0}
+    assert other.crontab_id == row_of(kept).crontab_id
+    assert mirror.sync_all() == {"synced": 0, "removed": 0, "merged": 0}
 
 
 def test_clocked_rows_are_reused_for_the_same_instant(make_job):
@@ -142,12 +143,12 @@ def test_clocked_rows_are_reused_for_the_same_instant(make_job):
 )
 def test_a_new_mirror_row_is_what_the_orm_would_write(make_job, schedule):
     # With its schedule row already there, a new job's mirror is written in
-    # one statement on PostgreSQL (jobs.sql), by the ORM elsewhere.
+    # one statement on PostgreSQL (jobs.execution.store.sql), by the ORM elsewhere.
     make_job(schedule=schedule)
     job = make_job(schedule=schedule)
-    task = mirror(job)
+    task = row_of(job)
     expected = PeriodicTask(name=task.name)
-    beat_sync._apply(expected, job)
+    mirror._apply(expected, job)
     columns = [f.attname for f in PeriodicTask._meta.concrete_fields if f.attname not in ("id", "date_changed")]
     assert {name: getattr(task, name) for name in columns} == {name: getattr(expected, name) for name in columns}
     assert timezone.now() - task.date_changed < timedelta(minutes=1)
@@ -155,17 +156,17 @@ def test_a_new_mirror_row_is_what_the_orm_would_write(make_job, schedule):
 
 def test_a_new_job_uses_the_oldest_identical_schedule_row_or_makes_one(make_job, user):
     first = make_job(schedule=BERLIN_WEEKDAYS)
-    oldest = mirror(first).crontab_id
+    oldest = row_of(first).crontab_id
     # A twin row, as two concurrent first creates can leave (sync_all folds them).
     twin = CrontabSchedule.objects.get(pk=oldest)
     twin.pk = None
     CrontabSchedule.objects.bulk_create([twin])
-    assert mirror(make_job(schedule=BERLIN_WEEKDAYS)).crontab_id == oldest
+    assert row_of(make_job(schedule=BERLIN_WEEKDAYS)).crontab_id == oldest
 
     for job in Job.objects.all():
         services.job_delete(job=job, actor=user)
     CrontabSchedule.objects.all().delete()  # e.g. removed by another process meanwhile
-    task = mirror(make_job(schedule=BERLIN_WEEKDAYS))
+    task = row_of(make_job(schedule=BERLIN_WEEKDAYS))
     assert CrontabSchedule.objects.get().pk == task.crontab_id
 
 
@@ -178,9 +179,9 @@ def test_a_job_edited_after_the_check_read_it_keeps_its_new_mirror(make_job, use
     services.job_update(job=job, actor=user, data={"schedule": {"kind": "interval", "every": 5, "unit": "minutes"}})
     counts = {"synced": 0, "removed": 0, "merged": 0}
 
-    beat_sync._sync_chunk([read_by_the_check], beat_sync._RowCache(), counts)
+    mirror._sync_chunk([read_by_the_check], mirror._RowCache(), counts)
 
-    task = mirror(job)
+    task = row_of(job)
     assert (task.interval.every, task.interval.period, task.crontab) == (5, "minutes", None)
     assert counts["synced"] == 0  # the service's write was already right
 
@@ -191,6 +192,6 @@ def test_a_job_created_while_the_check_ran_is_not_an_orphan(make_job):
     orphan = PeriodicTask.objects.create(
         name="job:00000000-0000-0000-0000-000000000000", task="jobs.run_job", interval=IntervalSchedule.objects.first()
     )
-    assert beat_sync._remove_orphans({f"job:{read_by_the_check.pk}"}) == 1
-    assert mirror(created_meanwhile) is not None
+    assert mirror._remove_orphans({f"job:{read_by_the_check.pk}"}) == 1
+    assert row_of(created_meanwhile) is not None
     assert not PeriodicTask.objects.filter(pk=orphan.pk).exists()

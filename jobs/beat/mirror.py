@@ -6,7 +6,7 @@ job an `IntervalSchedule` (its anchor as `start_time`), a one-off job a
 `ClockedSchedule` (`one_off`). `enabled` follows the job. The services call
 `sync_job` after every write and `remove_job` on delete.
 
-These rows are a mirror, not the clock: `jobs.scheduler.JobScheduler` times
+These rows are a mirror, not the clock: `jobs.beat.scheduler.JobScheduler` times
 jobs from `jobs.schedules` and `Job.next_run_at` and never fires `job:` rows
 (see docs/design.md, "Execution: who is authoritative").
 

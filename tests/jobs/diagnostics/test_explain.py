@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import time_machine
 
-from jobs import explain, services
-from jobs.explain import Outcome
+from jobs import services
+from jobs.diagnostics import explain
+from jobs.diagnostics.explain import Outcome
 from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
 
 
@@ -366,7 +367,7 @@ def test_runs_match_slots_at_millisecond_precision(user):
 def test_jitter_is_not_lateness(user):
     with travel(at("2025-05-01 00:00:00")):
         job = make_job(user, schedule={"kind": "cron", "cron": "0 * * * *"}, jitter_seconds=300)
-    from jobs.runs import jitter_offset
+    from jobs.execution.runs import jitter_offset
 
     offset = jitter_offset(job)
     ran(job, at("2025-05-01 01:00:00"), late=offset + 2)

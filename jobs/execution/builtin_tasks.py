@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from jobs.registry import register
+from jobs.execution.registry import register
 
 
 @register("echo")

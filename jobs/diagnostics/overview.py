@@ -18,7 +18,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncHour
 
 from jobs import schedules
-from jobs.display import format_local, relative
+from jobs.diagnostics.display import format_local, relative
 from jobs.models import FAILED_STATUSES, Job, JobRun, RunStatus, RunTrigger
 
 HOURS = 24

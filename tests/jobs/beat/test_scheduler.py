@@ -1,4 +1,4 @@
-"""The beat scheduler (jobs.scheduler.JobScheduler) driven with a controlled clock.
+"""The beat scheduler (jobs.beat.scheduler.JobScheduler) driven with a controlled clock.
 
 Transactional: the scheduler closes stale connections and commits like a
 real beat, which the rolled-back `db` fixture does not allow.
@@ -13,9 +13,10 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
-from jobs import runs, schedules, services
+from jobs import schedules, services
+from jobs.beat.scheduler import BATCH_VENDORS, JobScheduler, fire_job
+from jobs.execution import runs
 from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
-from jobs.scheduler import BATCH_VENDORS, JobScheduler, fire_job
 from scheduler_site import metrics
 from scheduler_site.celery import app
 
@@ -63,7 +64,7 @@ LOOKAHEADS = [pytest.param(0.0, id="claimed-when-due"), pytest.param(10.0, id="c
 def batched() -> None:
     """For tests of the batched path (`fire_many`): SQL backends only, MongoDB takes `fire_job`."""
     if connection.vendor not in BATCH_VENDORS:
-        pytest.skip(f"{connection.vendor} fires jobs one by one when due (jobs.scheduler.BATCH_VENDORS)")
+        pytest.skip(f"{connection.vendor} fires jobs one by one when due (jobs.beat.scheduler.BATCH_VENDORS)")
 
 
 @pytest.fixture
@@ -410,7 +411,7 @@ def outcomes(job) -> list[tuple]:
 def test_several_late_slots_are_batched_with_fire_jobs_outcomes(
     make_job, sent, settings, monkeypatch, overlap, when_due
 ):
-    from jobs import scheduler as scheduler_module
+    from jobs.beat import scheduler as scheduler_module
 
     settings.JOBS_MISFIRE_GRACE_SECONDS = 10
     per_job = []
@@ -463,7 +464,7 @@ def test_a_batch_leaves_alone_a_slot_another_scheduler_claimed(make_job, sent, w
 
 
 def test_edits_and_pauses_landing_during_a_batch_stand(make_job, user, sent, monkeypatch, when_due):
-    from jobs import scheduler as scheduler_module
+    from jobs.beat import scheduler as scheduler_module
 
     with time_machine.travel(T0, tick=False) as traveller:
         edited, paused, plain = (make_job(schedule=every(10)) for _ in range(3))
@@ -515,18 +516,18 @@ def test_the_mirror_is_repaired_on_start_without_holding_up_firing(make_job, sen
 
     from django_celery_beat.models import PeriodicTask
 
-    from jobs import beat_sync
+    from jobs.beat import mirror
 
     job = make_job(schedule=every(10))
     PeriodicTask.objects.filter(name=f"job:{job.pk}").delete()  # e.g. restored from a backup
     release = threading.Event()
-    real_sync_all = beat_sync.sync_all
+    real_sync_all = mirror.sync_all
 
     def slow_sync_all(**kwargs):
         assert release.wait(timeout=30)
         return real_sync_all(**kwargs)
 
-    monkeypatch.setattr(beat_sync, "sync_all", slow_sync_all)
+    monkeypatch.setattr(mirror, "sync_all", slow_sync_all)
     with time_machine.travel(timezone.now() + timedelta(seconds=10), tick=False):
         scheduler = JobScheduler(app=app, max_interval=5)  # not lazy: starts the mirror check
         scheduler.tick()  # fires while the check is still running
@@ -550,7 +551,7 @@ def test_a_working_tick_is_recorded_for_health_checks(make_job):
 def test_a_downtimes_missed_slots_are_batched_with_fire_jobs_outcomes(
     make_job, sent, settings, monkeypatch, when_due, batched
 ):
-    from jobs import scheduler as scheduler_module
+    from jobs.beat import scheduler as scheduler_module
 
     settings.JOBS_MISFIRE_GRACE_SECONDS = 10
     settings.JOBS_MISSED_RECORD_LIMIT = 4
@@ -628,7 +629,7 @@ def test_overlap_of_a_slot_claimed_ahead_is_decided_when_it_starts(make_job, sen
 def test_an_edit_or_pause_landing_between_an_ahead_claim_and_its_advance_withdraws_it(
     make_job, user, sent, settings, monkeypatch, claims_ahead
 ):
-    from jobs import scheduler as scheduler_module
+    from jobs.beat import scheduler as scheduler_module
 
     with time_machine.travel(T0, tick=False) as traveller:
         edited, paused, plain = (make_job(schedule=every(10)) for _ in range(3))
@@ -682,7 +683,7 @@ def test_a_stop_signal_during_a_pass_waits_for_the_pass_to_end(
     import os
     import signal
 
-    from jobs import scheduler as scheduler_module
+    from jobs.beat import scheduler as scheduler_module
 
     advance = scheduler_module._advance
 
@@ -702,8 +703,9 @@ def test_a_stop_signal_during_a_pass_waits_for_the_pass_to_end(
 
 
 def test_a_slot_claimed_ahead_is_still_the_next_run_users_see(make_job, user, sent, claims_ahead, client):
-    from jobs import overview, selectors
+    from jobs import selectors
     from jobs.api.serializers import JobSerializer
+    from jobs.diagnostics import overview
 
     with time_machine.travel(T0, tick=False) as traveller:
         job = make_job(schedule=every(60))
@@ -739,7 +741,7 @@ def test_a_second_stop_signal_stops_a_pass_at_once(make_job, sent, monkeypatch, 
     import os
     import signal
 
-    from jobs import scheduler as scheduler_module
+    from jobs.beat import scheduler as scheduler_module
 
     def stuck(claimed):  # e.g. a database that stopped answering
         os.kill(os.getpid(), signal.SIGTERM)

@@ -425,7 +425,7 @@ def explain(
         else:
             by_slot.setdefault(_key(run.scheduled_for), []).append(run)
 
-    from jobs.runs import jitter_offset
+    from jobs.execution.runs import jitter_offset
 
     jitter = timedelta(seconds=jitter_offset(job))
     judge = _Judge(job=job, now=now, pauses=pauses, retention_start=retention_start, late=late_after + jitter)

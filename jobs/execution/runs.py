@@ -31,7 +31,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from jobs import cache as job_cache
-from jobs import dispatch, executors, sql
+from jobs.execution import dispatch, executors
+from jobs.execution.store import sql
 from jobs.models import (
     ACTIVE_STATUSES,
     FAILED_STATUSES,
@@ -44,7 +45,7 @@ from jobs.models import (
     RunTrigger,
 )
 
-logger = logging.getLogger("jobs.runs")
+logger = logging.getLogger("jobs.execution.runs")
 
 # Retry delays are stretched by up to this fraction, at random, so that runs
 # failing together do not retry in lockstep.

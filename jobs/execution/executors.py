@@ -4,7 +4,7 @@ Each executor returns an `Outcome` (status, result excerpt, error text,
 reason) and never raises for a failure of the action itself. The one
 exception that passes through is Celery's `SoftTimeLimitExceeded`: the
 run's `timeout_seconds` is enforced by the worker's time limits (see
-`jobs.dispatch`), and the caller turns it into `timed_out`.
+`jobs.execution.dispatch`), and the caller turns it into `timed_out`.
 
 Header values are secrets: they are never put in a result, an error or a
 log line. Library error messages (and response bodies that echo request
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import requests
 from celery.exceptions import SoftTimeLimitExceeded
 
-from jobs import registry
+from jobs.execution import registry
 from jobs.models import MASK, ActionType, Job, RunStatus
 
 EXCERPT_BYTES = 4096

@@ -2,7 +2,7 @@
 
 For jobs, `jobs.schedules` and the indexed `Job.next_run_at` are the
 authority on timing; django-celery-beat's rows for jobs (`job:<uuid>`, kept
-by `jobs.beat_sync`) are a mirror for its admin and tooling and are never
+by `jobs.beat.mirror`) are a mirror for its admin and tooling and are never
 fired from here. Every other periodic task (the reaper, retention) goes
 through django-celery-beat's stock machinery.
 
@@ -47,7 +47,10 @@ from django.db.models import Case, DateTimeField, Q, Value, When
 from django.utils import timezone
 from django_celery_beat.schedulers import SCHEDULE_SYNC_MAX_INTERVAL, DatabaseScheduler
 
-from jobs import beat_sync, dispatch, runs, schedules, sql
+from jobs import schedules
+from jobs.beat import mirror
+from jobs.execution import dispatch, runs
+from jobs.execution.store import sql
 from jobs.models import (
     ACTIVE_STATUSES,
     CatchupPolicy,
@@ -61,7 +64,7 @@ from jobs.models import (
 )
 from scheduler_site import metrics
 
-logger = logging.getLogger("jobs.scheduler")
+logger = logging.getLogger("jobs.beat.scheduler")
 
 # A slot whose claim is older than this while next_run_at still holds it was
 # claimed by a scheduler that died before advancing the job: move on.
@@ -125,7 +128,7 @@ class JobScheduler(DatabaseScheduler):
         horizon = timezone.now() + timedelta(seconds=SCHEDULE_SYNC_MAX_INTERVAL)
         return (
             self.Model.objects.enabled()
-            .exclude(name__startswith=beat_sync.ENTRY_PREFIX)
+            .exclude(name__startswith=mirror.ENTRY_PREFIX)
             .exclude(clocked__isnull=False, clocked__clocked_time__gt=horizon)
         )
 
@@ -302,9 +305,9 @@ MIRROR_CHECK_PACE = 1.0
 
 
 def _check_mirror() -> None:
-    """Beat's start-up mirror repair (`beat_sync.sync_all`), on a thread of its own. Never stops beat."""
+    """Beat's start-up mirror repair (`mirror.sync_all`), on a thread of its own. Never stops beat."""
     try:
-        beat_sync.sync_all(pace=MIRROR_CHECK_PACE)
+        mirror.sync_all(pace=MIRROR_CHECK_PACE)
     except Exception:
         logger.exception("beat: could not re-sync the job mirror rows")
     finally:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from jobs import dispatch
+from jobs.execution import dispatch
 from jobs.models import Job, JobRun
 
 _names = itertools.count()

@@ -156,7 +156,7 @@ def _publish(run: JobRun, task: Any, *, args: list[str], countdown: float) -> bo
 
 def _not_queued(runs_: list[JobRun], exc: BaseException, *, uncertain: bool = False) -> None:
     """Fail runs whose message did not (certainly) reach the broker, so none stays `queued` for nothing."""
-    from jobs import runs
+    from jobs.execution import runs
 
     what = "may not have been" if uncertain else "could not be"
     for run in runs_:

@@ -1,0 +1,1 @@
+"""Beat: the scheduler that fires jobs, its planning, and the django-celery-beat mirror."""

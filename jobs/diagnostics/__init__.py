@@ -1,0 +1,1 @@
+"""What happened and why: explain, the admin overview, and how times are shown."""

@@ -1,0 +1,1 @@
+"""The store seam: the only code that knows which database it runs on."""
