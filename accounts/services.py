@@ -10,6 +10,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework_simplejwt.settings import api_settings
 
 from accounts.revocation import RevocationStoreUnavailable, revoke
+from accounts.serializers import load_live_refresh_token
+from jobs.execution import store
+from jobs.services import jobs_pause_for_deactivated_owner
 from scheduler_site.errors import ServiceUnavailable
 
 User = get_user_model()
@@ -24,8 +27,6 @@ def user_create(*, username: str, password: str, email: str = "", is_staff: bool
 
 def logout(*, user: Any, refresh: str, access: Any) -> None:
     """Revoke a refresh token and the access token presented with it (fail closed)."""
-    from accounts.serializers import load_live_refresh_token
-
     token = load_live_refresh_token(refresh)
     if str(token.get(api_settings.USER_ID_CLAIM)) != str(user.pk):
         raise ValidationError({"refresh": ["This refresh token belongs to another user."]})
@@ -42,12 +43,14 @@ def user_deactivate(*, user: Any, actor: Any) -> Any:
 
     Only staff can resume those jobs (see jobs.services.job_resume).
     """
-    from jobs.services import jobs_pause_for_deactivated_owner
-
-    if user.is_active:
-        user.is_active = False
-        user.save(update_fields=["is_active"])
-    paused = jobs_pause_for_deactivated_owner(owner=user)
+    # One transaction where the database has them. Without (a standalone
+    # MongoDB server) the user is deactivated first, and running this again
+    # pauses the jobs an interruption left enabled.
+    with store.current().atomic():
+        if user.is_active:
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+        paused = jobs_pause_for_deactivated_owner(owner=user)
     logger.info(
         "user %s deactivated by %s; %d job(s) paused",
         user.get_username(),

@@ -102,9 +102,9 @@ class _RunFinisher:
         self.flushed = time.monotonic()
 
     def add(self, job_id: str, slot: str, line: str, *, start_at: float) -> None:
-        from jobs.models import JobRun, RunTrigger
+        from jobs.execution.claims import claim_key
 
-        key = JobRun.make_claim_key(job_id, datetime.fromisoformat(slot), RunTrigger.SCHEDULE, 1)
+        key = claim_key(job_id, datetime.fromisoformat(slot))
         self.arrivals += 1
         heapq.heappush(self.waiting, (start_at, self.arrivals, key, line))
 

@@ -67,12 +67,12 @@ def _data(spec: Spec) -> dict[str, Any]:
 def _seed_bulk(specs: list[Spec], *, user: Any, now: datetime) -> None:
     from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
-    from jobs import services
     from jobs.beat import mirror
     from jobs.models import EventKind, Job, JobEvent
+    from jobs.services import jobs as job_services
 
-    action = services._validate_action(ACTION, is_staff=True, stored_headers=None)
-    policies = services._validate_policies(dict(services.POLICY_DEFAULTS))
+    action = job_services._validate_action(ACTION, is_staff=True, stored_headers=None)
+    policies = job_services._validate_policies(dict(job_services.POLICY_DEFAULTS))
     rows: dict[tuple[Any, ...], Any] = {}
     original = mirror._first_or_create
 
@@ -86,9 +86,9 @@ def _seed_bulk(specs: list[Spec], *, user: Any, now: datetime) -> None:
         jobs, events, tasks = [], [], []
         for spec in specs[start : start + BATCH]:
             created_at = spec.anchor or now
-            schedule = services.validate_schedule(spec.schedule, now=created_at)
-            job = Job(owner=user, name=spec.name, **services._schedule_fields(schedule), **action, **policies)
-            job.next_run_at = services.compute_next_run_at(job, after=now)
+            schedule = job_services.validate_schedule(spec.schedule, now=created_at)
+            job = Job(owner=user, name=spec.name, **job_services._schedule_fields(schedule), **action, **policies)
+            job.next_run_at = job_services.compute_next_run_at(job, after=now)
             jobs.append(job)
             events.append(
                 JobEvent(

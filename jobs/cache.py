@@ -22,6 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 
 from scheduler_site import metrics
 
@@ -37,6 +38,18 @@ def _warn(action: str, exc: Exception) -> None:
 
 def _new_version() -> str:
     return uuid.uuid4().hex[:16]
+
+
+def invalidate(owner_ids: Iterable[Any]) -> None:
+    """The one hook every write calls: the owners' cached responses are stale once the write commits.
+
+    Bumped at commit (at once outside a transaction): bumped earlier, a
+    reader could store what it read before the commit under the new
+    version, and serve it until the next write.
+    """
+    owners = list(dict.fromkeys(owner_ids))
+    if owners:
+        transaction.on_commit(lambda: bump_many(owners))
 
 
 def bump(owner_id: Any) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC
 from typing import Any
 
 from django.conf import settings
@@ -184,10 +183,10 @@ class JobRun(models.Model):
     attempt = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     reason = models.CharField(max_length=200, blank=True, default="")
-    # The claim: unique per (job, slot, trigger, attempt) for scheduled,
-    # retry and catch-up runs, so a second beat, a redelivered message or a
-    # duplicated publish loses the insert and records nothing. Manual runs
-    # carry their own id. Never null (MongoDB's unique indexes count nulls).
+    # The claim (built by jobs.execution.claims.claim_key): unique per (job,
+    # slot, trigger, attempt) for scheduled, retry and catch-up runs, so a
+    # second beat, a redelivered message or a duplicated publish loses the
+    # insert and records nothing. Manual runs carry their own id. Never null.
     claim_key = models.CharField(max_length=200, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -207,12 +206,6 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id} @ {self.scheduled_for:%Y-%m-%d %H:%M:%S} ({self.status})"
-
-    @staticmethod
-    def make_claim_key(job_id: Any, scheduled_for: Any, trigger: str, attempt: int = 1) -> str:
-        # Millisecond precision: MongoDB stores datetimes to the millisecond.
-        slot = scheduled_for.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-        return f"{job_id}|{slot}|{trigger}|{attempt}"
 
     @property
     def lateness_seconds(self) -> float | None:

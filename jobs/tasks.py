@@ -1,9 +1,10 @@
-"""Celery tasks: thin. They take ids, fetch, and call `jobs.execution.runs` / `jobs.services`.
+"""Celery tasks: thin. They take ids, fetch, and call `jobs.services`.
 
 Messages are acknowledged when a worker takes them (CELERY_TASK_ACKS_LATE is
 off), so delivery is at most once per attempt; the run's own state
 (`queued → running` only once) makes a duplicate delivery a no-op.
-Retries are new runs created by `jobs.execution.runs`, never Celery's own retry.
+Retries are new runs created by the services, never Celery's own retry.
+Task names are fixed in `jobs.execution.dispatch`, which publishes by name.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from celery import Task, shared_task
 from celery.exceptions import TimeLimitExceeded
 
 from jobs import services
-from jobs.execution import runs
-from jobs.models import JobRun, RunTrigger
+from jobs.execution import claims, dispatch
+from jobs.models import JobRun
 
 logger = logging.getLogger(__name__)
 
@@ -34,23 +35,21 @@ class RunTask(Task):
             return
         run = _run_for(self.name, list(args or []), dict(kwargs or {}))
         if run is not None:
-            runs.mark_hard_timeout(run)
+            services.run_hard_timeout(run=run)
 
 
 def _run_for(task_name: str, args: list[Any], kwargs: dict[str, Any]) -> JobRun | None:
-    runs_with_job = JobRun.objects.select_related("job")
-    if task_name == run_job.name:
+    if task_name == dispatch.RUN_SLOT_TASK:
         job_id = kwargs.get("job_id", args[0] if args else None)
         slot = kwargs.get("scheduled_for", args[1] if len(args) > 1 else None)
         if job_id is None or slot is None:
             return None
-        key = JobRun.make_claim_key(job_id, datetime.fromisoformat(slot), RunTrigger.SCHEDULE, 1)
-        return runs_with_job.filter(claim_key=key).first()
+        return claims.slot_run(job_id, datetime.fromisoformat(slot))
     run_id = kwargs.get("run_id", args[0] if args else None)
-    return runs_with_job.filter(pk=run_id).first() if run_id else None
+    return JobRun.objects.select_related("job").filter(pk=run_id).first() if run_id else None
 
 
-@shared_task(name="jobs.run_job", base=RunTask, bind=True, ignore_result=True)
+@shared_task(name=dispatch.RUN_SLOT_TASK, base=RunTask, bind=True, ignore_result=True)
 def run_job(self: Task, job_id: str, scheduled_for: str | None = None) -> None:
     """Run the job's slot `scheduled_for` (claimed by the scheduler before publishing)."""
     if scheduled_for is None:
@@ -59,18 +58,18 @@ def run_job(self: Task, job_id: str, scheduled_for: str | None = None) -> None:
         # there, so nothing runs (see docs/design.md).
         logger.warning("run_job(%s) without a slot ignored: is CELERY_BEAT_SCHEDULER the project's scheduler?", job_id)
         return
-    runs.execute_slot(job_id, scheduled_for, worker=self.request.hostname or "")
+    services.run_execute_slot(job_id=job_id, scheduled_for=scheduled_for, worker=self.request.hostname or "")
 
 
-@shared_task(name="jobs.execute_run", base=RunTask, bind=True, ignore_result=True)
+@shared_task(name=dispatch.RUN_TASK, base=RunTask, bind=True, ignore_result=True)
 def execute_run(self: Task, run_id: str) -> None:
     """Run a manual, retry or catch-up run that already exists as `queued`."""
-    runs.execute_run_id(run_id, worker=self.request.hostname or "")
+    services.run_execute(run_id=run_id, worker=self.request.hostname or "")
 
 
 @shared_task(name="jobs.reap_lost_runs", ignore_result=True)
 def reap_lost_runs() -> int:
-    return runs.reap_lost_runs()
+    return services.runs_reap()
 
 
 @shared_task(name="jobs.prune_runs", ignore_result=True)

@@ -25,11 +25,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from jobs.execution import store
 from scheduler_site.logging import redact
 
 CRITICAL = frozenset({"database"})
@@ -37,18 +38,11 @@ _PROBE_KEY = "ops:readyz:probe"
 
 
 def check_database(timeout: float) -> dict[str, Any]:
-    connection = connections[DEFAULT_DB_ALIAS]
-    if connection.vendor == "mongodb":
-        import pymongo
-
-        connection.ensure_connection()
-        with pymongo.timeout(timeout):  # bounds server selection too
-            connection.connection.admin.command("ping")
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    return {"vendor": connection.vendor}
+    database = store.current()
+    database.ping(timeout)
+    # Whether writes that belong together (a job, its audit event and its
+    # mirror row) share a transaction: a standalone MongoDB server has none.
+    return {"vendor": database.kind, "writes": database.transaction_mode}
 
 
 def check_cache(timeout: float) -> dict[str, Any]:

@@ -56,6 +56,9 @@ from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 
+from jobs.models import Job, JobRun, RunStatus, RunTrigger
+from scheduler_site.errors import error_body
+
 logger = logging.getLogger(__name__)
 
 # `_created` series double every family for no use here.
@@ -154,8 +157,6 @@ class SchedulerCollector:
     """Run, job and beat metrics read from the database and the shared cache at scrape time."""
 
     def collect(self) -> Iterator[Metric]:
-        from jobs.models import Job, JobRun, RunStatus, RunTrigger
-
         now = timezone.now()
         up = GaugeMetricFamily(
             "scheduler_metrics_source_up", "1 if this scrape could read the source, else 0.", labels=["source"]
@@ -314,8 +315,6 @@ def _refusal(request: HttpRequest) -> JsonResponse | None:
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
-    from scheduler_site.errors import error_body
-
     return JsonResponse(error_body(code, message), status=status)
 
 

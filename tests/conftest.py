@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
+import redis
 from django.core.cache import cache
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 _counter = itertools.count()
@@ -31,20 +35,54 @@ def _clean_cache(db: Any) -> None:
     cache.clear()
 
 
+@dataclass
+class Sent:
+    """Messages the code under test published, recorded as they went out to the lane's real broker.
+
+    `slots` (run_job messages) and `runs` (execute_run messages) hold
+    `(run, countdown, published at)`.
+    """
+
+    slots: list[tuple[Any, float, datetime]] = field(default_factory=list)
+    runs: list[tuple[Any, float, datetime]] = field(default_factory=list)
+    run_list: list[Any] = field(default_factory=list)
+
+    def slot_times(self, job: Any) -> list[datetime]:
+        return [run.scheduled_for for run, _, _ in self.slots if run.job_id == job.pk]
+
+
 @pytest.fixture
-def sent_runs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Runs handed to the workers: really published to the lane's broker, and recorded here."""
+def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[Sent]:
+    """Everything published, really published (to the lane's broker), and recorded here."""
+    from django.conf import settings
+
     from jobs.execution import dispatch
 
-    real_send_run = dispatch.send_run
-    sent: list[Any] = []
+    record = Sent()
+    real_publish = dispatch.publish
 
-    def spy(run: Any, **kwargs: Any) -> bool:
-        sent.append(run)
-        return real_send_run(run, **kwargs)
+    def spy(messages: Any) -> Any:
+        at = timezone.now()
+        for message in messages:
+            if message.task == dispatch.RUN_SLOT_TASK:
+                record.slots.append((message.run, message.countdown, at))
+            else:
+                record.runs.append((message.run, message.countdown, at))
+                record.run_list.append(message.run)
+        return real_publish(messages)
 
-    monkeypatch.setattr("jobs.execution.dispatch.send_run", spy)
-    return sent
+    monkeypatch.setattr(dispatch, "publish", spy)
+    yield record
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        # Nobody consumes these: leave the lane's queue as it was found.
+        with redis.Redis.from_url(settings.CELERY_BROKER_URL) as client:
+            client.delete("celery")
+
+
+@pytest.fixture
+def sent_runs(sent: Sent) -> list[Any]:
+    """Runs handed to the workers by id (manual, retry, catch-up): really published, and recorded here."""
+    return sent.run_list
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from jobs import schedules
+from jobs.execution import policies
 from jobs.models import EventKind, Job, JobEvent, JobRun, PauseReason, RunStatus, RunTrigger
 
 DEFAULT_LATE_AFTER = timedelta(seconds=10)
@@ -425,9 +426,7 @@ def explain(
         else:
             by_slot.setdefault(_key(run.scheduled_for), []).append(run)
 
-    from jobs.execution.runs import jitter_offset
-
-    jitter = timedelta(seconds=jitter_offset(job))
+    jitter = timedelta(seconds=policies.jitter_offset(job))
     judge = _Judge(job=job, now=now, pauses=pauses, retention_start=retention_start, late=late_after + jitter)
     reports = []
     matched: set[datetime] = set()

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from jobs.execution import claims
 from jobs.execution.registry import register
 
 
@@ -37,6 +38,4 @@ def fail(message: str = "failed on purpose") -> None:
 @register("cleanup_runs", system_only=True)
 def cleanup_runs(days: int | None = None) -> dict[str, int]:
     """Delete runs older than RUNS_RETENTION_DAYS (system only)."""
-    from jobs.services import runs_prune
-
-    return {"deleted": runs_prune(days=days)}
+    return {"deleted": claims.prune(days=days)}

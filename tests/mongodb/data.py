@@ -9,7 +9,7 @@ from typing import Any
 from django.utils import timezone
 
 from jobs import services
-from jobs.execution import runs
+from jobs.execution import claims, lifecycle
 from jobs.models import Job, JobRun, RunStatus, RunTrigger
 
 _names = itertools.count()
@@ -57,12 +57,12 @@ def make_job(owner: Any, *, name: str | None = None, schedule: dict[str, Any] | 
 def make_run(job: Job, *, status: str = RunStatus.SUCCEEDED, ago: timedelta = timedelta(minutes=10)) -> JobRun:
     """A scheduled run of `job`, claimed like the scheduler claims it, then moved to `status`."""
     slot = (timezone.now() - ago).replace(microsecond=0)
-    run = runs.claim_slot(job, slot, trigger=RunTrigger.SCHEDULE)
-    assert run is not None
+    run = claims.new_run(job, slot, trigger=RunTrigger.SCHEDULE)
+    assert claims.claim_one(run)
     if status != RunStatus.QUEUED:
-        runs.start_run(run, worker="guard-worker", now=slot + timedelta(seconds=1))
+        claims.start(run, worker="guard-worker", now=slot + timedelta(seconds=1))
     if status not in (RunStatus.QUEUED, RunStatus.RUNNING):
-        runs.finish_run(
+        lifecycle.finish(
             run, status=status, result="ok", error="" if status == RunStatus.SUCCEEDED else "boom", retry=False
         )
     run.refresh_from_db()

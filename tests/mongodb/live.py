@@ -22,13 +22,8 @@ _READYZ_DOWN = (
 KNOWN_INCOMPATIBLE: dict[str, str] = {
     "tests/scheduler_site/test_health.py::test_database_unreachable_is_503": _READYZ_DOWN,
     "tests/scheduler_site/test_health.py::test_everything_down_is_503": _READYZ_DOWN,
-    "tests/jobs/execution/test_scheduler.py::test_edits_and_pauses_landing_during_a_batch_stand": (
-        "exercises the batched claim/advance (jobs.beat.scheduler.fire_many), which runs on SQL backends only "
-        "(BATCH_VENDORS; it needs bulk_create(ignore_conflicts=True)); on MongoDB every due job goes through "
-        "fire_job, whose race is pinned by test_a_pause_landing_between_claim_and_advance_starts_nothing"
-    ),
-    "tests/jobs/execution/test_scheduler.py::test_stock_machinery_sees_system_tasks_but_never_job_rows": (
-        "asserts on the compiled SQL and on a SQL vendor; on MongoDB the same property (no Cast of the crontab "
+    "tests/jobs/beat/test_scheduler.py::test_stock_machinery_sees_system_tasks_but_never_job_rows": (
+        "asserts on the compiled SQL; on MongoDB the same property (no Cast of the crontab "
         "hour) is pinned by the MQL guard's scheduler fixtures, whose allow-list has no $convert/$toInt"
     ),
 }

@@ -13,7 +13,7 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Interval
 
 from jobs.beat import mirror as beat_sync
 from jobs.beat.scheduler import JobScheduler
-from jobs.execution import runs
+from jobs.execution import claims
 from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
 from scheduler_site.celery import app
 from tests.mongodb import data
@@ -122,7 +122,7 @@ def test_scheduler_moves_on_from_a_slot_claimed_by_a_dead_scheduler(mql: Any, us
     job = data.make_job(user, schedule={"kind": "interval", "every": 10, "unit": "seconds"})
     clock.shift(timedelta(seconds=10))
     job.refresh_from_db()
-    runs.claim_slot(job, job.next_run_at)  # claimed, then that scheduler died before advancing the job
+    claims.claim_one(claims.new_run(job, job.next_run_at))  # claimed, then that scheduler died before advancing
     clock.shift(timedelta(seconds=45))
     slot = job.next_run_at
     with mql.path("scheduler.tick_jobs_claim_lost"):

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from jobs import services
 from jobs.diagnostics import explain
-from jobs.execution import runs
+from jobs.execution import claims
 from jobs.models import EventKind, JobRun, PauseReason, RunStatus, RunTrigger
 from jobs.tasks import execute_run, prune_runs, reap_lost_runs, run_job
 from tests.mongodb import data
@@ -21,8 +21,8 @@ from tests.mongodb import data
 
 def claimed_slot(job: Any, *, ago: timedelta = timedelta(seconds=1)) -> JobRun:
     slot = (timezone.now() - ago).replace(microsecond=0)
-    run = runs.claim_slot(job, slot)
-    assert run is not None and run.status == RunStatus.QUEUED
+    run = claims.new_run(job, slot)
+    assert claims.claim_one(run) and run.status == RunStatus.QUEUED
     return run
 
 
@@ -102,7 +102,7 @@ def test_execute_run_task_and_a_duplicate_delivery(mql: Any, user: Any) -> None:
 
 def test_hard_time_limit_marks_the_run_timed_out(mql: Any, user: Any) -> None:
     run = claimed_slot(data.make_job(user))
-    runs.start_run(run, worker="guard-worker")
+    claims.start(run, worker="guard-worker", now=timezone.now())
     with mql.path("task.hard_timeout"):
         run_job.on_failure(TimeLimitExceeded(), "task-id", [str(run.job_id), run.scheduled_for.isoformat()], {}, None)
     run.refresh_from_db()
@@ -116,7 +116,7 @@ def test_reaper_fails_runs_whose_worker_is_gone(mql: Any, user: Any, settings: A
     job = data.make_job(user, max_retries=1)
     long_ago = timezone.now() - timedelta(hours=2)
     running = claimed_slot(job, ago=timedelta(hours=2))
-    runs.start_run(running, worker="guard-worker", now=long_ago)
+    claims.start(running, worker="guard-worker", now=long_ago)
     queued = services.job_request_run(job=job, actor=user, send=False)
     JobRun.objects.filter(pk=queued.pk).update(created_at=long_ago)
     with mql.path("task.reap_lost_runs"):

@@ -13,6 +13,7 @@ from bson import ObjectId
 from django.db import IntegrityError, NotSupportedError, connection
 
 from accounts.models import User
+from jobs.execution.claims import claim_key
 from jobs.models import JobRun, RunTrigger
 from tests.mongodb import allowlist, data
 from tests.mongodb.recorder import FIXTURES, GuardFailure, compare_fixture, normalize
@@ -66,7 +67,7 @@ def test_reaching_for_a_server_fails(mql: Any) -> None:
 def test_unique_indexes_are_enforced_like_a_server(mql: Any, user: Any) -> None:
     job = data.make_job(user)
     slot = datetime(2030, 1, 1, tzinfo=UTC)
-    key = JobRun.make_claim_key(job.pk, slot, RunTrigger.SCHEDULE)
+    key = claim_key(job.pk, slot, RunTrigger.SCHEDULE)
     JobRun.objects.create(job=job, scheduled_for=slot, trigger=RunTrigger.SCHEDULE, claim_key=key)
     with pytest.raises(IntegrityError):
         JobRun.objects.create(job=job, scheduled_for=slot, trigger=RunTrigger.SCHEDULE, claim_key=key)

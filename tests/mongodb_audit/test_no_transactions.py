@@ -18,9 +18,8 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from accounts.services import user_deactivate
 from jobs import services
-from jobs.beat import mirror
-from jobs.beat.scheduler import fire_job
-from jobs.execution import runs
+from jobs.beat import firing, mirror, planning
+from jobs.execution import claims, lifecycle
 from jobs.models import EventKind, Job, JobEvent, JobRun, PauseReason, RunStatus
 
 T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
@@ -29,17 +28,17 @@ T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 def test_a_run_starts_once_a_duplicate_delivery_loses(make_job: Any, user: Any) -> None:
     run = services.job_request_run(job=make_job(), actor=user, send=False)
     twin = JobRun.objects.get(pk=run.pk)  # the same message delivered twice
-    assert runs.start_run(run, worker="a") is True
-    assert runs.start_run(twin, worker="b") is False
+    assert claims.start(run, worker="a", now=timezone.now()) is True
+    assert claims.start(twin, worker="b", now=timezone.now()) is False
     assert JobRun.objects.get(pk=run.pk).worker == "a"
 
 
 def test_a_run_ends_once_a_late_worker_loses_to_the_reaper(make_job: Any, user: Any) -> None:
     run = services.job_request_run(job=make_job(), actor=user, send=False)
-    runs.start_run(run, worker="w", now=timezone.now() - timedelta(hours=1))
-    assert runs.reap_lost_runs() == 1  # the reaper ends it first
-    late = runs.finish_run(run, status=RunStatus.SUCCEEDED, result="done late")
-    assert late is False
+    claims.start(run, worker="w", now=timezone.now() - timedelta(hours=1))
+    assert services.runs_reap() == 1  # the reaper ends it first
+    late = lifecycle.finish(run, status=RunStatus.SUCCEEDED, result="done late")
+    assert late is None
     assert JobRun.objects.get(pk=run.pk).reason == "worker lost"
 
 
@@ -57,7 +56,7 @@ def test_outcomes_are_recorded_whoever_wrote_the_job_in_between(make_job: Any, u
         run = services.job_request_run(job=job, actor=user, send=False)
         run.status, run.finished_at = status, timezone.now()
         services.job_update(job=Job.objects.get(pk=job.pk), actor=user, data={"description": status})
-        done.append(runs.record_outcomes(job.pk, [run]))
+        done.append(lifecycle.record_outcomes(job.pk, [run]))
     job.refresh_from_db()
     assert [o["status"] for o in job.recent_outcomes] == [RunStatus.FAILED, RunStatus.SUCCEEDED]
     assert job.description == RunStatus.FAILED
@@ -69,7 +68,9 @@ def test_the_scheduler_advances_a_job_only_if_nobody_changed_it(make_job: Any, u
         traveller.shift(timedelta(seconds=10))
         stale = Job.objects.get(pk=job.pk)
         services.job_pause(job=Job.objects.get(pk=job.pk), actor=user)
-        fire_job(stale, now=timezone.now())
+        now = timezone.now()
+        plan = planning.plan(stale, now=now, horizon=now, stale_before=now - timedelta(seconds=10), missed_limit=100)
+        firing.fire([plan], now=now)
     assert Job.objects.get(pk=job.pk).next_run_at is None  # the pause stands
     run = JobRun.objects.get(job=job)
     assert (run.status, run.reason) == (RunStatus.SKIPPED, "paused")

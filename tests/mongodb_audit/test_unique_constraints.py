@@ -13,48 +13,54 @@ from django.db import IntegrityError, transaction
 from rest_framework.test import APIClient
 
 from jobs import services
-from jobs.execution import runs
+from jobs.execution import claims
 from jobs.models import Job, JobRun, RunTrigger
 
 SLOT = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 
 
+def claim(job: Any, slot: datetime, trigger: str = RunTrigger.SCHEDULE) -> JobRun | None:
+    run = claims.new_run(job, slot, trigger=trigger)
+    return run if claims.claim_one(run) else None
+
+
 def test_a_slot_is_claimed_once_the_second_claim_records_nothing(make_job: Any) -> None:
     job = make_job()
-    first = runs.claim_slot(job, SLOT)
-    second = runs.claim_slot(job, SLOT)
+    first = claim(job, SLOT)
+    second = claim(job, SLOT)
     assert first is not None and second is None
     assert JobRun.objects.filter(job=job, scheduled_for=SLOT).count() == 1
 
 
 def test_a_duplicate_claim_key_is_an_integrity_error(make_job: Any) -> None:
     job = make_job()
-    key = JobRun.make_claim_key(job.pk, SLOT, RunTrigger.SCHEDULE)
+    key = claims.claim_key(job.pk, SLOT, RunTrigger.SCHEDULE)
     JobRun.objects.create(job=job, scheduled_for=SLOT, trigger=RunTrigger.SCHEDULE, claim_key=key)
     with pytest.raises(IntegrityError), transaction.atomic():
         JobRun.objects.create(job=job, scheduled_for=SLOT, trigger=RunTrigger.SCHEDULE, claim_key=key)
 
 
 def test_a_lost_claim_inside_a_transaction_leaves_it_usable(make_job: Any) -> None:
-    # PostgreSQL aborts a transaction on an error unless a savepoint wraps the insert
-    # (runs._insert); MongoDB has neither, and the unique index alone decides.
+    # PostgreSQL aborts a transaction on an error: a claim skips a taken key
+    # instead of failing (ON CONFLICT DO NOTHING, INSERT OR IGNORE; on MongoDB an
+    # unordered insert whose duplicate-key errors are the lost claims).
     job = make_job()
     with transaction.atomic():
-        assert runs.claim_slot(job, SLOT) is not None
-        assert runs.claim_slot(job, SLOT) is None
+        assert claim(job, SLOT) is not None
+        assert claim(job, SLOT) is None
         assert JobRun.objects.filter(job=job).count() == 1
 
 
 def test_retries_and_catch_up_runs_of_one_slot_have_their_own_claims(make_job: Any) -> None:
     job = make_job()
     keys = {
-        JobRun.make_claim_key(job.pk, SLOT, RunTrigger.SCHEDULE, 1),
-        JobRun.make_claim_key(job.pk, SLOT, RunTrigger.RETRY, 2),
-        JobRun.make_claim_key(job.pk, SLOT, RunTrigger.CATCHUP, 1),
+        claims.claim_key(job.pk, SLOT, RunTrigger.SCHEDULE, 1),
+        claims.claim_key(job.pk, SLOT, RunTrigger.RETRY, 2),
+        claims.claim_key(job.pk, SLOT, RunTrigger.CATCHUP, 1),
     }
     assert len(keys) == 3
-    assert runs.claim_slot(job, SLOT, trigger=RunTrigger.CATCHUP) is not None
-    assert runs.claim_slot(job, SLOT) is not None
+    assert claim(job, SLOT, RunTrigger.CATCHUP) is not None
+    assert claim(job, SLOT) is not None
 
 
 def test_manual_runs_never_collide(make_job: Any, user: Any) -> None:

@@ -17,6 +17,7 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobs import services
+from jobs.execution.claims import claim_key
 from jobs.models import JobRun, RunStatus, RunTrigger
 from scheduler_site import metrics
 
@@ -180,7 +181,7 @@ def _run(
         trigger=trigger,
         attempt=attempt,
         status=status,
-        claim_key=JobRun.make_claim_key(job.pk, slot, trigger, attempt),
+        claim_key=claim_key(job.pk, slot, trigger, attempt),
         **fields,
     )
 

@@ -1,1 +1,33 @@
-"""The store seam: the only code that knows which database it runs on."""
+"""The store seam: the only code that knows which database it runs on.
+
+The execution hot path needs a few batch operations that each database says
+best in its own way; everything else goes through the ORM, the same on
+every backend. `current()` answers the store of the default database:
+
+- `Store` (portable, the ORM; SQLite uses it as is, the others build on it),
+- `PostgresStore` (jobs/execution/store/postgresql.py: one statement where the
+  ORM needs several),
+- `MongoStore` (jobs/execution/store/mongodb.py: the backend's own pymongo
+  connection, `insert_many(ordered=False)`, `bulk_write` of conditional
+  `UpdateOne`s, and real transactions on a replica set).
+
+Outside this package no code asks which database it is on.
+"""
+
+from __future__ import annotations
+
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from jobs.execution.store.base import Store
+from jobs.execution.store.mongodb import MongoStore
+from jobs.execution.store.postgresql import PostgresStore
+
+__all__ = ["MongoStore", "PostgresStore", "Store", "current"]
+
+_BY_VENDOR: dict[str, type[Store]] = {"postgresql": PostgresStore, "mongodb": MongoStore}
+
+
+def current(using: str = DEFAULT_DB_ALIAS) -> Store:
+    """The store of database `using` (the default database unless told)."""
+    connection = connections[using]
+    return _BY_VENDOR.get(connection.vendor, Store)(connection)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.execution.runs import execute_now
+from jobs import services
 from jobs.management.commands._arguments import job_from_argument
 from jobs.models import FAILED_STATUSES, Job
 
@@ -46,7 +46,7 @@ class Command(BaseCommand):
         verbose = options.get("verbosity", 1) >= 1
         if verbose:
             self.stderr.write(f"[1/2] running {job.name!r} ({_action(job)}), timeout {job.timeout_seconds} s")
-        run = execute_now(job, actor=None)
+        run = services.run_execute_now(job=job, actor=None)
         if verbose:
             self.stderr.write(f"[2/2] run {run.pk} {run.status}")
         record = {name: _plain(getattr(run, name)) for name in _FIELDS}

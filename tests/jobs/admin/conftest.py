@@ -12,6 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from jobs import services
+from jobs.execution.claims import claim_key
 from jobs.models import Job, JobRun, RunStatus, RunTrigger
 
 SECRET = "Bearer s3cr3t-admin-t0ken-do-not-leak"
@@ -78,7 +79,7 @@ def make_run(db: Any) -> Callable[..., JobRun]:
             scheduled_for=scheduled,
             trigger=trigger,
             status=status,
-            claim_key=JobRun.make_claim_key(job.pk, scheduled, trigger) + f"|{next(_names)}",
+            claim_key=claim_key(job.pk, scheduled, trigger) + f"|{next(_names)}",
             started_at=started,
             finished_at=started + timedelta(milliseconds=duration_ms) if started else None,
             duration_ms=duration_ms if started else None,

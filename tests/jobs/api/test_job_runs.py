@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from jobs.execution.claims import claim_key
 from jobs.models import JobRun
 from tests.jobs.api.conftest import SECRET, assert_error, http_action
 
@@ -21,7 +22,7 @@ def add_run(job, *, minutes_ago: int, status: str = "succeeded", **fields) -> Jo
         scheduled_for=when,
         trigger="schedule",
         status=status,
-        claim_key=JobRun.make_claim_key(job.pk, when, "schedule"),
+        claim_key=claim_key(job.pk, when, "schedule"),
         **fields,
     )
 

@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from django.urls import include, path
 
+from jobs.execution.claims import claim_key
 from jobs.models import JobRun, RunStatus, RunTrigger
 from scheduler_site import urls as site_urls
 from tests.jobs.api.conftest import job_data
@@ -49,7 +50,7 @@ def job(user: Any, make_job: Any) -> Any:
         scheduled_for=slot,
         trigger=RunTrigger.SCHEDULE,
         status=RunStatus.SUCCEEDED,
-        claim_key=JobRun.make_claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
+        claim_key=claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
         started_at=slot + timedelta(seconds=90),
         finished_at=slot + timedelta(seconds=91),
         duration_ms=1000,

@@ -1,5 +1,8 @@
 """The beat scheduler (jobs.beat.scheduler.JobScheduler) driven with a controlled clock.
 
+One path on every database: these tests run in the SQLite, PostgreSQL and
+(with a server) MongoDB lanes alike.
+
 Transactional: the scheduler closes stale connections and commits like a
 real beat, which the rolled-back `db` fixture does not allow.
 """
@@ -10,12 +13,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import connection
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from jobs import schedules, services
-from jobs.beat.scheduler import BATCH_VENDORS, JobScheduler, fire_job
-from jobs.execution import runs
+from jobs.beat import firing, planning
+from jobs.beat.scheduler import JobScheduler
+from jobs.execution import claims, lifecycle, policies
 from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
 from scheduler_site import metrics
 from scheduler_site.celery import app
@@ -56,26 +60,52 @@ def run_slots(job, *, before: datetime | None = None) -> list[datetime]:
     return list(rows.values_list("scheduled_for", flat=True))
 
 
+def fire_now(*jobs: Job, stale_before: datetime | None = None) -> None:
+    """One pass's work for these jobs as read (a batch of them), when due, as beat does it."""
+    now = timezone.now()
+    grace = timedelta(seconds=django_settings.JOBS_MISFIRE_GRACE_SECONDS)
+    limit = django_settings.JOBS_MISSED_RECORD_LIMIT
+    plans = [
+        planning.plan(job, now=now, horizon=now, stale_before=stale_before or now - grace, missed_limit=limit)
+        for job in jobs
+    ]
+    firing.fire([plan for plan in plans if plan is not None], now=now)
+
+
+def claim(job, slot) -> None:
+    """A claim made by another beat (which may then die before advancing the job)."""
+    assert claims.claim_one(claims.new_run(job, slot))
+
+
+def after_the_claims(monkeypatch, action) -> None:
+    """Run `action` right after a pass has inserted its claims, before it advances the jobs."""
+    real_claim = claims.claim
+
+    def claim_then_act(runs):
+        ours = real_claim(runs)
+        action()
+        return ours
+
+    monkeypatch.setattr(claims, "claim", claim_then_act)
+
+
+def execute(run, *, worker="w"):
+    """What the worker does with a slot's message."""
+    return services.run_execute_slot(job_id=str(run.job_id), scheduled_for=run.scheduled_for.isoformat(), worker=worker)
+
+
 #: Both ways beat can claim a slot: when it is due, and (the default) up to 10 s ahead with an ETA.
 LOOKAHEADS = [pytest.param(0.0, id="claimed-when-due"), pytest.param(10.0, id="claimed-ahead")]
 
 
 @pytest.fixture
-def batched() -> None:
-    """For tests of the batched path (`fire_many`): SQL backends only, MongoDB takes `fire_job`."""
-    if connection.vendor not in BATCH_VENDORS:
-        pytest.skip(f"{connection.vendor} fires jobs one by one when due (jobs.beat.scheduler.BATCH_VENDORS)")
-
-
-@pytest.fixture
-def claims_ahead(settings, batched) -> float:
+def claims_ahead(settings) -> float:
+    settings.JOBS_BEAT_LOOKAHEAD_SECONDS = 10
     return 10.0
 
 
 @pytest.fixture(params=LOOKAHEADS)
 def lookahead(request, settings) -> float:
-    if request.param:
-        request.getfixturevalue("batched")
     settings.JOBS_BEAT_LOOKAHEAD_SECONDS = request.param
     return request.param
 
@@ -180,9 +210,8 @@ def test_a_slot_is_claimed_by_one_scheduler_only(make_job, sent, when_due):
         traveller.shift(timedelta(seconds=10))
         # Both beats read the job before either advanced it.
         seen_by_a, seen_by_b = Job.objects.get(pk=job.pk), Job.objects.get(pk=job.pk)
-        first = fire_job(seen_by_a, now=timezone.now())
-        second = fire_job(seen_by_b, now=timezone.now())
-    assert len(first) == 1 and second == []
+        fire_now(seen_by_a)
+        fire_now(seen_by_b)
     assert len(sent.slots) == 1
     assert JobRun.objects.filter(job=job).count() == 1
 
@@ -208,7 +237,7 @@ def test_jitter_delays_the_start_by_the_jobs_offset(make_job, sent, when_due):
         traveller.shift(timedelta(seconds=60))
         new_scheduler().tick()
     _run, countdown, _ = sent.slots[0]
-    assert countdown == pytest.approx(runs.jitter_offset(job))
+    assert countdown == pytest.approx(policies.jitter_offset(job))
     assert 0 < countdown <= 30
 
 
@@ -230,7 +259,9 @@ def test_pause_stops_firing_and_resume_waits_for_the_next_slot(make_job, user, s
     if lookahead:
         withdrawn = T0 + timedelta(seconds=30)
         assert withdrawn in sent.slot_times(job)  # published before the pause...
-        assert runs.execute_slot(str(job.pk), withdrawn.isoformat(), worker="w") is None  # ...and runs nothing
+        assert (
+            services.run_execute_slot(job_id=str(job.pk), scheduled_for=withdrawn.isoformat(), worker="w") is None
+        )  # ...and runs nothing
     else:
         assert sent.slot_times(job) == expected
 
@@ -267,7 +298,7 @@ def test_an_edit_keeping_the_next_slot_lets_it_be_claimed_again(make_job, user, 
     assert run_slots(job) == [slot]
     run = JobRun.objects.get(job=job)
     for _message in range(2):
-        runs.execute_slot(str(job.pk), slot.isoformat(), worker="w")
+        services.run_execute_slot(job_id=str(job.pk), scheduled_for=slot.isoformat(), worker="w")
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
     assert JobRun.objects.filter(job=job).count() == 1
@@ -279,7 +310,7 @@ def test_a_pause_landing_between_claim_and_advance_starts_nothing(make_job, user
         traveller.shift(timedelta(seconds=10))
         stale = Job.objects.get(pk=job.pk)
         services.job_pause(job=Job.objects.get(pk=job.pk), actor=user)
-        fire_job(stale, now=timezone.now())
+        fire_now(stale)
     assert sent.slots == []
     run = JobRun.objects.get(job=job)
     assert (run.status, run.reason) == (RunStatus.SKIPPED, "paused")
@@ -294,7 +325,7 @@ def test_a_one_off_job_fires_once_and_is_finished(make_job, sent):
         assert sent.slot_times(job) == [T0 + timedelta(seconds=30)]
         assert (job.enabled, job.paused_reason, job.next_run_at) == (False, PauseReason.FINISHED, None)
         run = JobRun.objects.select_related("job").get(job=job)
-        runs.execute(run, worker="w")  # a finished one-off still runs its slot
+        execute(run)  # a finished one-off still runs its slot
         run.refresh_from_db()
         assert run.status == RunStatus.SUCCEEDED
 
@@ -368,7 +399,7 @@ def test_a_job_left_at_a_claimed_slot_by_a_dead_scheduler_moves_on(make_job, sen
     with time_machine.travel(T0, tick=False) as traveller:
         job = make_job(schedule=every(10), overlap_policy="allow")
         traveller.shift(timedelta(seconds=10))
-        runs.claim_slot(job, T0 + timedelta(seconds=10))  # claimed, then that scheduler died
+        claim(job, T0 + timedelta(seconds=10))  # claimed, then that scheduler died
         scheduler = new_scheduler()
         scheduler.tick()
         # A fresh claim may belong to a scheduler about to advance the job: wait.
@@ -408,17 +439,10 @@ def outcomes(job) -> list[tuple]:
 
 
 @pytest.mark.parametrize("overlap", ["skip", "allow"])
-def test_several_late_slots_are_batched_with_fire_jobs_outcomes(
-    make_job, sent, settings, monkeypatch, overlap, when_due
-):
-    from jobs.beat import scheduler as scheduler_module
-
+def test_several_late_slots_of_many_jobs_go_out_in_one_batch(make_job, sent, settings, overlap, when_due):
     settings.JOBS_MISFIRE_GRACE_SECONDS = 10
-    per_job = []
-    monkeypatch.setattr(scheduler_module, "fire_job", lambda job, **kw: per_job.append(job.pk) or [])
     with time_machine.travel(T0, tick=False) as traveller:
-        batched = [make_job(schedule=every(10), overlap_policy=overlap) for _ in range(3)]
-        reference = make_job(schedule=every(10), overlap_policy=overlap)
+        jobs = [make_job(schedule=every(10), overlap_policy=overlap) for _ in range(3)]
         scheduler = new_scheduler()
         fire_batch = scheduler._fire_batch
         scheduler._fire_batch = lambda jobs, **kwargs: []  # busy elsewhere: these jobs fall behind
@@ -427,27 +451,19 @@ def test_several_late_slots_are_batched_with_fire_jobs_outcomes(
             scheduler.tick()
         scheduler._fire_batch = fire_batch
         traveller.shift(timedelta(seconds=1))
-        Job.objects.filter(pk=reference.pk).update(enabled=False)  # kept out of the batch
         scheduler.tick()
-        now = timezone.now()
-        reference = Job.objects.get(pk=reference.pk)
-        reference.enabled = True
-        fire_job(reference, now=now, stale_before=T0 - timedelta(seconds=10))
 
-    assert per_job == []  # the batched jobs never took the per-job path
     slots = [T0 + timedelta(seconds=s) for s in (10, 20, 30, 40)]
-    expected = outcomes(reference)
-    assert [slot for slot, *_ in expected] == slots
-    if overlap == "skip":
-        assert [status for _, status, _ in expected] == ["queued", "skipped", "skipped", "skipped"]
-    else:
-        assert {status for _, status, _ in expected} == {"queued"}
-    for job in batched:
-        assert outcomes(job) == expected
+    # Overlap `skip`: the first late slot runs, the others are skipped (it is still queued).
+    statuses = ["queued", "skipped", "skipped", "skipped"] if overlap == "skip" else ["queued"] * 4
+    for job in jobs:
+        assert [(slot, status) for slot, status, _ in outcomes(job)] == list(zip(slots, statuses, strict=True))
         assert Job.objects.get(pk=job.pk).next_run_at == T0 + timedelta(seconds=50)
-        sent_slots = sent.slot_times(job)
-        assert sent_slots == [slot for slot, status, _ in expected if status == "queued"]
+        assert sent.slot_times(job) == [
+            slot for slot, status in zip(slots, statuses, strict=True) if status == "queued"
+        ]
         if overlap == "skip":
+            assert {reason for _, status, reason in outcomes(job) if status == "skipped"} == {"overlap"}
             assert [entry["status"] for entry in Job.objects.get(pk=job.pk).recent_outcomes] == ["skipped"] * 3
 
 
@@ -455,7 +471,7 @@ def test_a_batch_leaves_alone_a_slot_another_scheduler_claimed(make_job, sent, w
     with time_machine.travel(T0, tick=False) as traveller:
         taken, free = make_job(schedule=every(10)), make_job(schedule=every(10))
         traveller.shift(timedelta(seconds=10))
-        runs.claim_slot(taken, T0 + timedelta(seconds=10))  # the other scheduler is about to advance it
+        claim(taken, T0 + timedelta(seconds=10))  # the other scheduler is about to advance it
         new_scheduler().tick()
     assert [run.job_id for run, _, _ in sent.slots] == [free.pk]
     assert Job.objects.get(pk=taken.pk).next_run_at == T0 + timedelta(seconds=10)
@@ -464,20 +480,16 @@ def test_a_batch_leaves_alone_a_slot_another_scheduler_claimed(make_job, sent, w
 
 
 def test_edits_and_pauses_landing_during_a_batch_stand(make_job, user, sent, monkeypatch, when_due):
-    from jobs.beat import scheduler as scheduler_module
-
     with time_machine.travel(T0, tick=False) as traveller:
         edited, paused, plain = (make_job(schedule=every(10)) for _ in range(3))
         traveller.shift(timedelta(seconds=10))
-        advance = scheduler_module._advance
 
-        def edit_then_advance(claimed):
+        def edit_and_pause():
             # Both writes land after the claims and before the advance.
             services.job_update(job=Job.objects.get(pk=edited.pk), actor=user, data={"schedule": every(60)})
             services.job_pause(job=Job.objects.get(pk=paused.pk), actor=user)
-            return advance(claimed)
 
-        monkeypatch.setattr(scheduler_module, "_advance", edit_then_advance)
+        after_the_claims(monkeypatch, edit_and_pause)
         new_scheduler().tick()
     assert sorted(run.job_id for run, _, _ in sent.slots) == sorted([edited.pk, plain.pk])
     assert Job.objects.get(pk=edited.pk).next_run_at == T0 + timedelta(seconds=70)  # the edit's, re-anchored
@@ -508,7 +520,6 @@ def test_stock_machinery_sees_system_tasks_but_never_job_rows(make_job):
     assert f"job:{job.pk}" not in names
     sql = str(scheduler.enabled_models_qs().query).upper()
     assert "CAST" not in sql and "::INTEGER" not in sql
-    assert connection.vendor in ("sqlite", "postgresql")
 
 
 def test_the_mirror_is_repaired_on_start_without_holding_up_firing(make_job, sent, monkeypatch):
@@ -548,32 +559,19 @@ def test_a_working_tick_is_recorded_for_health_checks(make_job):
 # --- claimed ahead (JOBS_BEAT_LOOKAHEAD_SECONDS) ------------------------------------------------
 
 
-def test_a_downtimes_missed_slots_are_batched_with_fire_jobs_outcomes(
-    make_job, sent, settings, monkeypatch, when_due, batched
-):
-    from jobs.beat import scheduler as scheduler_module
-
+def test_a_downtimes_missed_slots_of_many_jobs_are_recorded_in_one_batch(make_job, sent, settings, when_due):
     settings.JOBS_MISFIRE_GRACE_SECONDS = 10
     settings.JOBS_MISSED_RECORD_LIMIT = 4
-    per_job = []
-    monkeypatch.setattr(scheduler_module, "fire_job", lambda job, **kw: per_job.append(job.pk) or [])
     with time_machine.travel(T0, tick=False) as traveller:
-        batched = [make_job(schedule=every(10), catchup_policy="skip") for _ in range(3)]
-        reference = make_job(schedule=every(10), catchup_policy="skip")
-        Job.objects.filter(pk=reference.pk).update(enabled=False)  # kept out of the batch
+        jobs = [make_job(schedule=every(10), catchup_policy="skip") for _ in range(3)]
         traveller.shift(timedelta(seconds=75))  # beat starts now: :10 ... :60 passed, :70 within the grace
         new_scheduler().tick()
-        reference = Job.objects.get(pk=reference.pk)
-        reference.enabled = True
-        monkeypatch.undo()
-        fire_job(reference, now=timezone.now())
 
-    assert per_job == []  # the batched jobs never took the per-job path
-    expected = outcomes(reference)
-    assert [(slot - T0).seconds for slot, *_ in expected] == [10, 20, 30, 40, 70]
-    assert expected[-2][2] == "scheduler not running; later missed slots were not recorded"
-    for job in batched:
-        assert outcomes(job) == expected
+    for job in jobs:
+        recorded = outcomes(job)
+        assert [(slot - T0).seconds for slot, *_ in recorded] == [10, 20, 30, 40, 70]
+        assert [status for _, status, _ in recorded] == ["missed"] * 4 + ["queued"]
+        assert recorded[-2][2] == "scheduler not running; later missed slots were not recorded"
         assert sent.slot_times(job) == [T0 + timedelta(seconds=70)]
         job.refresh_from_db()
         assert job.next_run_at == T0 + timedelta(seconds=80)
@@ -592,9 +590,9 @@ def test_a_slot_claimed_ahead_is_published_with_its_slot_as_eta_and_starts_there
         assert {(run.scheduled_for, countdown) for run, countdown, _ in sent.slots} == {(T0 + timedelta(minutes=1), 8)}
         assert set(Job.objects.values_list("next_run_at", flat=True)) == {T0 + timedelta(minutes=2)}
         run = JobRun.objects.select_related("job").get(job=jobs[0])
-        assert (run.status, runs.claimed_ahead(run)) == (RunStatus.QUEUED, True)
+        assert (run.status, policies.claimed_ahead(run)) == (RunStatus.QUEUED, True)
         traveller.shift(timedelta(seconds=8))
-        runs.execute(run, worker="w")  # the worker holds the message until its ETA
+        execute(run)  # the worker holds the message until its ETA
     run.refresh_from_db()
     assert (run.status, run.started_at) == (RunStatus.SUCCEEDED, T0 + timedelta(minutes=1))
 
@@ -608,15 +606,15 @@ def test_overlap_of_a_slot_claimed_ahead_is_decided_when_it_starts(make_job, sen
         scheduler.tick()  # :10 claimed ahead
         traveller.shift(timedelta(seconds=9))
         first = JobRun.objects.select_related("job").get(job=job, scheduled_for=T0 + timedelta(seconds=10))
-        assert runs.start_run(first, worker="w")  # :10 is running (a long action)
+        assert claims.start(first, worker="w", now=timezone.now())  # :10 is running (a long action)
         scheduler.tick()  # :20 claimed ahead: not skipped now, although :10 is running
         second = JobRun.objects.select_related("job").get(job=job, scheduled_for=T0 + timedelta(seconds=20))
         assert second.status == RunStatus.QUEUED
         traveller.shift(timedelta(seconds=10))
         scheduler.tick()  # :30 claimed ahead too: a later slot does not hold back :20
         if not earlier_still_running:
-            runs.finish_run(first, status=RunStatus.SUCCEEDED)
-        runs.execute(second, worker="w")  # at :20
+            lifecycle.finish(first, status=RunStatus.SUCCEEDED)
+        execute(second)  # at :20
     second.refresh_from_db()
     if earlier_still_running:
         assert (second.status, second.reason, second.started_at) == (RunStatus.SKIPPED, "overlap", None)
@@ -629,19 +627,15 @@ def test_overlap_of_a_slot_claimed_ahead_is_decided_when_it_starts(make_job, sen
 def test_an_edit_or_pause_landing_between_an_ahead_claim_and_its_advance_withdraws_it(
     make_job, user, sent, settings, monkeypatch, claims_ahead
 ):
-    from jobs.beat import scheduler as scheduler_module
-
     with time_machine.travel(T0, tick=False) as traveller:
         edited, paused, plain = (make_job(schedule=every(10)) for _ in range(3))
         traveller.shift(timedelta(seconds=5))
-        advance = scheduler_module._advance
 
-        def edit_then_advance(claimed):
+        def edit_and_pause():
             services.job_update(job=Job.objects.get(pk=edited.pk), actor=user, data={"schedule": every(60)})
             services.job_pause(job=Job.objects.get(pk=paused.pk), actor=user)
-            return advance(claimed)
 
-        monkeypatch.setattr(scheduler_module, "_advance", edit_then_advance)
+        after_the_claims(monkeypatch, edit_and_pause)
         new_scheduler().tick()
     assert [run.job_id for run, _, _ in sent.slots] == [plain.pk]
     assert not JobRun.objects.filter(job__in=[edited, paused]).exists()
@@ -683,15 +677,8 @@ def test_a_stop_signal_during_a_pass_waits_for_the_pass_to_end(
     import os
     import signal
 
-    from jobs.beat import scheduler as scheduler_module
-
-    advance = scheduler_module._advance
-
-    def signalled_then_advance(claimed):
-        os.kill(os.getpid(), signal.SIGTERM)  # e.g. `docker stop`, between the claims and the advance
-        return advance(claimed)
-
-    monkeypatch.setattr(scheduler_module, "_advance", signalled_then_advance)
+    # e.g. `docker stop`, between the claims and the advance
+    after_the_claims(monkeypatch, lambda: os.kill(os.getpid(), signal.SIGTERM))
     with time_machine.travel(T0, tick=False) as traveller:
         job = make_job(schedule=every(10))
         traveller.shift(timedelta(seconds=10))
@@ -741,14 +728,12 @@ def test_a_second_stop_signal_stops_a_pass_at_once(make_job, sent, monkeypatch, 
     import os
     import signal
 
-    from jobs.beat import scheduler as scheduler_module
-
-    def stuck(claimed):  # e.g. a database that stopped answering
+    def stuck():  # e.g. a database that stopped answering
         os.kill(os.getpid(), signal.SIGTERM)
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("the second signal did not stop the pass")
 
-    monkeypatch.setattr(scheduler_module, "_advance", stuck)
+    after_the_claims(monkeypatch, stuck)
     with time_machine.travel(T0, tick=False) as traveller:
         make_job(schedule=every(10))
         traveller.shift(timedelta(seconds=10))

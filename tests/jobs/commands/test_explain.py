@@ -13,6 +13,7 @@ import time_machine
 from django.core.management import CommandError, call_command
 
 from jobs import services
+from jobs.execution.claims import claim_key
 from jobs.models import Job, JobRun, RunStatus, RunTrigger
 
 NOW = datetime(2025, 3, 12, 12, 0, 5, tzinfo=UTC)
@@ -41,7 +42,7 @@ def job(user: Any) -> Job:
             scheduled_for=slot,
             trigger=RunTrigger.SCHEDULE,
             status=RunStatus.SUCCEEDED,
-            claim_key=JobRun.make_claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
+            claim_key=claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
             started_at=slot + timedelta(seconds=1),
             finished_at=slot + timedelta(seconds=2),
             duration_ms=1000,
@@ -54,7 +55,7 @@ def job(user: Any) -> Job:
         trigger=RunTrigger.SCHEDULE,
         status=RunStatus.SKIPPED,
         reason="overlap",
-        claim_key=JobRun.make_claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
+        claim_key=claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
     )
     return job
 

@@ -12,12 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from jobs import services
-from jobs.execution import runs
 from jobs.models import EventKind, JobEvent, JobRun
-
-needs_execute_now = pytest.mark.skipif(
-    not hasattr(runs, "execute_now"), reason="jobs.execution.runs.execute_now (the run lifecycle) is not there yet"
-)
 
 
 def make_job(owner: Any, task: str, **kwargs: Any) -> Any:
@@ -38,7 +33,6 @@ def run_job(*args: str) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
-@needs_execute_now
 def test_runs_in_the_foreground_and_prints_the_record(user):
     job = make_job(user, "echo", greeting="hello")
     out, err = run_job(str(job.pk))
@@ -52,7 +46,6 @@ def test_runs_in_the_foreground_and_prints_the_record(user):
     assert JobEvent.objects.filter(job_ref=job.pk, kind=EventKind.RUN_REQUESTED).exists()
 
 
-@needs_execute_now
 def test_json_record(user):
     job = make_job(user, "echo")
     out, _ = run_job(str(job.pk), "--json")
@@ -62,7 +55,6 @@ def test_json_record(user):
     assert record["duration_ms"] is not None
 
 
-@needs_execute_now
 def test_a_failed_run_prints_its_record_and_exits_1(user):
     job = make_job(user, "fail", message="boom")
     out = io.StringIO()

@@ -12,6 +12,8 @@ import time_machine
 from jobs import services
 from jobs.diagnostics import explain
 from jobs.diagnostics.explain import Outcome
+from jobs.execution import policies
+from jobs.execution.claims import claim_key
 from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
 
 
@@ -44,9 +46,7 @@ def add_run(
     job: Job, slot: datetime, status: str, *, trigger: str = RunTrigger.SCHEDULE, attempt: int = 1, **fields: Any
 ) -> JobRun:
     key = (
-        f"{job.pk}|manual|{uuid.uuid4()}"
-        if trigger == RunTrigger.MANUAL
-        else JobRun.make_claim_key(job.pk, slot, trigger, attempt)
+        f"{job.pk}|manual|{uuid.uuid4()}" if trigger == RunTrigger.MANUAL else claim_key(job.pk, slot, trigger, attempt)
     )
     return JobRun.objects.create(
         job=job, scheduled_for=slot, trigger=trigger, attempt=attempt, status=status, claim_key=key, **fields
@@ -367,9 +367,7 @@ def test_runs_match_slots_at_millisecond_precision(user):
 def test_jitter_is_not_lateness(user):
     with travel(at("2025-05-01 00:00:00")):
         job = make_job(user, schedule={"kind": "cron", "cron": "0 * * * *"}, jitter_seconds=300)
-    from jobs.execution.runs import jitter_offset
-
-    offset = jitter_offset(job)
+    offset = policies.jitter_offset(job)
     ran(job, at("2025-05-01 01:00:00"), late=offset + 2)
     now = at("2025-05-01 01:30:00")
     with travel(now):

@@ -1,4 +1,7 @@
-"""The run lifecycle (jobs.execution.runs): start, finish, job summary, retries, overlap, pause, timeouts."""
+"""A run's life as the workers drive it (jobs.execution.lifecycle, jobs.services.runs).
+
+Start, finish, job summary, retries, auto-pause, pause, timeouts, the reaper and publishing.
+"""
 
 from __future__ import annotations
 
@@ -12,21 +15,36 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from django.utils import timezone
 
 from jobs import services, tasks
-from jobs.execution import dispatch, registry, runs
+from jobs.execution import claims, dispatch, lifecycle, policies, registry
 from jobs.models import EventKind, JobEvent, JobRun, PauseReason, RunStatus, RunTrigger
 
 pytestmark = pytest.mark.django_db
 
 
 def claim(job, *, at=None):
-    return runs.claim_slot(job, at or job.next_run_at)
+    """Claim a slot of the job as beat does; the run, or None if the slot was taken."""
+    run = claims.new_run(job, at or job.next_run_at)
+    return run if claims.claim_one(run) else None
+
+
+def execute(run, *, worker="w"):
+    """What a worker does with the run's message (run_job for a slot, execute_run for the others)."""
+    if run.trigger == RunTrigger.SCHEDULE:
+        return services.run_execute_slot(
+            job_id=str(run.job_id), scheduled_for=run.scheduled_for.isoformat(), worker=worker
+        )
+    return services.run_execute(run_id=run.pk, worker=worker)
+
+
+def start(run, *, worker="w", now=None):
+    assert claims.start(run, worker=worker, now=now or timezone.now())
 
 
 def test_a_run_records_start_end_and_the_job_summary(make_job, sent):
     job = make_job()
     run = claim(job)
     assert run.status == RunStatus.QUEUED
-    runs.execute(run, worker="celery@w1")
+    execute(run, worker="celery@w1")
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
     assert run.worker == "celery@w1"
@@ -44,8 +62,8 @@ def test_a_run_records_start_end_and_the_job_summary(make_job, sent):
 def test_a_duplicate_delivery_does_not_run_the_slot_twice(make_job, sent):
     job = make_job()
     run = claim(job)
-    assert runs.execute(run, worker="w1") is not None
-    assert runs.execute(JobRun.objects.get(pk=run.pk), worker="w2") is None
+    assert execute(run, worker="w1") is not None
+    assert execute(run, worker="w2") is None
     run.refresh_from_db()
     assert run.worker == "w1"
 
@@ -60,14 +78,14 @@ def test_a_slot_is_claimed_once(make_job, sent):
 def test_a_failed_run_is_retried_with_growing_backoff(make_job, sent):
     job = make_job(action={"type": "task", "task": "fail"}, max_retries=3, retry_backoff_seconds=10)
     run = claim(job)
-    runs.execute(run, worker="w")
+    execute(run, worker="w")
     for attempt, low in ((2, 10), (3, 20), (4, 40)):
         retry, countdown, _ = sent.runs[-1]
         assert retry.trigger == RunTrigger.RETRY
         assert retry.attempt == attempt
         assert retry.scheduled_for == run.scheduled_for
         assert low <= countdown <= low * 1.1
-        runs.execute(JobRun.objects.select_related("job").get(pk=retry.pk), worker="w")
+        execute(retry, worker="w")
     assert len(sent.runs) == 3  # attempt 4 failed too: max_retries=3 is spent
     statuses = list(JobRun.objects.filter(job=job).order_by("attempt").values_list("attempt", "status"))
     assert statuses == [(1, "failed"), (2, "failed"), (3, "failed"), (4, "failed")]
@@ -78,9 +96,9 @@ def test_a_failed_run_is_retried_with_growing_backoff(make_job, sent):
 def test_consecutive_failures_pause_the_job(make_job, sent):
     job = make_job(action={"type": "task", "task": "fail"}, pause_after_failures=2, max_retries=5)
     first = claim(job)
-    runs.execute(first, worker="w")
+    execute(first, worker="w")
     retry = JobRun.objects.select_related("job").get(trigger=RunTrigger.RETRY)
-    runs.execute(retry, worker="w")
+    execute(retry, worker="w")
     job.refresh_from_db()
     assert not job.enabled
     assert job.paused_reason == PauseReason.AUTO
@@ -91,12 +109,12 @@ def test_consecutive_failures_pause_the_job(make_job, sent):
 
 def test_a_success_resets_consecutive_failures(make_job, sent, settings):
     job = make_job(action={"type": "task", "task": "fail"})
-    runs.execute(claim(job), worker="w")
+    execute(claim(job), worker="w")
     job.refresh_from_db()
     assert job.consecutive_failures == 1
     job.task_name = "echo"
     job.save()
-    runs.execute(runs.claim_slot(job, job.next_run_at + timedelta(seconds=10)), worker="w")
+    execute(claim(job, at=job.next_run_at + timedelta(seconds=10)), worker="w")
     job.refresh_from_db()
     assert job.consecutive_failures == 0
     assert [o["status"] for o in job.recent_outcomes] == ["succeeded", "failed"]
@@ -107,41 +125,23 @@ def test_recent_outcomes_keep_the_newest_twenty(make_job, sent):
     slots = [job.next_run_at + timedelta(seconds=10 * k) for k in range(25)]
     ids = []
     for slot in slots:
-        run = runs.claim_slot(job, slot)
-        runs.execute(run, worker="w")
+        run = claim(job, at=slot)
+        execute(run, worker="w")
         ids.append(str(run.id))
     job.refresh_from_db()
     assert [o["id"] for o in job.recent_outcomes] == ids[::-1][:20]
-
-
-def test_overlap_skip_records_a_skipped_run_and_starts_nothing(make_job, sent):
-    job = make_job()
-    first = claim(job)
-    second = runs.claim_slot(job, job.next_run_at + timedelta(seconds=10))
-    assert first.status == RunStatus.QUEUED
-    assert second.status == RunStatus.SKIPPED
-    assert second.reason == "overlap"
-    job.refresh_from_db()
-    assert job.recent_outcomes[0] == {"id": str(second.id), "status": "skipped", "at": second.finished_at.isoformat()}
-
-
-def test_overlap_allow_runs_side_by_side(make_job, sent):
-    job = make_job(overlap_policy="allow")
-    claim(job)
-    second = runs.claim_slot(job, job.next_run_at + timedelta(seconds=10))
-    assert second.status == RunStatus.QUEUED
 
 
 def test_a_paused_job_starts_no_scheduled_run_but_a_manual_one(make_job, user, sent):
     job = make_job()
     run = claim(job, at=timezone.now())  # its slot has come (a run claimed ahead is withdrawn by the pause)
     job = services.job_pause(job=job, actor=user)
-    runs.execute(JobRun.objects.select_related("job").get(pk=run.pk), worker="w")
+    execute(run, worker="w")
     run.refresh_from_db()
     assert (run.status, run.reason, run.started_at) == (RunStatus.SKIPPED, "paused", None)
     manual = services.job_request_run(job=job, actor=user)
     assert sent.runs[-1][0] == manual
-    runs.execute(JobRun.objects.select_related("job").get(pk=manual.pk), worker="w")
+    execute(manual, worker="w")
     manual.refresh_from_db()
     assert manual.trigger == RunTrigger.MANUAL
     assert manual.status == RunStatus.SUCCEEDED
@@ -154,7 +154,7 @@ def test_a_run_stopped_at_its_soft_time_limit_is_timed_out(make_job, sent, monke
     monkeypatch.setitem(registry._REGISTRY, "stopped", registry.RegisteredTask("stopped", stopped, False, ""))
     job = make_job(action={"type": "task", "task": "stopped"}, timeout_seconds=7)
     run = claim(job)
-    runs.execute(run, worker="w")
+    execute(run, worker="w")
     run.refresh_from_db()
     assert run.status == RunStatus.TIMED_OUT
     assert run.reason == "timeout"
@@ -164,12 +164,12 @@ def test_a_run_stopped_at_its_soft_time_limit_is_timed_out(make_job, sent, monke
 def test_a_run_killed_at_its_hard_time_limit_is_timed_out(make_job, sent):
     job = make_job()
     run = claim(job)
-    runs.start_run(run, worker="w")
+    start(run, worker="w")
     tasks.run_job.on_failure(TimeLimitExceeded(61), "task-id", [str(job.pk), run.scheduled_for.isoformat()], {}, None)
     run.refresh_from_db()
     assert run.status == RunStatus.TIMED_OUT
     manual = services.job_request_run(job=job, actor=None)
-    runs.start_run(manual, worker="w")
+    start(manual, worker="w")
     tasks.execute_run.on_failure(TimeLimitExceeded(61), "task-id", [str(manual.pk)], {}, None)
     manual.refresh_from_db()
     assert manual.status == RunStatus.TIMED_OUT
@@ -178,7 +178,7 @@ def test_a_run_killed_at_its_hard_time_limit_is_timed_out(make_job, sent):
 def test_other_task_failures_do_not_touch_the_run(make_job, sent):
     job = make_job()
     run = claim(job)
-    runs.start_run(run, worker="w")
+    start(run, worker="w")
     tasks.execute_run.on_failure(RuntimeError("x"), "task-id", [str(run.pk)], {}, None)
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING
@@ -186,19 +186,19 @@ def test_other_task_failures_do_not_touch_the_run(make_job, sent):
 
 def test_jitter_offset_is_per_job_and_within_bounds(make_job):
     jobs = [make_job(jitter_seconds=30) for _ in range(5)]
-    offsets = [runs.jitter_offset(job) for job in jobs]
+    offsets = [policies.jitter_offset(job) for job in jobs]
     assert all(0 <= offset <= 30 for offset in offsets)
     assert len(set(offsets)) == 5
-    assert offsets == [runs.jitter_offset(job) for job in jobs]
-    assert runs.jitter_offset(make_job(jitter_seconds=0)) == 0
+    assert offsets == [policies.jitter_offset(job) for job in jobs]
+    assert policies.jitter_offset(make_job(jitter_seconds=0)) == 0
 
 
 def test_start_and_end_are_logged_with_structured_fields(make_job, sent, caplog):
     job = make_job()
     run = claim(job)
-    with caplog.at_level(logging.INFO, logger="jobs.execution.runs"):
-        runs.execute(run, worker="w")
-    started, ended = (r for r in caplog.records if r.name == "jobs.execution.runs")
+    with caplog.at_level(logging.INFO, logger="jobs.execution.lifecycle"):
+        execute(run, worker="w")
+    started, ended = (r for r in caplog.records if r.name == "jobs.execution.lifecycle")
     for record in (started, ended):
         assert record.job_id == str(job.pk)
         assert record.run_id == str(run.pk)
@@ -216,7 +216,7 @@ def test_header_values_stay_out_of_the_run_and_the_logs(make_job, sent, caplog):
     )
     run = claim(job)
     with caplog.at_level(logging.DEBUG):
-        runs.execute(run, worker="w")
+        execute(run, worker="w")
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
     assert secret not in run.error + run.result + run.reason
@@ -231,10 +231,10 @@ def test_the_reaper_fails_runs_whose_worker_is_lost_and_retries(make_job, sent, 
     settings.JOBS_REAPER_GRACE_SECONDS = 5
     job = make_job(timeout_seconds=10, max_retries=1, retry_backoff_seconds=1)
     run = claim(job)
-    runs.start_run(run, worker="celery@gone", now=timezone.now() - timedelta(seconds=17))
-    recent = runs.claim_slot(make_job(timeout_seconds=10), timezone.now())
-    runs.start_run(recent, worker="celery@alive", now=timezone.now() - timedelta(seconds=15))
-    assert runs.reap_lost_runs() == 1
+    start(run, worker="celery@gone", now=timezone.now() - timedelta(seconds=17))
+    recent = claim(make_job(timeout_seconds=10), at=timezone.now())
+    start(recent, worker="celery@alive", now=timezone.now() - timedelta(seconds=15))
+    assert services.runs_reap() == 1
     run.refresh_from_db()
     recent.refresh_from_db()
     assert (run.status, run.reason) == (RunStatus.FAILED, "worker lost")
@@ -247,76 +247,78 @@ def test_the_reaper_fails_runs_whose_worker_is_lost_and_retries(make_job, sent, 
 def test_the_reaper_fails_queued_runs_that_no_worker_started(make_job, sent, settings):
     settings.JOBS_QUEUED_LOST_AFTER_SECONDS = 60
     job = make_job()
-    lost = runs.claim_slot(job, timezone.now() - timedelta(seconds=120))
+    lost = claim(job, at=timezone.now() - timedelta(seconds=120))
     JobRun.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(seconds=120))
-    waiting = runs.claim_slot(make_job(jitter_seconds=0), timezone.now() - timedelta(seconds=30))
-    assert runs.reap_lost_runs() == 1
+    waiting = claim(make_job(jitter_seconds=0), at=timezone.now() - timedelta(seconds=30))
+    assert services.runs_reap() == 1
     lost.refresh_from_db()
     waiting.refresh_from_db()
     assert (lost.status, lost.reason) == (RunStatus.FAILED, "not started")
     assert waiting.status == RunStatus.QUEUED
     # A worker that gets the message after all does not run it.
-    assert runs.execute(JobRun.objects.select_related("job").get(pk=lost.pk), worker="late") is None
+    assert execute(lost, worker="late") is None
 
 
 # --- publishing -----------------------------------------------------------------------------------
 
 
-def test_messages_carry_the_run_time_limits(make_job, monkeypatch):
-    calls = []
-    monkeypatch.setattr(tasks.run_job, "apply_async", lambda **kw: calls.append(("run_job", kw)))
-    monkeypatch.setattr(tasks.execute_run, "apply_async", lambda **kw: calls.append(("execute_run", kw)))
-    job = make_job(timeout_seconds=42)
-    run = claim(job)
-    assert dispatch.send_slot(run, countdown=2.5)
-    assert dispatch.send_run(run)
-    args = [str(job.pk), run.scheduled_for.isoformat()]
-    reprs = {"kwargsrepr": "{}"}
-    assert calls == [
-        (
-            "run_job",
-            {"args": args, "soft_time_limit": 42, "time_limit": 43, "countdown": 2.5, "argsrepr": repr(args), **reprs},
-        ),
-        (
-            "execute_run",
-            {"args": [str(run.pk)], "soft_time_limit": 42, "time_limit": 43, "argsrepr": repr([str(run.pk)]), **reprs},
-        ),
-    ]
-
-
-def test_a_run_that_cannot_be_published_is_failed_not_left_queued(make_job, monkeypatch):
-    def broker_down(**kwargs):
-        raise ConnectionError("broker unreachable")
-
-    monkeypatch.setattr(tasks.run_job, "apply_async", broker_down)
-    job = make_job(max_retries=3)
-    run = claim(job)
-    assert dispatch.send_slot(run) is False
-    run.refresh_from_db()
-    assert (run.status, run.reason) == (RunStatus.FAILED, "not queued")
-    assert "broker unreachable" in run.error
-    assert not JobRun.objects.filter(trigger=RunTrigger.RETRY).exists()
-
-
-def _broker_queue_length() -> int:
+def _broker_messages() -> list[dict]:
+    """The messages waiting in the lane's broker queue, oldest first, decoded."""
     import redis
     from django.conf import settings
 
     with redis.Redis.from_url(settings.CELERY_BROKER_URL) as client:
-        return client.llen("celery")
+        raw = client.lrange("celery", 0, -1)
+    messages = []
+    for item in reversed(raw):  # kombu LPUSHes: the oldest is last
+        message = json.loads(item)
+        messages.append({"headers": message["headers"], "args": json.loads(base64.b64decode(message["body"]))[0]})
+    return messages
 
 
-def _slots(make_job, n):
-    runs_ = []
-    for _ in range(n):
-        job = make_job()
-        runs_.append(claim(job))
-    return runs_
+@pytest.fixture
+def empty_queue():
+    import redis
+    from django.conf import settings
+
+    with redis.Redis.from_url(settings.CELERY_BROKER_URL) as client:
+        client.delete("celery")
+
+
+def _slots(make_job, n, **policies):
+    return [claim(make_job(**policies)) for _ in range(n)]
+
+
+def test_a_published_message_is_what_celery_would_make_with_the_slot_as_eta(make_job, empty_queue):
+    from celery.utils.saferepr import saferepr
+
+    (run,) = _slots(make_job, 1, timeout_seconds=42)
+    manual = services.job_request_run(job=run.job, actor=None, send=False)
+    assert dispatch.publish([dispatch.slot_message(run, countdown=5), dispatch.run_message(manual)]) == []
+    slot, by_id = _broker_messages()
+    args = [str(run.job_id), run.scheduled_for.isoformat()]
+    assert (slot["headers"]["task"], slot["args"]) == ("jobs.run_job", args)
+    assert (by_id["headers"]["task"], by_id["args"]) == ("jobs.execute_run", [str(manual.pk)])
+    # The reprs beat passes in (to save celery's saferepr) are the ones celery would have made.
+    assert (slot["headers"]["argsrepr"], slot["headers"]["kwargsrepr"]) == (saferepr(args), saferepr({}))
+    eta = datetime.fromisoformat(slot["headers"]["eta"])
+    assert timedelta(seconds=4) < eta - timezone.now() <= timedelta(seconds=5)
+    assert by_id["headers"]["eta"] is None
+    # The run's time limits: the soft one is its timeout, the hard one a second later.
+    assert slot["headers"]["timelimit"] == by_id["headers"]["timelimit"] == [43, 42]
+
+
+def test_messages_are_written_in_chunks_and_all_arrive_in_order(make_job, monkeypatch, empty_queue):
+    monkeypatch.setattr(dispatch, "FLUSH_EVERY", 3)
+    slots = _slots(make_job, 7)
+    assert dispatch.publish([dispatch.slot_message(run) for run in slots]) == []
+    assert [m["args"][0] for m in _broker_messages()] == [str(run.job_id) for run in slots]
+    assert {run.status for run in JobRun.objects.filter(pk__in=[r.pk for r in slots])} == {RunStatus.QUEUED}
 
 
 @pytest.fixture
 def private_broker(monkeypatch, tmp_path):
-    """Batches publish to a Redis server of this test's own, which the test can stop mid-batch."""
+    """Publishing goes to a Redis server of this test's own, which the test can stop."""
     import contextlib
     import shutil
     import subprocess
@@ -348,7 +350,7 @@ def private_broker(monkeypatch, tmp_path):
     def producer_or_acquire(producer=None):
         yield producer or connection.Producer()
 
-    monkeypatch.setattr(tasks.run_job.app, "producer_or_acquire", producer_or_acquire)
+    monkeypatch.setattr(dispatch.app, "producer_or_acquire", producer_or_acquire)
     yield server
     connection.release()
     if server.poll() is None:
@@ -356,80 +358,32 @@ def private_broker(monkeypatch, tmp_path):
     server.wait(timeout=10)
 
 
-def test_a_batch_writes_its_messages_to_the_broker_together(make_job, monkeypatch):
-    monkeypatch.setattr(dispatch, "FLUSH_EVERY", 3)
-    slots = _slots(make_job, 4)
-    before = _broker_queue_length()
-    with dispatch.batch():
-        for run in slots[:2]:
-            assert dispatch.send_slot(run)
-        assert _broker_queue_length() == before  # buffered, not yet written
-        assert dispatch.send_slot(slots[2])
-        assert _broker_queue_length() == before + 3  # FLUSH_EVERY reached: one write
-        assert dispatch.send_slot(slots[3])
-    assert _broker_queue_length() == before + 4  # the rest when the batch ends
-    assert {run.status for run in JobRun.objects.filter(pk__in=[r.pk for r in slots])} == {RunStatus.QUEUED}
-
-
-def test_a_published_message_is_what_celery_would_make_with_the_slot_as_eta(make_job):
-    import redis
-    from celery.utils.saferepr import saferepr
-    from django.conf import settings
-
-    (run,) = _slots(make_job, 1)
-    with redis.Redis.from_url(settings.CELERY_BROKER_URL) as client:
-        client.delete("celery")
-        with dispatch.batch():
-            assert dispatch.send_slot(run, countdown=5)
-        (raw,) = client.lrange("celery", 0, -1)
-    headers = json.loads(raw)["headers"]
-    args = [str(run.job_id), run.scheduled_for.isoformat()]
-    assert json.loads(base64.b64decode(json.loads(raw)["body"]))[0] == args
-    # The reprs beat passes in (to save celery's saferepr) are the ones celery would have made.
-    assert (headers["argsrepr"], headers["kwargsrepr"]) == (saferepr(args), saferepr({}))
-    eta = datetime.fromisoformat(headers["eta"])
-    assert timedelta(seconds=4) < eta - timezone.now() <= timedelta(seconds=5)
-    assert (headers["timelimit"], headers["task"]) == (
-        [run.job.timeout_seconds + 1, run.job.timeout_seconds],
-        "jobs.run_job",
-    )
-
-
-def test_runs_whose_batched_write_fails_are_failed_not_left_queued(make_job, private_broker, caplog):
-    slots = _slots(make_job, 3)
-    with dispatch.batch():
-        for run in slots:
-            assert dispatch.send_slot(run)  # buffered: the failure shows when the batch is written
-        private_broker.kill()  # the broker goes away before the batch is written
-        private_broker.wait(timeout=10)
+def test_runs_whose_messages_cannot_be_written_are_failed_not_left_queued(make_job, private_broker, sent, caplog):
+    slots = _slots(make_job, 3, max_retries=3)
+    private_broker.kill()  # the broker goes away before the messages are written
+    private_broker.wait(timeout=10)
+    services.publish([dispatch.slot_message(run) for run in slots])
     for run in slots:
         run.refresh_from_db()
         assert (run.status, run.reason) == (RunStatus.FAILED, "not queued")
-        assert run.error.startswith("The run may not have been sent to the workers")
-    assert "may not have been queued" in caplog.text
+        assert run.error.startswith("The run ") and "sent to the workers" in run.error
+    assert "queued: " in caplog.text  # each logged, with the broker's error
+    assert not JobRun.objects.filter(trigger=RunTrigger.RETRY).exists()  # it never ran: nothing to retry
+    job = slots[0].job
+    job.refresh_from_db()
+    assert job.last_status == RunStatus.FAILED  # the owner sees it
 
 
-def test_runs_buffered_when_a_batch_is_abandoned_are_failed(make_job):
-    slots = _slots(make_job, 2)
-    with pytest.raises(RuntimeError), dispatch.batch():
-        for run in slots:
-            dispatch.send_slot(run)
-        raise RuntimeError("the pass failed before its messages were written")
-    for run in slots:
-        run.refresh_from_db()
-        assert (run.status, run.reason) == (RunStatus.FAILED, "not queued")
-        assert "the pass failed" in run.error
-
-
-def test_skipped_runs_of_many_jobs_are_recorded_together(make_job, user):
+def test_skipped_runs_of_many_jobs_are_recorded_together(make_job, user, django_capture_on_commit_callbacks):
     from jobs import cache as job_cache
 
     first, second = make_job(), make_job()
-    runs.record_outcomes(first.pk, [_ended(first, RunStatus.SUCCEEDED)])
+    lifecycle.record_outcomes(first.pk, [_ended(first, RunStatus.SUCCEEDED)])
     before = job_cache.lookup(scope="list", owner_id=user.pk, staff=False, path="/", query="").version
     groups = {job.pk: [_ended(job, RunStatus.SKIPPED, offset=s) for s in (10, 20)] for job in (first, second)}
 
-    runs.record_skipped(groups)
+    with django_capture_on_commit_callbacks(execute=True):  # the cache is invalidated once the write commits
+        lifecycle.record_not_run(groups)
 
     for job in (first, second):
         job.refresh_from_db()
@@ -448,7 +402,7 @@ def _ended(job, status, *, offset=0):
         scheduled_for=slot,
         status=status,
         finished_at=slot,
-        claim_key=JobRun.make_claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
+        claim_key=claims.claim_key(job.pk, slot),
     )
     return run
 
@@ -471,9 +425,9 @@ def test_run_job_without_a_slot_runs_nothing(make_job, caplog):
 def test_the_retention_task_prunes_old_runs(make_job, settings):
     settings.RUNS_RETENTION_DAYS = 30
     job = make_job()
-    old = runs.claim_slot(job, timezone.now() - timedelta(days=31))
-    runs.finish_run(old, status=RunStatus.SUCCEEDED, expected=RunStatus.QUEUED)
-    recent = runs.claim_slot(job, timezone.now() - timedelta(days=1))
+    old = claim(job, at=timezone.now() - timedelta(days=31))
+    lifecycle.finish(old, status=RunStatus.SUCCEEDED, expected=RunStatus.QUEUED)
+    recent = claim(job, at=timezone.now() - timedelta(days=1))
     assert tasks.prune_runs() == 1
     assert list(JobRun.objects.values_list("pk", flat=True)) == [recent.pk]
 
@@ -483,7 +437,7 @@ def test_the_retention_task_prunes_old_runs(make_job, settings):
 
 def test_execute_now_runs_a_manual_run_in_this_process(make_job, user, sent):
     job = make_job()
-    run = runs.execute_now(job, actor=user)
+    run = services.run_execute_now(job=job, actor=user)
     assert (run.trigger, run.status) == (RunTrigger.MANUAL, RunStatus.SUCCEEDED)
     assert run.worker.endswith("(foreground)")
     assert sent.runs == []  # nothing went to the broker
@@ -492,7 +446,7 @@ def test_execute_now_runs_a_manual_run_in_this_process(make_job, user, sent):
 
 def test_execute_now_enforces_the_timeout_and_does_not_retry(make_job, sent):
     job = make_job(action={"type": "task", "task": "sleep", "kwargs": {"seconds": 5}}, timeout_seconds=1, max_retries=2)
-    run = runs.execute_now(job)
+    run = services.run_execute_now(job=job)
     assert (run.status, run.reason) == (RunStatus.TIMED_OUT, "timeout")
     assert run.duration_ms < 3000
     assert sent.runs == []

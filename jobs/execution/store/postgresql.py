@@ -1,15 +1,35 @@
-"""Statements the ORM cannot say in one round trip (PostgreSQL only; callers keep a portable path)."""
+"""The PostgreSQL store: statements the ORM cannot say in one round trip."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from jobs.execution.store.base import Store
+
+
+class PostgresStore(Store):
+    def compare_and_set(
+        self, model: type[models.Model], rows: Iterable[Sequence[Any]], *, check: str, assign: Sequence[str]
+    ) -> set[Any]:
+        return update_where_unchanged(self.connection, model, rows, check=check, assign=assign)
+
+    def insert_then_reference_first(
+        self, rows: Sequence[models.Model], last: models.Model, *, field: str, match: Mapping[str, Any]
+    ) -> bool:
+        return insert_then_reference_first(self.connection, rows, last, field=field, match=match)
 
 
 def update_where_unchanged(
-    model: type[models.Model], rows: Iterable[Sequence[Any]], *, check: str, assign: Sequence[str]
+    connection: BaseDatabaseWrapper,
+    model: type[models.Model],
+    rows: Iterable[Sequence[Any]],
+    *,
+    check: str,
+    assign: Sequence[str],
 ) -> set[Any]:
     """Many compare-and-set updates in one statement; returns the primary keys it updated.
 
@@ -44,7 +64,12 @@ def update_where_unchanged(
 
 
 def insert_then_reference_first(
-    rows: Sequence[models.Model], last: models.Model, *, field: str, match: Mapping[str, Any]
+    connection: BaseDatabaseWrapper,
+    rows: Sequence[models.Model],
+    last: models.Model,
+    *,
+    field: str,
+    match: Mapping[str, Any],
 ) -> bool:
     """Insert `rows`, then `last` with its foreign key `field` set to the oldest row matching `match`: one statement.
 
@@ -68,7 +93,7 @@ def insert_then_reference_first(
     for index, row in enumerate(rows):
         assert row.pk is not None, "rows are inserted without RETURNING: their keys must be known"
         fields = _insert_fields(row)
-        params += _insert_values(row, fields)
+        params += _insert_values(connection, row, fields)
         columns = ", ".join(quote(f.column) for f in fields)
         writes.append(
             f"w{index} AS (INSERT INTO {quote(row._meta.db_table)} ({columns}) "  # noqa: S608
@@ -79,7 +104,7 @@ def insert_then_reference_first(
     assert isinstance(fk, models.ForeignKey)
     target = fk.related_model._meta
     fields = _insert_fields(last, exclude=fk)
-    params += _insert_values(last, fields)
+    params += _insert_values(connection, last, fields)
     conditions = []
     for name, value in match.items():
         column = target.get_field(name)
@@ -103,12 +128,12 @@ def insert_then_reference_first(
         cursor.execute(statement, params)
         inserted = cursor.fetchone()
     for row in rows:
-        _mark_saved(row)
+        _mark_saved(connection, row)
     if inserted is None:
         return False
     last.pk, referenced = inserted
     setattr(last, fk.attname, referenced)
-    _mark_saved(last)
+    _mark_saved(connection, last)
     return True
 
 
@@ -118,10 +143,10 @@ def _insert_fields(obj: models.Model, exclude: models.Field | None = None) -> li
     return [f for f in meta.concrete_fields if f is not exclude and not (f is meta.auto_field and obj.pk is None)]
 
 
-def _insert_values(obj: models.Model, fields: list[models.Field]) -> list[Any]:
+def _insert_values(connection: BaseDatabaseWrapper, obj: models.Model, fields: list[models.Field]) -> list[Any]:
     return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
 
 
-def _mark_saved(obj: models.Model) -> None:
+def _mark_saved(connection: BaseDatabaseWrapper, obj: models.Model) -> None:
     obj._state.adding = False
     obj._state.db = connection.alias

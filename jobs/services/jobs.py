@@ -1,4 +1,4 @@
-"""Every write on jobs: create, update, pause, resume, run now, duplicate, delete.
+"""Every write on jobs: create, update, pause, resume, duplicate, delete.
 
 The API, the admin and the management commands call these and nothing else,
 so validation, the audit trail, the API cache and django-celery-beat's mirror
@@ -12,18 +12,19 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from jobs import cache as job_cache
 from jobs import schedules
-from jobs.execution import registry, runs
+from jobs.beat import mirror
+from jobs.execution import claims, registry, store
 from jobs.models import (
     MASK,
     ActionType,
@@ -31,11 +32,8 @@ from jobs.models import (
     EventKind,
     Job,
     JobEvent,
-    JobRun,
     OverlapPolicy,
     PauseReason,
-    RunStatus,
-    RunTrigger,
 )
 
 logger = logging.getLogger(__name__)
@@ -330,7 +328,7 @@ def _event(job: Job, actor: Any, kind: str, changes: dict[str, Any] | None = Non
     )
 
 
-def _record(job: Job, actor: Any, kind: str, changes: dict[str, Any] | None = None) -> JobEvent:
+def record_event(job: Job, actor: Any, kind: str, changes: dict[str, Any] | None = None) -> JobEvent:
     event = _event(job, actor, kind, changes)
     event.save(force_insert=True)
     return event
@@ -339,14 +337,11 @@ def _record(job: Job, actor: Any, kind: str, changes: dict[str, Any] | None = No
 def _after_write(job: Job | None, owner_id: Any) -> None:
     """What every job write must do besides the row itself (inside the write's transaction).
 
-    The cache is bumped once the transaction commits: bumped earlier, a
-    reader could store what it read before the commit under the new version,
-    and serve it until the next write.
+    The mirror row is written with the job; the cache is invalidated once
+    the transaction commits (`jobs.cache.invalidate`).
     """
-    transaction.on_commit(lambda: job_cache.bump(owner_id))
+    job_cache.invalidate([owner_id])
     if job is not None:
-        from jobs.beat import mirror
-
         mirror.sync_job(job)
 
 
@@ -379,10 +374,12 @@ def job_create(*, owner: Any, actor: Any, data: Mapping[str, Any]) -> Job:
         raise ValidationError(errors)
     job = Job(owner=owner, **fields)
     job.next_run_at = compute_next_run_at(job, after=now)
-    # One transaction for the row, its audit event and its mirror: one commit
-    # on SQL backends instead of three (a no-op on MongoDB, where nothing
-    # relies on it: each write stands on its own there).
-    with transaction.atomic():
+    # One transaction for the row, its audit event and its mirror (one commit
+    # instead of three). On a standalone MongoDB server, with no
+    # transactions, the job is written first: a duplicate name fails before
+    # anything is written, and a failure after it leaves a mirror row that
+    # the job's next write or the next beat start repairs.
+    with store.current().atomic():
         try:
             _insert_new(job, _event(job, actor, EventKind.CREATED))
         except IntegrityError as exc:
@@ -397,20 +394,11 @@ def job_create(*, owner: Any, actor: Any, data: Mapping[str, Any]) -> Job:
 
 def _insert_new(job: Job, event: JobEvent) -> None:
     """A new job's row (first: a duplicate name fails before anything is written), its event and its mirror."""
-    from jobs.beat import mirror
-    from jobs.execution.store import sql
-
-    if connection.vendor == "postgresql":
-        # Usually the three rows in one statement (see jobs.execution.store.sql); when the
-        # mirror's schedule row does not exist yet, the job and its event
-        # only, and the mirror the portable way below.
-        task, field, schedule = mirror.new_entry(job)
-        if sql.insert_then_reference_first([job, event], task, field=field, match=schedule):
-            return
-    else:
-        job.save(force_insert=True)
-        event.save(force_insert=True)
-    mirror.sync_job(job, created=True)
+    # The mirror row points at a shared schedule row: where that exists, the
+    # store may write all three rows at once (one statement on PostgreSQL).
+    task, field, schedule = mirror.new_entry(job)
+    if not store.current().insert_then_reference_first([job, event], task, field=field, match=schedule):
+        mirror.sync_job(job, created=True)
 
 
 def job_update(*, job: Job, actor: Any, data: Mapping[str, Any], partial: bool = True) -> Job:
@@ -458,7 +446,7 @@ def job_update(*, job: Job, actor: Any, data: Mapping[str, Any], partial: bool =
     if "name" in new and new["name"] != job.name and name_taken.exists():
         raise DuplicateJobName(new["name"])
     enabled_change = new.pop("enabled", job.enabled)
-    with transaction.atomic():
+    with store.current().atomic():
         return _apply_update(job, actor, new, enabled_change=enabled_change, now=now)
 
 
@@ -480,14 +468,14 @@ def _apply_update(job: Job, actor: Any, new: dict[str, Any], *, enabled_change: 
             # could skip a slot that is due but not yet claimed by beat.
             job.next_run_at = compute_next_run_at(job, after=now)
             update_fields.append("next_run_at")
-            runs.withdraw_ahead(job, now=now)  # a slot of the old schedule claimed ahead does not run
+            claims.withdraw_ahead([job.pk], now=now)  # a slot of the old schedule claimed ahead does not run
         try:
             # Only the edited columns: run summaries (last_status,
             # recent_outcomes, ...) written by workers meanwhile stay intact.
             job.save(update_fields=update_fields)
         except IntegrityError as exc:
             raise DuplicateJobName(job.name) from exc
-        _record(job, actor, EventKind.UPDATED, changes)
+        record_event(job, actor, EventKind.UPDATED, changes)
     if enabled_change != job.enabled:
         job = job_resume(job=job, actor=actor) if enabled_change else job_pause(job=job, actor=actor)
     elif changes:
@@ -512,46 +500,45 @@ def _is_staff(actor: Any, owner: Any) -> bool:
     return bool(getattr(actor, "is_staff", False)) if actor is not None else True
 
 
-@transaction.atomic
 def job_pause(*, job: Job, actor: Any, reason: str = PauseReason.USER, kind: str = EventKind.PAUSED) -> Job:
     if not job.enabled:
         return job
-    job.enabled = False
-    job.paused_reason = reason
-    job.next_run_at = None
-    job.save(update_fields=["enabled", "paused_reason", "next_run_at", "updated_at"])
-    runs.withdraw_ahead(job)  # slots claimed ahead of the pause do not run
-    _record(job, actor, kind, {"reason": reason} if reason != PauseReason.USER else None)
-    _after_write(job, job.owner_id)
+    with store.current().atomic():
+        job.enabled = False
+        job.paused_reason = reason
+        job.next_run_at = None
+        job.save(update_fields=["enabled", "paused_reason", "next_run_at", "updated_at"])
+        claims.withdraw_ahead([job.pk])  # slots claimed ahead of the pause do not run
+        record_event(job, actor, kind, {"reason": reason} if reason != PauseReason.USER else None)
+        _after_write(job, job.owner_id)
     return job
 
 
-@transaction.atomic
 def job_resume(*, job: Job, actor: Any) -> Job:
     """Re-enable a job. It fires at its next slot after now, never for slots missed while paused."""
     if job.enabled:
         return job
     if job.paused_reason == PauseReason.OWNER_DEACTIVATED and not getattr(actor, "is_staff", False):
         raise PermissionDenied("This job was paused because its owner was deactivated; only staff can resume it.")
-    job.enabled = True
-    job.paused_reason = PauseReason.NONE
-    job.consecutive_failures = 0
-    job.next_run_at = compute_next_run_at(job)
-    job.save(update_fields=["enabled", "paused_reason", "consecutive_failures", "next_run_at", "updated_at"])
-    _record(job, actor, EventKind.RESUMED)
-    _after_write(job, job.owner_id)
+    with store.current().atomic():
+        job.enabled = True
+        job.paused_reason = PauseReason.NONE
+        job.consecutive_failures = 0
+        job.next_run_at = compute_next_run_at(job)
+        job.save(update_fields=["enabled", "paused_reason", "consecutive_failures", "next_run_at", "updated_at"])
+        record_event(job, actor, EventKind.RESUMED)
+        _after_write(job, job.owner_id)
     return job
 
 
-@transaction.atomic
 def job_delete(*, job: Job, actor: Any) -> None:
+    """Delete a job and its runs; its audit trail stays (the `deleted` event first, the job last)."""
     owner_id = job.owner_id
-    _record(job, actor, EventKind.DELETED)
-    from jobs.beat import mirror
-
-    mirror.remove_job(job)
-    job.delete()
-    _after_write(None, owner_id)
+    with store.current().atomic():
+        record_event(job, actor, EventKind.DELETED)
+        mirror.remove_job(job)
+        job.delete()
+        _after_write(None, owner_id)
 
 
 def job_duplicate(*, job: Job, actor: Any) -> Job:
@@ -597,25 +584,6 @@ def job_to_spec(job: Job) -> dict[str, Any]:
     }
 
 
-def job_request_run(*, job: Job, actor: Any, send: bool = True) -> JobRun:
-    """Run the job now, outside its schedule (trigger `manual`).
-
-    With send=False the run is only recorded (queued), for a caller that
-    executes it itself (`jobs.execution.runs.execute_now`, behind `manage.py run_job`).
-    """
-    from jobs.execution import dispatch
-
-    now = _now()
-    run = JobRun(job=job, scheduled_for=now, trigger=RunTrigger.MANUAL, status=RunStatus.QUEUED)
-    run.claim_key = f"{job.id}|manual|{run.id}"
-    run.save(force_insert=True)
-    _record(job, actor, EventKind.RUN_REQUESTED, {"run_id": str(run.id)})
-    job_cache.bump(job.owner_id)
-    if send:
-        dispatch.send_run(run)
-    return run
-
-
 def jobs_pause_for_deactivated_owner(*, owner: Any) -> int:
     """Pause every enabled job of a deactivated user (events by `system`)."""
     count = 0
@@ -623,10 +591,3 @@ def jobs_pause_for_deactivated_owner(*, owner: Any) -> int:
         job_pause(job=job, actor=None, reason=PauseReason.OWNER_DEACTIVATED)
         count += 1
     return count
-
-
-def runs_prune(*, days: int | None = None, now: datetime | None = None) -> int:
-    """Delete runs older than the retention (RUNS_RETENTION_DAYS); events are kept longer."""
-    cutoff = (now or _now()) - timedelta(days=days or settings.RUNS_RETENTION_DAYS)
-    deleted, _ = JobRun.objects.filter(scheduled_for__lt=cutoff).exclude(status__in=("queued", "running")).delete()
-    return deleted

@@ -1,0 +1,185 @@
+"""Carrying out a batch of plans: claim, advance, publish. The one path for every database.
+
+A batch costs a constant number of round trips, whatever its size: one read
+of the jobs with an active run (overlap policy `skip`), one insert of every
+claim (`claims.claim`: taken keys are skipped), one batch of conditional
+advances (`store.compare_and_set` on `next_run_at`), and the messages,
+pipelined. A single due job is a batch of one. The rules:
+
+- The first row of a job (its first missed or due slot, or the slot claimed
+  ahead) is the gate: if another beat holds it, this beat records nothing
+  for the job (and deletes what it inserted for its later slots). If that
+  claim is older than STALE_CLAIM_SECONDS while the job still sits at the
+  slot, its owner died between claim and advance: the job moves on.
+- Overlap `skip` for due slots is decided here: if a run of the job is
+  queued or running (or this batch queues one first), the slot is recorded
+  `skipped`. A slot claimed ahead is decided when it starts (`policies.overlaps`).
+- The advance moves `next_run_at` only if it still holds the slot read. If
+  it does not, an edit, pause or delete landed meanwhile and stands: claims
+  made ahead are withdrawn (as if never made), and due runs of a job now
+  paused or gone are `skipped`.
+- A job with no following slot is finished (paused `finished`) once advanced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from jobs import schedules, services
+from jobs.beat.planning import Plan
+from jobs.execution import claims, dispatch, lifecycle, policies, store
+from jobs.models import ACTIVE_STATUSES, Job, JobRun, OverlapPolicy, PauseReason, RunStatus, RunTrigger
+
+logger = logging.getLogger(__name__)
+
+# A slot whose claim is older than this while next_run_at still holds it was
+# claimed by a scheduler that died before advancing the job: move on.
+STALE_CLAIM_SECONDS = 30
+
+
+def fire(plans: Sequence[Plan], *, now: datetime) -> None:
+    """Claim, advance and publish the plans' slots (see the module docstring for the rules)."""
+    busy = _busy(plans)
+    batch = [(plan, rows) for plan in plans if (rows := _rows(plan, now=now, busy=plan.job.pk in busy))]
+    if not batch:
+        return
+    ours = claims.claim([run for _, rows in batch for run in rows])
+    won: list[tuple[Plan, list[JobRun]]] = []
+    lost: list[Plan] = []
+    stray: list[Any] = []
+    not_run: dict[Any, list[JobRun]] = {}
+    for plan, rows in batch:
+        if rows[0].id not in ours:
+            # Another beat owns these slots: its later rows inserted with the batch are not ours either.
+            stray += [run.id for run in rows[1:] if run.id in ours]
+            lost.append(plan)
+            continue
+        rows = [run for run in rows if run.id in ours]
+        missed = sum(run.status == RunStatus.MISSED for run in rows)
+        if missed:
+            lifecycle.log_missed(plan.job.pk, missed)
+        ended = [run for run in rows if run.status in (RunStatus.MISSED, RunStatus.SKIPPED)]
+        for run in ended:
+            if run.status == RunStatus.SKIPPED:
+                lifecycle.log_end(run)
+        if ended:
+            not_run[plan.job.pk] = ended
+        won.append((plan, [run for run in rows if run.status == RunStatus.QUEUED]))
+    claims.discard(stray)
+    _move_on_from_dead_claims(lost, now=now)
+    lifecycle.record_not_run(not_run, now=now)
+    if won:
+        _advance_and_publish(won, now=now)
+
+
+def _busy(plans: Sequence[Plan]) -> set[Any]:
+    """The jobs (overlap policy `skip`, with due slots) that have a run queued or running."""
+    ids = [plan.job.pk for plan in plans if plan.job.overlap_policy == OverlapPolicy.SKIP and not plan.ahead]
+    if not ids:
+        return set()
+    return set(JobRun.objects.filter(job_id__in=ids, status__in=ACTIVE_STATUSES).values_list("job_id", flat=True))
+
+
+def _rows(plan: Plan, *, now: datetime, busy: bool) -> list[JobRun]:
+    """The runs a plan claims, in slot order: missed slots, the catch-up run, then the slots to run."""
+    job = plan.job
+    last = len(plan.missed) - 1
+    rows = [
+        claims.new_run(
+            job, slot, status=RunStatus.MISSED, reason=claims.missed_reason(plan.note if i == last else ""), now=now
+        )
+        for i, slot in enumerate(plan.missed)
+    ]
+    skip = job.overlap_policy == OverlapPolicy.SKIP and not plan.ahead
+    runnable = [(plan.catchup, RunTrigger.CATCHUP)] if plan.catchup is not None else []
+    runnable += [(slot, RunTrigger.SCHEDULE) for slot in plan.slots]
+    for slot, trigger in runnable:
+        if skip and busy:
+            rows.append(claims.new_run(job, slot, trigger=trigger, status=RunStatus.SKIPPED, reason="overlap", now=now))
+        else:
+            rows.append(claims.new_run(job, slot, trigger=trigger))
+            busy = True  # the catch-up run (claimed first) or the first slot occupies the job
+    return rows
+
+
+def _move_on_from_dead_claims(lost: Sequence[Plan], *, now: datetime) -> None:
+    """Jobs left at a slot claimed long ago by a scheduler that died before advancing them: advance them."""
+    claimed = claims.claimed_at((plan.job.pk, plan.slot) for plan in lost)
+    stale = [
+        plan
+        for plan in lost
+        if plan.job.pk in claimed and now - claimed[plan.job.pk] >= timedelta(seconds=STALE_CLAIM_SECONDS)
+    ]
+    moves = []
+    for plan in stale:
+        following = schedules.next_fire_time(plan.job.schedule, after=plan.slot)
+        moves.append((plan.job.pk, plan.slot, following and following.astimezone(UTC)))
+    for job_id in store.current().compare_and_set(Job, moves, check="next_run_at", assign=["next_run_at"]):
+        logger.warning(
+            "beat: job %s was left at a slot claimed %s ago; moved on to its next slot",
+            job_id,
+            now - claimed[job_id],
+            extra={"job_id": str(job_id)},
+        )
+
+
+def _advance_and_publish(won: Sequence[tuple[Plan, list[JobRun]]], *, now: datetime) -> None:
+    moved = store.current().compare_and_set(
+        Job, [(plan.job.pk, plan.slot, plan.following) for plan, _ in won], check="next_run_at", assign=["next_run_at"]
+    )
+    to_send: list[JobRun] = []
+    finished: list[Job] = []
+    withdrawn: list[Any] = []
+    unsure: list[tuple[Any, list[JobRun]]] = []
+    for plan, queued in won:
+        if plan.job.pk in moved:
+            to_send += queued
+            if plan.following is None:
+                finished.append(plan.job)
+            continue
+        # An edit, pause or delete landed meanwhile; its next_run_at stands.
+        if any(run.scheduled_for > now for run in queued):
+            # It came before these slots: as if they had never been claimed.
+            withdrawn.append(plan.job.pk)
+            queued = [run for run in queued if run.scheduled_for <= now]
+        if queued:
+            unsure.append((plan.job.pk, queued))
+    claims.withdraw_ahead(withdrawn, now=now)
+    to_send += _still_runnable(unsure, now=now)
+    for job in finished:
+        job.next_run_at = None
+        services.job_pause(job=job, actor=None, reason=PauseReason.FINISHED)
+    services.publish([_message(run) for run in to_send])
+
+
+def _still_runnable(unsure: Sequence[tuple[Any, list[JobRun]]], *, now: datetime) -> list[JobRun]:
+    """Due runs of jobs changed meanwhile: those of a job now paused or gone are skipped, the rest run."""
+    if not unsure:
+        return []
+    state = {
+        pk: (enabled, reason)
+        for pk, enabled, reason in Job.objects.filter(pk__in=[job_id for job_id, _ in unsure]).values_list(
+            "pk", "enabled", "paused_reason"
+        )
+    }
+    runnable = []
+    for job_id, queued in unsure:
+        enabled, reason = state.get(job_id, (False, None))  # a deleted job counts as paused
+        if not enabled and reason != PauseReason.FINISHED:
+            for run in queued:
+                lifecycle.skip(run, reason="paused", now=now)
+        else:
+            runnable += queued
+    return runnable
+
+
+def _message(run: JobRun) -> dispatch.Message:
+    if run.trigger == RunTrigger.CATCHUP:
+        return dispatch.run_message(run)
+    start = policies.start_at(run, run.job)
+    return dispatch.slot_message(run, countdown=(start - timezone.now()).total_seconds())
