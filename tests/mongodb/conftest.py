@@ -52,6 +52,27 @@ else:
         """The recorder: `with mql.path("api.jobs.list"): ...` records a code path against its fixture."""
         yield RECORDER
 
+    @pytest.fixture
+    def replica_set(db: Any) -> Iterator[Any]:
+        """MongoDB as a one-node replica set: `hello` has a `setName`, so the backend's
+        `connection.features._supports_transactions` is True and `django_mongodb_backend.transaction.atomic()`
+        runs real transactions (recorded with `"txn": True`, rolled back in the store when aborted)."""
+        from django.db import connection
+
+        # A cached_property: computed once per connection, from whichever `hello` answered first.
+        connection.features.__dict__.pop("_supports_transactions", None)
+        RECORDER.replica_set = True
+        try:
+            yield RECORDER
+        finally:
+            RECORDER.replica_set = False
+            connection.features.__dict__.pop("_supports_transactions", None)
+            if connection.session is not None:
+                # Left behind by a test that failed inside atomic(), or by a commit the server refused
+                # (the backend only ends the session when the error is a DatabaseError).
+                connection._end_session()
+            connection.in_atomic_block_mongo, connection.nested_atomics = False, 0
+
     @pytest.fixture(autouse=True)
     def _guard_problems(db: Any) -> Iterator[None]:
         """Backend exceptions and allow-list violations outside `mql.path()` blocks (seeding) fail too."""

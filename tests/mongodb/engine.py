@@ -710,7 +710,9 @@ def _project_one(spec: dict[str, Any], doc: Any, root: dict[str, Any], variables
 
 def _stage_project(docs: list[dict[str, Any]], spec: Any, collections: Collections, variables: dict[str, Any]) -> Any:
     values = [v for k, v in spec.items() if k != "_id"]
-    exclusion = values and all(v is False or (type(v) is int and v == 0) for v in values)
+    # {"_id": 0} alone excludes _id and keeps the rest, as any other exclusion does.
+    values = values or [spec.get("_id", 1)]
+    exclusion = all(v is False or (type(v) is int and v == 0) for v in values)
     out = []
     for doc in docs:
         if exclusion:

@@ -16,8 +16,22 @@ end to end under `MONGODB_URI` settings with no server:
   operator the engine does not know) is recorded even when the app catches
   it, and fails the test; so does any attempt to reach a server.
 
+Writes go through the server's insert / update / delete commands as the
+store answers them, wrapped in pymongo's own bulk helpers: `insert_many` and
+`bulk_write` (InsertOne, UpdateOne, UpdateMany, ReplaceOne, DeleteOne,
+DeleteMany; ordered or not) return pymongo's results and raise its
+`BulkWriteError` with its detail shape; a `bulk_write` is recorded as one
+operation, its requests spelled as mongosh's `bulkWrite` spells them.
+
+Transactions: `hello` answers as a standalone server unless
+`RECORDER.replica_set` (the `replica_set` fixture) is set, and operations
+carrying a session in a transaction fail on a standalone server as they
+would on MongoDB. On a replica set they are recorded with `"txn": True`,
+and an aborted transaction's writes are undone in the store.
+
 `Recorder.path(name)` records one code path's operations and compares them,
-normalized, with `fixtures/<name>.json` (`UPDATE_MQL_FIXTURES=1` rewrites).
+normalized, with `fixtures/<name>.json` (`UPDATE_MQL_FIXTURES=1` rewrites);
+`Recorder.counting()` counts a block's round trips.
 """
 
 from __future__ import annotations
@@ -31,22 +45,39 @@ import os
 import re
 import socket
 import traceback
+from collections import Counter, abc
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import bson
 from bson import ObjectId
 from bson.errors import BSONError
 from bson.son import SON
 from pymongo import IndexModel
+from pymongo.bulk_shared import _merge_command, _raise_bulk_write_error
 from pymongo.collection import Collection
+from pymongo.common import validate_list, validate_ok_for_replace, validate_ok_for_update
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, ServerSelectionTimeoutError
+from pymongo.errors import (
+    BulkWriteError,
+    DuplicateKeyError,
+    InvalidOperation,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+)
+from pymongo.helpers_shared import _check_write_command_response
+from pymongo.message import _DELETE, _INSERT, _UPDATE
 from pymongo.mongo_client import MongoClient
-from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+from pymongo.results import BulkWriteResult, DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+from pymongo.synchronous.bulk import _Bulk
 
 from tests.mongodb import allowlist, engine
+
+# The private pymongo names above (_Bulk, _merge_command, _raise_bulk_write_error, _check_write_command_response,
+# _INSERT...) are used on purpose: results and BulkWriteError details then have pymongo's shape by construction,
+# and a pymongo upgrade that moves them fails at import, loudly.
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 UPDATE_ENV = "UPDATE_MQL_FIXTURES"
@@ -145,25 +176,103 @@ class FakeCursor:
         self.close()
 
 
+_Refusal = tuple[int, str, str, list[str]]
+# What a server answers a command carrying a transaction it cannot run: a standalone server has no
+# transactions; after a write error inside one, the server has aborted it (mongod's write_ops_exec:
+# "If we are in a transaction, we must fail the whole batch" then abortTransaction).
+_STANDALONE: _Refusal = (
+    20,
+    "IllegalOperation",
+    "Transaction numbers are only allowed on a replica set member or mongos",
+    [],
+)
+_ABORTED: _Refusal = (251, "NoSuchTransaction", "Transaction has been aborted.", ["TransientTransactionError"])
+
+
+def _server_error(refusal: _Refusal) -> OperationFailure:
+    code, name, message, labels = refusal
+    details: dict[str, Any] = {"ok": 0.0, "errmsg": message, "code": code, "codeName": name}
+    if labels:
+        details["errorLabels"] = list(labels)
+    return OperationFailure(message, code, details)
+
+
 class FakeSession:
+    """What `MongoClient.start_session()` returns, with pymongo's transaction states.
+
+    As in pymongo, `start_transaction()` sends nothing: the transaction starts on
+    the server with its first operation, and committing or aborting one that sent
+    nothing sends nothing either (both are still recorded, as the app's calls).
+    Writes made inside the transaction are journaled and undone when it aborts,
+    whether the app aborts it or the server does after a write error. Not
+    simulated: snapshot isolation (operations outside the transaction see its
+    uncommitted writes) and write conflicts between sessions.
+    """
+
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
-        self.in_transaction = False
+        self.state = "none"  # pymongo's _TxnState: none, starting, in progress, committed, aborted
+        self.journal: list[Callable[[], None]] = []
+        self.refusal: _Refusal | None = None
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.state in ("starting", "in progress")
 
     def start_transaction(self, *args: Any, **kwargs: Any) -> None:
+        if self.in_transaction:
+            raise InvalidOperation("Transaction already in progress")
         self.recorder.record({"op": "session.start_transaction"})
-        self.in_transaction = True
+        self.state, self.journal, self.refusal = "starting", [], None
+
+    def command_sent(self) -> None:
+        """An operation carrying this session reached the server: it starts or continues the transaction."""
+        if not self.in_transaction:
+            return
+        if not self.recorder.replica_set and self.refusal is None:
+            self.refusal = _STANDALONE
+        self.state = "in progress"
+        if self.refusal:
+            raise _server_error(self.refusal)
+
+    def aborted_by_server(self) -> None:
+        self._undo()
+        self.refusal = _ABORTED
+
+    def _undo(self) -> None:
+        for undo in reversed(self.journal):
+            undo()
+        self.journal = []
 
     def commit_transaction(self) -> None:
         self.recorder.record({"op": "session.commit_transaction"})
-        self.in_transaction = False
+        if self.state == "none":
+            raise InvalidOperation("No transaction started")
+        if self.state == "aborted":
+            raise InvalidOperation("Cannot call commitTransaction after calling abortTransaction")
+        sent, refusal = self.state == "in progress", self.refusal
+        self.state, self.journal = "committed", []
+        if sent:
+            self.recorder.count("session.commit_transaction")
+            if refusal:
+                raise _server_error(refusal)
 
     def abort_transaction(self) -> None:
         self.recorder.record({"op": "session.abort_transaction"})
-        self.in_transaction = False
+        if self.state == "none":
+            raise InvalidOperation("No transaction started")
+        if self.state == "aborted":
+            raise InvalidOperation("Cannot call abortTransaction twice")
+        if self.state == "committed":
+            raise InvalidOperation("Cannot call abortTransaction after calling commitTransaction")
+        if self.state == "in progress":
+            self.recorder.count("session.abort_transaction")  # its errors are ignored, as pymongo does
+        self._undo()
+        self.state = "aborted"
 
     def end_session(self) -> None:
-        self.in_transaction = False
+        if self.in_transaction:
+            self.abort_transaction()  # as pymongo's end_session does
 
     def __enter__(self) -> FakeSession:
         return self
@@ -182,7 +291,7 @@ _ISO = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:
 # Values that differ on every run whatever their type: salted hashes, session keys, timings.
 _VOLATILE_KEYS = {"password": "<password>", "session_key": "<session key>", "session_data": "<session data>"}
 _NUMBER_KEYS = {"duration_ms"}
-_DATA_KEYS = {"documents", "document", "$literal"}
+_DATA_KEYS = {"documents", "document", "replacement", "$literal"}
 _FIELD_SETS = {"$addFields", "$set", "$project"}
 
 
@@ -240,6 +349,11 @@ class Recorder:
         self.fixtures_used: set[str] = set()
         self.expected_errors = 0
         self.counts: dict[str, int] = {}
+        self.counters: list[Counter[str]] = []
+        # The session the current pymongo call carries (set around every patched method).
+        self.session: FakeSession | None = None
+        # False: `hello` answers as a standalone server (no transactions); the `replica_set` fixture sets it.
+        self.replica_set = False
 
     # --- recording ------------------------------------------------------------------
 
@@ -247,6 +361,42 @@ class Recorder:
         self.counts[operation["op"]] = self.counts.get(operation["op"], 0) + 1
         if self.log is not None:
             self.log.append(copy.deepcopy(operation))
+
+    def send(self, operation: dict[str, Any]) -> None:
+        """One command reaching the server: recorded (with `"txn": True` inside a transaction), counted, and
+        refused as the server would refuse it (a transaction on a standalone server, or one it aborted)."""
+        if self.session is not None and self.session.in_transaction:
+            operation = {**operation, "txn": True}
+        self.record(operation)
+        self.command_sent(operation["op"])
+
+    def command_sent(self, kind: str) -> None:
+        """A command of an operation already recorded (pymongo sends a bulk write as one per run of a kind)."""
+        self.count(kind)
+        if self.session is not None:
+            self.session.command_sent()
+
+    def count(self, kind: str) -> None:
+        for counter in self.counters:
+            counter[kind] += 1
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[Counter[str]]:
+        """The commands the block sends to MongoDB, by kind: `sum(counted.values())` is its round trips.
+
+        One per command the server receives: a find, an aggregate, an insert_many,
+        a commit (of a transaction that sent something) count 1 each; a bulk_write
+        counts one per command pymongo splits it into (unordered: one per kind of
+        request; ordered: one per run of consecutive requests of a kind). The
+        `duplicate key` annotations and `session.start_transaction` (pymongo
+        sends nothing until the first operation) are not counted. Blocks nest.
+        """
+        counter: Counter[str] = Counter()
+        self.counters.append(counter)
+        try:
+            yield counter
+        finally:
+            self.counters = [c for c in self.counters if c is not counter]
 
     def violation(self, message: str) -> None:
         self.problems.append(f"MQL outside the MongoDB 6.0 allow-list: {message}")
@@ -362,7 +512,7 @@ def _answer(func: Callable[..., Any]) -> Callable[..., Any]:
 @_answer
 def aggregate(self: Collection, pipeline: Any, *args: Any, **kwargs: Any) -> FakeCursor:
     pipeline = _round_trip(self, list(pipeline))
-    RECORDER.record({"op": "aggregate", "collection": self.name, "pipeline": pipeline})
+    RECORDER.send({"op": "aggregate", "collection": self.name, "pipeline": pipeline})
     _check("aggregate", self.name, allowlist.pipeline_violations(pipeline))
     docs = engine.run_pipeline(RECORDER.store.docs(self.name), pipeline, RECORDER.store.collections)
     return FakeCursor([_round_trip(self, doc) for doc in docs])
@@ -380,7 +530,7 @@ def _find_docs(self: Collection, filter: Any, projection: Any = None) -> list[di
 @_answer
 def find(self: Collection, filter: Any = None, projection: Any = None, *args: Any, **kwargs: Any) -> FakeCursor:
     filter = _round_trip(self, filter or {})
-    RECORDER.record({"op": "find", "collection": self.name, "filter": filter, "projection": projection})
+    RECORDER.send({"op": "find", "collection": self.name, "filter": filter, "projection": projection})
     _check("find", self.name, allowlist.query_violations(filter, "filter"))
     cursor = FakeCursor(_find_docs(self, filter, projection))
     if kwargs.get("sort"):
@@ -401,20 +551,20 @@ def find_one(self: Collection, filter: Any = None, *args: Any, **kwargs: Any) ->
 @_answer
 def count_documents(self: Collection, filter: Any, *args: Any, **kwargs: Any) -> int:
     filter = _round_trip(self, filter)
-    RECORDER.record({"op": "count_documents", "collection": self.name, "filter": filter})
+    RECORDER.send({"op": "count_documents", "collection": self.name, "filter": filter})
     _check("count_documents", self.name, allowlist.query_violations(filter, "filter"))
     return len(_find_docs(self, filter))
 
 
 def estimated_document_count(self: Collection, *args: Any, **kwargs: Any) -> int:
-    RECORDER.record({"op": "estimated_document_count", "collection": self.name})
+    RECORDER.send({"op": "estimated_document_count", "collection": self.name})
     return len(RECORDER.store.docs(self.name))
 
 
 @_answer
 def distinct(self: Collection, key: str, filter: Any = None, *args: Any, **kwargs: Any) -> list[Any]:
     filter = _round_trip(self, filter or {})
-    RECORDER.record({"op": "distinct", "collection": self.name, "key": key, "filter": filter})
+    RECORDER.send({"op": "distinct", "collection": self.name, "key": key, "filter": filter})
     _check("distinct", self.name, allowlist.query_violations(filter, "filter"))
     seen: dict[Any, Any] = {}
     for doc in _find_docs(self, filter):
@@ -425,58 +575,98 @@ def distinct(self: Collection, key: str, filter: Any = None, *args: Any, **kwarg
     return list(seen.values())
 
 
-def _insert(self: Collection, doc: dict[str, Any]) -> tuple[Any, str | None]:
-    if "_id" not in doc:
-        doc["_id"] = ObjectId()  # pymongo adds it to the caller's document too
-    stored = _round_trip(self, doc)
-    RECORDER.store.create(self.name)
-    violated = RECORDER.store.check_unique(self.name, stored)
-    if violated is None:
-        RECORDER.store.docs(self.name).append(stored)
-    return doc["_id"], violated
+# Writes: the server's insert / update / delete commands, answered from the store, and pymongo's
+# client side around them (its own bulk helpers, so results and BulkWriteError details have its shape).
 
 
-def _duplicate_message(self: Collection, index: str) -> str:
-    return f"E11000 duplicate key error collection: {self.database.name}.{self.name} index: {index}"
+def _journal(undo: Callable[[], None]) -> None:
+    """Inside a transaction, how to take a write back if the transaction aborts."""
+    session = RECORDER.session
+    if session is not None and session.in_transaction:
+        session.journal.append(undo)
 
 
-@_answer
-def insert_many(self: Collection, documents: Any, ordered: bool = True, *args: Any, **kwargs: Any) -> InsertManyResult:
-    documents = list(documents)
-    RECORDER.record(
-        {"op": "insert_many", "collection": self.name, "documents": [_round_trip(self, d) for d in documents]}
+def _take_out(docs: list[dict[str, Any]], stored: dict[str, Any]) -> None:
+    docs[:] = [doc for doc in docs if doc is not stored]
+
+
+def _swap(docs: list[dict[str, Any]], current: dict[str, Any], previous: dict[str, Any]) -> None:
+    for position, doc in enumerate(docs):
+        if doc is current:
+            docs[position] = previous
+            return
+
+
+def _put_back(docs: list[dict[str, Any]], removed: list[tuple[int, dict[str, Any]]]) -> None:
+    for position, doc in removed:
+        docs.insert(min(position, len(docs)), doc)
+
+
+def _fails_the_transaction() -> bool:
+    """After a write error: inside a transaction the server stops the batch (even unordered) and aborts it."""
+    session = RECORDER.session
+    if session is None or not session.in_transaction:
+        return False
+    session.aborted_by_server()
+    return True
+
+
+def _shell(value: Any) -> str:
+    """A value as the server spells it in `dup key: { ... }` (close enough to read, not byte-exact)."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None or value is engine.MISSING:
+        return "null"
+    if isinstance(value, ObjectId):
+        return f"ObjectId('{value}')"
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return f"new Date({int(aware.timestamp() * 1000)})"
+    return repr(value)
+
+
+def _duplicate_error(self: Collection, index: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """A duplicate key write error as MongoDB 6.0 reports it (code, keyPattern, keyValue, errmsg)."""
+    RECORDER.record({"op": "duplicate key", "collection": self.name, "index": index})
+    pattern = dict(RECORDER.store.indexes[self.name][index]["key"])
+    value = {field: engine.get_path(doc, field) for field in pattern}
+    value = {field: None if v is engine.MISSING else v for field, v in value.items()}
+    shown = ", ".join(f"{field}: {_shell(v)}" for field, v in value.items())
+    message = (
+        f"E11000 duplicate key error collection: {self.database.name}.{self.name} index: {index} dup key: {{ {shown} }}"
     )
-    ids, errors = [], []
-    for index, doc in enumerate(documents):
-        inserted_id, violated = _insert(self, doc)
+    return {"code": 11000, "keyPattern": pattern, "keyValue": value, "errmsg": message}
+
+
+def _reply(counts: dict[str, int], errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {**counts, **({"writeErrors": errors} if errors else {}), "ok": 1.0}
+
+
+def _insert_command(self: Collection, documents: list[Any], *, ordered: bool) -> dict[str, Any]:
+    RECORDER.store.create(self.name)
+    docs = RECORDER.store.docs(self.name)
+    inserted, errors = 0, []
+    for index, document in enumerate(documents):
+        stored = _round_trip(self, document)
+        violated = RECORDER.store.check_unique(self.name, stored)
         if violated:
-            errors.append({"index": index, "code": 11000, "errmsg": _duplicate_message(self, violated)})
-            if ordered:
+            errors.append({"index": index, **_duplicate_error(self, violated, stored)})
+            if _fails_the_transaction() or ordered:
                 break
-        else:
-            ids.append(inserted_id)
-    if errors:
-        RECORDER.record({"op": "duplicate key", "collection": self.name, "index": errors[0]["errmsg"].split()[-1]})
-        raise BulkWriteError({"writeErrors": errors, "nInserted": len(ids)})
-    return InsertManyResult(ids, True)
+            continue
+        docs.append(stored)
+        _journal(functools.partial(_take_out, docs, stored))
+        inserted += 1
+    return _reply({"n": inserted}, errors)
 
 
-@_answer
-def insert_one(self: Collection, document: Any, *args: Any, **kwargs: Any) -> InsertOneResult:
-    RECORDER.record({"op": "insert_one", "collection": self.name, "document": _round_trip(self, document)})
-    inserted_id, violated = _insert(self, document)
-    if violated:
-        raise DuplicateKeyError(_duplicate_message(self, violated), 11000)
-    return InsertOneResult(inserted_id, True)
-
-
-def _update(self: Collection, op: str, filter: Any, update: Any, *, many: bool, replace: bool = False) -> UpdateResult:
-    filter = _round_trip(self, filter)
-    update = _round_trip(self, update)
-    RECORDER.record({"op": op, "collection": self.name, "filter": filter, "update": update})
-    _check(op, self.name, allowlist.query_violations(filter, "filter"))
-    if not replace:
-        _check(op, self.name, allowlist.update_violations(update))
+def _update_statement(self: Collection, statement: dict[str, Any]) -> tuple[int, int, dict[str, Any] | None]:
+    """One update statement: (matched, modified, write error). A failed statement counts nothing,
+    but on a standalone server the documents it changed before failing stay changed."""
+    filter, update = _round_trip(self, statement["q"]), _round_trip(self, statement["u"])
+    replace = isinstance(update, dict) and not (update and next(iter(update)).startswith("$"))
     docs = RECORDER.store.docs(self.name)
     matched = modified = 0
     for position, doc in enumerate(list(docs)):
@@ -489,14 +679,132 @@ def _update(self: Collection, op: str, filter: Any, update: Any, *, many: bool, 
             new = _round_trip(self, engine.apply_update(doc, update, RECORDER.store.collections))
         violated = RECORDER.store.check_unique(self.name, new, ignore=doc)
         if violated:
-            RECORDER.record({"op": "duplicate key", "collection": self.name, "index": violated})
-            raise DuplicateKeyError(_duplicate_message(self, violated), 11000)
-        if new != doc:
+            return 0, 0, _duplicate_error(self, violated, new)
+        # As the server: modified only when the stored bytes change (1 -> 1.0 or True does).
+        if bson.encode(new, codec_options=self.codec_options) != bson.encode(doc, codec_options=self.codec_options):
             docs[position] = new
+            _journal(functools.partial(_swap, docs, new, doc))
             modified += 1
-        if not many:
+        if not statement.get("multi"):
             break
-    return UpdateResult({"n": matched, "nModified": modified, "ok": 1.0}, True)
+    return matched, modified, None
+
+
+def _update_command(self: Collection, statements: list[dict[str, Any]], *, ordered: bool) -> dict[str, Any]:
+    matched = modified = 0
+    errors = []
+    for index, statement in enumerate(statements):
+        n, n_modified, error = _update_statement(self, statement)
+        if error:
+            errors.append({"index": index, **error})
+            if _fails_the_transaction() or ordered:
+                break
+            continue
+        matched += n
+        modified += n_modified
+    return _reply({"n": matched, "nModified": modified}, errors)
+
+
+def _delete_command(self: Collection, statements: list[dict[str, Any]], *, ordered: bool) -> dict[str, Any]:
+    docs = RECORDER.store.docs(self.name)
+    deleted = 0
+    for statement in statements:
+        filter = _round_trip(self, statement["q"])
+        kept, removed = [], []
+        for position, doc in enumerate(docs):
+            if (statement["limit"] == 0 or not removed) and engine.matches(doc, filter):
+                removed.append((position, doc))
+            else:
+                kept.append(doc)
+        docs[:] = kept
+        if removed:
+            _journal(functools.partial(_put_back, docs, removed))
+        deleted += len(removed)
+    return _reply({"n": deleted}, [])
+
+
+_COMMANDS: dict[int, Callable[..., dict[str, Any]]] = {
+    _INSERT: _insert_command,
+    _UPDATE: _update_command,
+    _DELETE: _delete_command,
+}
+
+
+def _execute_bulk(self: Collection, bulk: _Bulk, kind: str) -> dict[str, Any]:
+    """pymongo's `_Bulk.execute_command`, each command answered by the store.
+
+    The same runs (ordered: consecutive requests of a kind, stopping after the
+    first run with a write error; unordered: all inserts, then all updates,
+    then all deletes, whatever the request order), merged by pymongo's own
+    `_merge_command` and raised by its `_raise_bulk_write_error`, so results
+    and `BulkWriteError.details` are pymongo's. Not simulated: the split of
+    runs over 100,000 requests or 48 MB into several commands.
+    """
+    full_result: dict[str, Any] = {
+        "writeErrors": [],
+        "writeConcernErrors": [],
+        "nInserted": 0,
+        "nUpserted": 0,
+        "nMatched": 0,
+        "nModified": 0,
+        "nRemoved": 0,
+        "upserted": [],
+    }
+    runs = bulk.gen_ordered() if bulk.ordered else bulk.gen_unordered()
+    for number, run in enumerate(runs):
+        if number:
+            RECORDER.command_sent(kind)
+        reply = _COMMANDS[run.op_type](self, run.ops, ordered=bulk.ordered)
+        _merge_command(run, full_result, 0, reply)
+        if bulk.ordered and full_result["writeErrors"]:
+            break
+    if full_result["writeErrors"]:
+        _raise_bulk_write_error(full_result)
+    return full_result
+
+
+@_answer
+def insert_many(self: Collection, documents: Any, ordered: bool = True, *args: Any, **kwargs: Any) -> InsertManyResult:
+    if not isinstance(documents, abc.Iterable) or isinstance(documents, abc.Mapping) or not documents:
+        raise TypeError("documents must be a non-empty list")
+    documents = list(documents)
+    if not documents:
+        raise InvalidOperation("No operations to execute")
+    RECORDER.send(
+        {"op": "insert_many", "collection": self.name, "documents": [_round_trip(self, d) for d in documents]}
+    )
+    for document in documents:
+        if "_id" not in document:
+            document["_id"] = ObjectId()  # pymongo adds it to the caller's document too
+    bulk = _Bulk(self, ordered, None)
+    bulk.ops = [(_INSERT, document) for document in documents]
+    _execute_bulk(self, bulk, "insert_many")
+    return InsertManyResult([document["_id"] for document in documents], True)
+
+
+@_answer
+def insert_one(self: Collection, document: Any, *args: Any, **kwargs: Any) -> InsertOneResult:
+    RECORDER.send({"op": "insert_one", "collection": self.name, "document": _round_trip(self, document)})
+    if "_id" not in document:
+        document["_id"] = ObjectId()
+    _check_write_command_response(_insert_command(self, [document], ordered=True))
+    return InsertOneResult(document["_id"], True)
+
+
+def _update(self: Collection, op: str, filter: Any, update: Any, *, many: bool, replace: bool = False) -> UpdateResult:
+    if replace:
+        validate_ok_for_replace(update)
+    else:
+        validate_ok_for_update(update)
+    filter = _round_trip(self, filter)
+    update = _round_trip(self, update)
+    RECORDER.send({"op": op, "collection": self.name, "filter": filter, "update": update})
+    _check(op, self.name, allowlist.query_violations(filter, "filter"))
+    if not replace:
+        _check(op, self.name, allowlist.update_violations(update))
+    reply = _update_command(self, [{"q": filter, "u": update, "multi": many}], ordered=True)
+    _check_write_command_response(reply)
+    return UpdateResult({**reply, "updatedExisting": bool(reply["n"])}, True)
 
 
 @_answer
@@ -516,17 +824,9 @@ def replace_one(self: Collection, filter: Any, replacement: Any, *args: Any, **k
 
 def _delete(self: Collection, op: str, filter: Any, *, many: bool) -> DeleteResult:
     filter = _round_trip(self, filter)
-    RECORDER.record({"op": op, "collection": self.name, "filter": filter})
+    RECORDER.send({"op": op, "collection": self.name, "filter": filter})
     _check(op, self.name, allowlist.query_violations(filter, "filter"))
-    docs = RECORDER.store.docs(self.name)
-    kept, deleted = [], 0
-    for doc in docs:
-        if (many or not deleted) and engine.matches(doc, filter):
-            deleted += 1
-        else:
-            kept.append(doc)
-    docs[:] = kept
-    return DeleteResult({"n": deleted, "ok": 1.0}, True)
+    return DeleteResult(_delete_command(self, [{"q": filter, "limit": 0 if many else 1}], ordered=True), True)
 
 
 @_answer
@@ -539,6 +839,65 @@ def delete_one(self: Collection, filter: Any, *args: Any, **kwargs: Any) -> Dele
     return _delete(self, "delete_one", filter, many=False)
 
 
+# The request options the store evaluates; any other (collation, arrayFilters, hint, sort) is refused.
+_SIMULATED_REQUEST_KEYS = frozenset({"q", "u", "multi", "upsert", "limit"})
+
+
+def _describe(self: Collection, op_type: int, op: Any) -> dict[str, Any]:
+    """A bulk request as mongosh's `bulkWrite` spells it: {"updateOne": {"filter": ..., "update": ...}}."""
+    op = _round_trip(self, op)
+    if op_type == _INSERT:
+        return {"insertOne": {"document": op}}
+    options = {key: value for key, value in op.items() if key not in _SIMULATED_REQUEST_KEYS}
+    if op.get("upsert"):
+        options["upsert"] = True
+    if op_type == _DELETE:
+        return {"deleteOne" if op["limit"] else "deleteMany": {"filter": op["q"], **options}}
+    if "multi" not in op:
+        return {"replaceOne": {"filter": op["q"], "replacement": op["u"], **options}}
+    return {"updateMany" if op["multi"] else "updateOne": {"filter": op["q"], "update": op["u"], **options}}
+
+
+@_answer
+def bulk_write(
+    self: Collection,
+    requests: Any,
+    ordered: bool = True,
+    bypass_document_validation: bool | None = None,
+    session: Any = None,
+    comment: Any = None,
+    let: Any = None,
+) -> BulkWriteResult:
+    """InsertOne, UpdateOne, UpdateMany, ReplaceOne, DeleteOne, DeleteMany: recorded as one operation."""
+    validate_list("requests", requests)
+    bulk = _Bulk(self, ordered, bypass_document_validation, comment=comment, let=let)
+    for request in requests:
+        try:
+            request._add_to_bulk(bulk)  # pymongo's own validation, and _ids added to inserted documents
+        except AttributeError:
+            raise TypeError(f"{request!r} is not a valid request") from None
+    if not bulk.ops:
+        raise InvalidOperation("No operations to execute")
+    described = [_describe(self, op_type, op) for op_type, op in bulk.ops]
+    RECORDER.send({"op": "bulk_write", "collection": self.name, "ordered": ordered, "requests": described})
+    for index, request in enumerate(described):
+        ((name, spec),) = request.items()
+        where = f"requests[{index}].{name}"
+        if "filter" in spec:
+            _check("bulk_write", self.name, allowlist.query_violations(spec["filter"], f"{where}.filter"))
+        if "update" in spec:
+            _check("bulk_write", self.name, allowlist.update_violations(spec["update"], f"{where}.update"))
+    refused = sorted(
+        {key for spec in (next(iter(r.values())) for r in described) for key in spec}
+        - {"document", "filter", "update", "replacement"}
+    )
+    if let is not None:
+        refused.append("let")
+    if refused:
+        raise engine.EngineLimitation(f"bulk_write with {', '.join(refused)} is not simulated by the guard")
+    return BulkWriteResult(_execute_bulk(self, bulk, "bulk_write"), True)
+
+
 def _index_document(self: Collection, index: IndexModel) -> dict[str, Any]:
     document = dict(index.document)
     document["key"] = dict(document["key"])
@@ -548,7 +907,7 @@ def _index_document(self: Collection, index: IndexModel) -> dict[str, Any]:
 @_answer
 def create_indexes(self: Collection, indexes: Any, *args: Any, **kwargs: Any) -> list[str]:
     documents = [_index_document(self, index) for index in indexes]
-    RECORDER.record({"op": "create_indexes", "collection": self.name, "indexes": documents})
+    RECORDER.send({"op": "create_indexes", "collection": self.name, "indexes": documents})
     RECORDER.store.create(self.name)
     for document in documents:
         if document.get("partialFilterExpression"):
@@ -565,18 +924,18 @@ def create_index(self: Collection, keys: Any, *args: Any, **kwargs: Any) -> str:
 
 
 def drop_index(self: Collection, index_or_name: Any, *args: Any, **kwargs: Any) -> None:
-    RECORDER.record({"op": "drop_index", "collection": self.name, "index": index_or_name})
+    RECORDER.send({"op": "drop_index", "collection": self.name, "index": index_or_name})
     RECORDER.store.indexes.get(self.name, {}).pop(index_or_name, None)
 
 
 def drop_indexes(self: Collection, *args: Any, **kwargs: Any) -> None:
-    RECORDER.record({"op": "drop_indexes", "collection": self.name})
+    RECORDER.send({"op": "drop_indexes", "collection": self.name})
     RECORDER.store.indexes[self.name] = {}
     RECORDER.store.create(self.name)
 
 
 def index_information(self: Collection, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    RECORDER.record({"op": "index_information", "collection": self.name})
+    RECORDER.send({"op": "index_information", "collection": self.name})
     out = {}
     for name, document in RECORDER.store.indexes.get(self.name, {}).items():
         info = {k: v for k, v in document.items() if k not in ("name", "key")}
@@ -586,7 +945,7 @@ def index_information(self: Collection, *args: Any, **kwargs: Any) -> dict[str, 
 
 
 def list_indexes(self: Collection, *args: Any, **kwargs: Any) -> FakeCursor:
-    RECORDER.record({"op": "list_indexes", "collection": self.name})
+    RECORDER.send({"op": "list_indexes", "collection": self.name})
     return FakeCursor([copy.deepcopy(d) for d in RECORDER.store.indexes.get(self.name, {}).values()])
 
 
@@ -601,12 +960,12 @@ def _atlas_only(self: Collection, *args: Any, **kwargs: Any) -> Any:
 
 
 def drop(self: Collection, *args: Any, **kwargs: Any) -> None:
-    RECORDER.record({"op": "drop", "collection": self.name})
+    RECORDER.send({"op": "drop", "collection": self.name})
     RECORDER.store.drop(self.name)
 
 
 def rename(self: Collection, new_name: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    RECORDER.record({"op": "rename", "collection": self.name, "to": new_name})
+    RECORDER.send({"op": "rename", "collection": self.name, "to": new_name})
     store = RECORDER.store
     store.collections[new_name] = store.collections.pop(self.name, [])
     store.indexes[new_name] = store.indexes.pop(self.name, {})
@@ -633,7 +992,7 @@ def command(self: Database, command: Any, value: Any = 1, *args: Any, **kwargs: 
         name, body = command, value
     else:
         name, body = next(iter(command)), dict(command)
-    RECORDER.record(
+    RECORDER.send(
         {"op": "command", "database": self.name, "command": name, "body": body if name == "explain" else None}
     )
     if name not in allowlist.COMMANDS:
@@ -642,6 +1001,9 @@ def command(self: Database, command: Any, value: Any = 1, *args: Any, **kwargs: 
     if name == "ping":
         return {"ok": 1.0}
     if name == "hello":
+        if RECORDER.replica_set:
+            # A one-node replica set: `setName` is what the backend's _supports_transactions looks for.
+            return {"isWritablePrimary": True, "setName": "rs0", "maxWireVersion": 17, "ok": 1.0}
         # A standalone 6.0 server (no setName: no transactions, as the project assumes).
         return {"isWritablePrimary": True, "maxWireVersion": 17, "ok": 1.0}
     if name in ("buildinfo", "buildInfo"):
@@ -652,26 +1014,26 @@ def command(self: Database, command: Any, value: Any = 1, *args: Any, **kwargs: 
 
 
 def list_collection_names(self: Database, *args: Any, **kwargs: Any) -> list[str]:
-    RECORDER.record({"op": "list_collection_names", "database": self.name})
+    RECORDER.send({"op": "list_collection_names", "database": self.name})
     return sorted(RECORDER.store.collections)
 
 
 def list_collections(self: Database, *args: Any, **kwargs: Any) -> FakeCursor:
-    RECORDER.record({"op": "list_collections", "database": self.name})
+    RECORDER.send({"op": "list_collections", "database": self.name})
     return FakeCursor(
         [{"name": name, "type": "collection", "options": {}} for name in sorted(RECORDER.store.collections)]
     )
 
 
 def create_collection(self: Database, name: str, *args: Any, **kwargs: Any) -> Collection:
-    RECORDER.record({"op": "create_collection", "database": self.name, "collection": name})
+    RECORDER.send({"op": "create_collection", "database": self.name, "collection": name})
     RECORDER.store.create(name)
     return Collection(self, name)
 
 
 def drop_collection(self: Database, name_or_collection: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     name = getattr(name_or_collection, "name", name_or_collection)
-    RECORDER.record({"op": "drop_collection", "database": self.name, "collection": name})
+    RECORDER.send({"op": "drop_collection", "database": self.name, "collection": name})
     RECORDER.store.drop(name)
     return {"ok": 1.0}
 
@@ -692,7 +1054,7 @@ def list_database_names(self: MongoClient, *args: Any, **kwargs: Any) -> list[st
 
 
 def drop_database(self: MongoClient, *args: Any, **kwargs: Any) -> None:
-    RECORDER.record({"op": "drop_database"})
+    RECORDER.send({"op": "drop_database"})
     RECORDER.store = Store()
 
 
@@ -729,7 +1091,7 @@ COLLECTION_METHODS: dict[str, Callable[..., Any]] = {
     "drop": drop,
     "rename": rename,
     "options": options,
-    "bulk_write": _not_simulated("Collection.bulk_write"),
+    "bulk_write": bulk_write,
     "find_one_and_update": _not_simulated("Collection.find_one_and_update"),
     "find_one_and_replace": _not_simulated("Collection.find_one_and_replace"),
     "find_one_and_delete": _not_simulated("Collection.find_one_and_delete"),
@@ -790,6 +1152,21 @@ def _watch_not_supported() -> None:
     NotSupportedError.__init__ = __init__  # type: ignore[method-assign]
 
 
+def _carrying_session(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Note the session a call carries (`session=` as the backend and the app pass it), for its records."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        session = kwargs.get("session")
+        previous, RECORDER.session = RECORDER.session, session if isinstance(session, FakeSession) else None
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            RECORDER.session = previous
+
+    return wrapper
+
+
 def install() -> Recorder:
     """Patch pymongo and the backend's compilers for the rest of the process (the guard's own pytest run)."""
     from django_mongodb_backend import base, compiler
@@ -797,9 +1174,9 @@ def install() -> Recorder:
     _watch_not_supported()
 
     for name, method in COLLECTION_METHODS.items():
-        setattr(Collection, name, method)
+        setattr(Collection, name, _carrying_session(method))
     for name, method in DATABASE_METHODS.items():
-        setattr(Database, name, method)
+        setattr(Database, name, _carrying_session(method))
     for name, method in CLIENT_METHODS.items():
         setattr(MongoClient, name, method)
     # No monitor threads dialling the URI in the background: nothing connects until an unpatched call.
