@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -310,7 +310,7 @@ def compute_next_run_at(job: Job, *, after: datetime | None = None) -> datetime 
     if not job.enabled:
         return None
     nxt = schedules.next_fire_time(job.schedule, after=after or _now())
-    return nxt.astimezone(schedules.UTC) if nxt else None
+    return nxt.astimezone(UTC) if nxt else None
 
 
 # --- audit ---------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,7 @@ def test_every_second_job_runs_20_consecutive_slots_on_time(procs, make_job):
     procs.worker()
     procs.beat()
     job = make_job(overlap_policy="allow")
-    slots = [
-        s.astimezone(schedules.UTC) for s in schedules.next_fire_times(job.schedule, after=job.created_at, count=SLOTS)
-    ]
+    slots = [s.astimezone(UTC) for s in schedules.next_fire_times(job.schedule, after=job.created_at, count=SLOTS)]
 
     wait_for(
         lambda: len(runs_of(job, scheduled_for__lte=slots[-1], finished_at__isnull=False)) >= SLOTS,

@@ -1,0 +1,210 @@
+"""Next fire times: the DST rules, anchored intervals, and a memo for cron.
+
+DST rules
+=========
+
+These are classic Debian/Vixie cron semantics.  cronsim implements them; this
+module adds one post-processing step (see "fall-back" below).
+
+1. Fixed-time cron jobs -- the minute field AND the hour field are both
+   something other than a wildcard (e.g. ``30 2 * * *``, ``0 9 * * 1-5``,
+   ``0,30 8-17 * * *``); "wildcard" means the field starts with ``*``, which
+   is exactly Debian's test, so ``*/15`` is a wildcard but ``0-59/15`` is not:
+
+   * Spring-forward: if the local time does not exist, the job fires once at
+     the first valid instant after the gap.  Europe/Berlin, 2025-03-30:
+     ``30 2 * * *`` fires at 03:00 CEST (01:00 UTC).  America/New_York,
+     2025-03-09: it fires at 03:00 EDT (07:00 UTC).
+   * Fall-back: if the local time occurs twice, the job fires only at the
+     first occurrence.  Europe/Berlin, 2025-10-26: ``30 2 * * *`` fires at
+     02:30 CEST (00:30 UTC) and NOT again at 02:30 CET (01:30 UTC).
+     America/New_York, 2025-11-02: ``30 1 * * *`` fires at 01:30 EDT
+     (05:30 UTC) only.
+
+2. Wildcard cron jobs -- the minute or the hour field starts with ``*``
+   (e.g. ``*/15 * * * *``, ``0 * * * *``, ``*/5 9 * * *``): the job fires at
+   every real instant whose local wall-clock time matches.  So
+   ``*/15 * * * *`` fires every 15 real minutes straight through both
+   transitions: in the repeated fall-back hour it fires 4 times in each of the
+   two 02:xx hours (Berlin, 2025-10-26); in spring-forward there are simply no
+   02:xx local times.  Consecutive fire times are always 15 minutes apart in
+   UTC.
+
+3. Intervals are exact elapsed time: ``anchor + k * interval`` computed in UTC,
+   then shown in the schedule's time zone.  DST never stretches or shrinks
+   them ("every 1 day" is every 86400 s, so its wall-clock time shifts by an
+   hour across a transition; use a cron/"daily at" schedule for wall-clock).
+
+4. ``once`` is a single instant.  When it comes from a phrase with a local
+   date and time (``on 2031-03-30 at 02:30``), the same rules as (1) are used
+   to turn the wall-clock time into an instant: a skipped time moves to the
+   first valid minute after the gap, a repeated time means its first
+   occurrence.
+
+All returned fire times are aware datetimes in the schedule's ``ZoneInfo``.
+Compare them after ``.astimezone(UTC)``: Python compares two datetimes that
+share a tzinfo by wall clock (ignoring ``fold``, so 02:30 CEST == 02:30 CET),
+and ``==`` between different zones is always False for a time inside a
+repeated hour (PEP 495).  The package does all its own comparisons in UTC
+(``model._ts``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from cronsim import CronSim
+
+from jobs.schedules.model import Schedule, _require_aware, _ts
+
+
+def _is_imaginary(local: datetime) -> bool:
+    # A wall-clock time inside a spring-forward gap does not survive a round
+    # trip through UTC.
+    return local != local.astimezone(UTC).astimezone(local.tzinfo)
+
+
+def _localize(naive: datetime, tz: ZoneInfo) -> datetime:
+    """Wall-clock time -> instant, using the cron rules from the docstring."""
+    local = naive.replace(tzinfo=tz, fold=0)  # fold=0: first occurrence
+    if _is_imaginary(local):
+        # Same as cronsim/Debian: walk forward minute by minute to the first
+        # real instant after the gap (gaps can be up to a whole day).
+        local = local.replace(second=0, microsecond=0)
+        for _ in range(2 * 24 * 60):
+            local = (local.replace(tzinfo=None) + timedelta(minutes=1)).replace(tzinfo=tz)
+            if not _is_imaginary(local):
+                break
+    return local
+
+
+def _iter_fire_times(schedule: Schedule, after: datetime) -> Iterator[datetime]:
+    """Fire times strictly after `after`, ascending, in the schedule's zone."""
+    _require_aware(after, "after")
+    tz = ZoneInfo(schedule.timezone)
+
+    if schedule.kind == "once":
+        if schedule.at is not None and _ts(schedule.at) > _ts(after):
+            yield schedule.at.astimezone(tz)
+        return
+
+    if schedule.kind == "interval":
+        seconds = schedule.interval_seconds
+        if not seconds or schedule.anchor is None:
+            raise ValueError("interval schedule needs every, unit and anchor")
+        step = timedelta(seconds=seconds)
+        anchor = schedule.anchor.astimezone(UTC)
+        # Exact arithmetic on timedeltas (integer microseconds), in UTC, so
+        # DST cannot affect it.  k >= 0: nothing fires before the anchor.
+        k = max(0, (after.astimezone(UTC) - anchor) // step + 1)
+        slot = anchor + k * step
+        while True:
+            yield slot.astimezone(tz)
+            slot += step
+
+    if schedule.kind == "cron":
+        if not schedule.cron:
+            raise ValueError("cron schedule needs a cron expression")
+        after_utc = _ts(after)
+        last: datetime | None = None  # previous yielded instant, in UTC
+        # cronsim works on the wall clock of the datetime it is given, so give
+        # it `after` in the schedule's zone (astimezone sets `fold` right).
+        for fire in CronSim(schedule.cron, after.astimezone(tz)):
+            # Post-processing: for fixed-time jobs cronsim iterates naive wall
+            # clock times, so when `after` lies in the second (fold=1) copy of
+            # a repeated hour it can return the *first* copy, which is before
+            # `after`.  That slot already happened -> drop it.  The `last`
+            # check guards against an instant being produced twice.
+            # Compared in UTC because fire times in a repeated hour share the
+            # tzinfo and would otherwise be compared by wall clock.
+            fire_utc = _ts(fire)
+            if fire_utc <= after_utc or (last is not None and fire_utc <= last):
+                continue
+            last = fire_utc
+            yield fire
+        return
+
+    raise ValueError(f"unknown schedule kind {schedule.kind!r}")
+
+
+def next_fire_times(schedule: Schedule, *, after: datetime, count: int) -> list[datetime]:
+    """The next `count` fire times strictly after `after`.
+
+    Aware datetimes in the schedule's ZoneInfo.  once: ``[at]`` if
+    ``at > after`` else ``[]``.  interval: ``anchor + k * interval`` for the
+    smallest k >= 0 with result > after (exact elapsed time, computed in UTC).
+    cron: per the DST rules in the module docstring.
+    """
+    if count <= 0:
+        _require_aware(after, "after")
+        return []
+    if schedule.kind == "cron" and schedule.cron:
+        return _cron_fire_times(schedule, after, count)
+    result: list[datetime] = []
+    for fire in _iter_fire_times(schedule, after):
+        result.append(fire)
+        if len(result) >= count:
+            break
+    return result
+
+
+# Memo of cron fire times per (expression, zone). Many jobs share a schedule
+# ("0 * * * *" in one zone) and API pages ask for the next five of each on
+# every read; walking cronsim each time dominated a page of 50 jobs. An entry
+# holds the consecutive fire times after some instant `base`; a query with
+# after >= base is answered by the matching suffix, since a schedule's set of
+# fire instants does not depend on where iteration starts. Bounded in size;
+# dict reads and writes are atomic, so threads can share it.
+_CRON_MEMO: dict[tuple[str, str], tuple[datetime, list[datetime], list[datetime]]] = {}
+_CRON_MEMO_SPAN = 32
+_CRON_MEMO_MAX = 4096
+
+
+def _cron_fire_times(schedule: Schedule, after: datetime, count: int) -> list[datetime]:
+    _require_aware(after, "after")
+    key = (schedule.cron or "", schedule.timezone)
+    moment = _ts(after)
+    entry = _CRON_MEMO.get(key)
+    if entry is not None and entry[0] <= moment:
+        _, stamps, fires = entry
+        start = bisect.bisect_right(stamps, moment)
+        if start + count <= len(fires):
+            return fires[start : start + count]
+    fires = []
+    for fire in _iter_fire_times(schedule, after):
+        fires.append(fire)
+        if len(fires) >= max(count, _CRON_MEMO_SPAN):
+            break
+    if len(_CRON_MEMO) >= _CRON_MEMO_MAX:
+        _CRON_MEMO.clear()
+    _CRON_MEMO[key] = (moment, [_ts(fire) for fire in fires], fires)
+    return fires[:count]
+
+
+def next_fire_time(schedule: Schedule, *, after: datetime) -> datetime | None:
+    """The first fire time strictly after `after`, or None if there is none."""
+    times = next_fire_times(schedule, after=after, count=1)
+    return times[0] if times else None
+
+
+def slots_between(schedule: Schedule, *, start: datetime, end: datetime, limit: int = 100_000) -> list[datetime]:
+    """All fire times t with start < t <= end (used for catch-up and `explain`).
+
+    At most `limit` slots are returned (the earliest ones); callers that need
+    to know whether it was truncated can compare ``len(result) == limit``.
+    """
+    _require_aware(end, "end")
+    result: list[datetime] = []
+    if limit <= 0:
+        return result
+    end_utc = _ts(end)
+    for fire in _iter_fire_times(schedule, start):
+        if _ts(fire) > end_utc:
+            break
+        result.append(fire)
+        if len(result) >= limit:
+            break
+    return result

@@ -1,0 +1,112 @@
+"""The Schedule value, its validation error, and the helpers every other module shares.
+
+A schedule is one of three kinds:
+
+* ``interval`` -- every N seconds/minutes/hours/days, anchored: the slots are
+  ``anchor + k * interval`` for k = 0, 1, 2, ... where ``anchor`` is the moment
+  the schedule was created or last edited.  Slots never drift with dispatch
+  delays, and nothing fires before the anchor.
+* ``cron`` -- a standard 5-field cron expression evaluated in the schedule's
+  IANA time zone (default ``UTC``).
+* ``once`` -- a single timezone-aware instant.
+
+The DST rules that turn these into fire times live in ``fire``.
+"""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+KINDS = ("interval", "cron", "once")
+UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+
+
+class ScheduleError(ValueError):
+    """Validation failure.
+
+    ``.fields`` maps a field name (relative to the schedule object: "kind",
+    "cron", "timezone", "every", "unit", "at", "phrase") to a list of
+    messages; ``.message`` is one human sentence (the first field message
+    unless an explicit message is given).
+    """
+
+    def __init__(self, message: str, fields: dict[str, list[str]] | None = None):
+        self.fields: dict[str, list[str]] = {k: list(v) for k, v in (fields or {}).items()}
+        self.message = message
+        super().__init__(message)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, list[str]]) -> ScheduleError:
+        first = next((msgs[0] for msgs in fields.values() if msgs), "Invalid schedule.")
+        return cls(first, fields)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    kind: str  # "interval" | "cron" | "once"
+    timezone: str = "UTC"
+    cron: str | None = None  # normalized 5-field expression (single spaces)
+    every: int | None = None
+    unit: str | None = None
+    anchor: datetime | None = None  # interval anchor, aware
+    at: datetime | None = None  # once, aware
+    phrase: str | None = None  # original phrase if one was given
+
+    @property
+    def interval_seconds(self) -> int | None:
+        if self.kind != "interval" or self.every is None or self.unit not in UNITS:
+            return None
+        return self.every * UNITS[self.unit]
+
+    @property
+    def tzinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _require_aware(value: datetime, name: str) -> None:
+    # A naive `now`/`after` is a programming error, not user input, so it is
+    # a plain ValueError (not ScheduleError) and surfaces as a bug.
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
+
+
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    # ZoneInfo() alone would also accept "localtime" (the *server's* zone)
+    # and "Factory"; a stored schedule must not depend on the host, so only
+    # real IANA keys are allowed.
+    return frozenset(zoneinfo.available_timezones() - {"localtime", "Factory", "posixrules"})
+
+
+def _zone_error(name: object) -> str:
+    shown = name if isinstance(name, str) else repr(name)
+    return f'Unknown time zone "{shown}"; use an IANA name such as "Europe/Berlin".'
+
+
+def _load_zone(name: object) -> ZoneInfo:
+    """Return the ZoneInfo for an IANA name or raise ScheduleError on "timezone"."""
+    if isinstance(name, str) and name in _known_zones():
+        try:
+            return ZoneInfo(name)
+        except (KeyError, ValueError, OSError):  # pragma: no cover - tzdata race
+            pass
+    raise ScheduleError.from_fields({"timezone": [_zone_error(name)]})
+
+
+def _ts(value: datetime) -> datetime:
+    """The instant in UTC: the only safe form to compare (see the end of fire's docstring)."""
+    return value.astimezone(UTC)
+
+
+def _interval_minimum_error(total: int, min_interval_seconds: int) -> str | None:
+    if total < min_interval_seconds:
+        return f"Interval must be at least {_plural(min_interval_seconds, 'second')}; got {_plural(total, 'second')}."
+    return None

@@ -1,0 +1,222 @@
+"""Tests for jobs.schedules.fire: next fire times, the DST rules, slots_between()."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from jobs.schedules import Schedule, next_fire_time, next_fire_times, parse, parse_phrase, slots_between
+from tests.jobs.schedules.conftest import BERLIN, NEW_YORK, NOW, as_utc, cron, utc
+
+# --------------------------------------------------------------------------
+# Fire times: once and interval
+# --------------------------------------------------------------------------
+
+
+def test_once_fire_times() -> None:
+    at = datetime(2031, 1, 1, 12, 0, tzinfo=BERLIN)
+    schedule = parse({"kind": "once", "at": at, "timezone": "Europe/Berlin"}, now=NOW)
+    assert next_fire_times(schedule, after=NOW, count=5) == [at]
+    assert next_fire_times(schedule, after=at, count=5) == []  # strictly after
+    assert next_fire_time(schedule, after=at - timedelta(microseconds=1)) == at
+    assert next_fire_time(schedule, after=at) is None
+
+
+def test_interval_is_anchored() -> None:
+    anchor = utc(2025, 1, 1, 10, 0, 7)
+    schedule = parse({"kind": "interval", "every": 15, "unit": "minutes"}, now=anchor, anchor=anchor)
+    assert next_fire_time(schedule, after=utc(2025, 1, 1, 11, 1)) == utc(2025, 1, 1, 11, 15, 7)
+    assert next_fire_times(schedule, after=utc(2025, 1, 1, 11, 1), count=3) == [
+        utc(2025, 1, 1, 11, 15, 7),
+        utc(2025, 1, 1, 11, 30, 7),
+        utc(2025, 1, 1, 11, 45, 7),
+    ]
+
+
+def test_interval_strictly_after() -> None:
+    anchor = utc(2025, 1, 1, 10, 0, 7)
+    schedule = Schedule(kind="interval", every=15, unit="minutes", anchor=anchor)
+    # Exactly on a slot -> the following slot.
+    assert next_fire_time(schedule, after=utc(2025, 1, 1, 11, 15, 7)) == utc(2025, 1, 1, 11, 30, 7)
+    assert next_fire_time(schedule, after=anchor) == utc(2025, 1, 1, 10, 15, 7)
+    # Before the anchor, the anchor itself is the first slot (nothing before it).
+    assert next_fire_time(schedule, after=utc(2025, 1, 1, 9, 0)) == anchor
+
+
+def test_interval_is_exact_elapsed_time_across_dst() -> None:
+    anchor = datetime(2025, 3, 29, 12, 0, tzinfo=BERLIN)  # 11:00 UTC
+    schedule = Schedule(kind="interval", timezone="Europe/Berlin", every=1, unit="days", anchor=anchor)
+    times = next_fire_times(schedule, after=anchor, count=2)
+    assert as_utc(times) == [utc(2025, 3, 30, 11, 0), utc(2025, 3, 31, 11, 0)]
+    # ...which shows as 13:00 CEST on the wall clock after spring-forward.
+    assert times[0].hour == 13
+    assert times[0].tzinfo == BERLIN
+
+
+def test_interval_hours_through_fall_back() -> None:
+    anchor = utc(2025, 10, 25, 22, 0)
+    schedule = Schedule(kind="interval", timezone="Europe/Berlin", every=30, unit="minutes", anchor=anchor)
+    times = as_utc(next_fire_times(schedule, after=anchor, count=10))
+    assert all(b - a == timedelta(minutes=30) for a, b in itertools.pairwise(times))
+
+
+def test_next_fire_times_count() -> None:
+    schedule = cron("0 9 * * 1")
+    assert next_fire_times(schedule, after=NOW, count=0) == []
+    assert len(next_fire_times(schedule, after=NOW, count=7)) == 7
+
+
+def test_next_fire_times_requires_aware_after() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        next_fire_times(cron("0 9 * * 1"), after=datetime(2025, 1, 1), count=1)
+
+
+# --------------------------------------------------------------------------
+# Fire times: cron and DST
+# --------------------------------------------------------------------------
+
+
+def test_cron_weekly_in_timezone() -> None:
+    schedule = cron("0 9 * * 1", "Europe/Berlin")
+    times = next_fire_times(schedule, after=NOW, count=2)  # 2025-01-01 is a Wednesday
+    assert times == [datetime(2025, 1, 6, 9, 0, tzinfo=BERLIN), datetime(2025, 1, 13, 9, 0, tzinfo=BERLIN)]
+    assert times[0].tzinfo == BERLIN
+    assert as_utc(times)[0] == utc(2025, 1, 6, 8, 0)
+
+
+def test_cron_strictly_after() -> None:
+    schedule = cron("0 9 * * *")
+    assert next_fire_time(schedule, after=utc(2025, 1, 1, 9, 0)) == utc(2025, 1, 2, 9, 0)
+    assert next_fire_time(schedule, after=utc(2025, 1, 1, 8, 59, 59, 999999)) == utc(2025, 1, 1, 9, 0)
+    assert next_fire_time(schedule, after=utc(2025, 1, 1, 9, 0, 0, 1)) == utc(2025, 1, 2, 9, 0)
+
+
+def test_cron_day_of_week_seven_is_sunday() -> None:
+    assert next_fire_time(cron("0 0 * * 7"), after=NOW) == utc(2025, 1, 5, 0, 0)
+
+
+def test_berlin_spring_forward_fixed_time_fires_after_gap() -> None:
+    schedule = cron("30 2 * * *", "Europe/Berlin")
+    times = next_fire_times(schedule, after=utc(2025, 3, 28, 12, 0), count=3)
+    assert as_utc(times) == [utc(2025, 3, 29, 1, 30), utc(2025, 3, 30, 1, 0), utc(2025, 3, 31, 0, 30)]
+    assert (times[1].hour, times[1].minute) == (3, 0)  # 03:00 CEST
+
+
+def test_berlin_fall_back_fixed_time_fires_once() -> None:
+    schedule = cron("30 2 * * *", "Europe/Berlin")
+    times = next_fire_times(schedule, after=utc(2025, 10, 25, 12, 0), count=2)
+    assert as_utc(times) == [utc(2025, 10, 26, 0, 30), utc(2025, 10, 27, 1, 30)]
+    window = slots_between(schedule, start=utc(2025, 10, 25, 22, 0), end=utc(2025, 10, 26, 4, 0))
+    assert as_utc(window) == [utc(2025, 10, 26, 0, 30)]
+
+
+def test_berlin_fall_back_after_inside_second_copy_of_hour() -> None:
+    # `after` = 02:15 CET (second 02:xx).  02:30 already fired in the first
+    # copy (00:30 UTC); it must not fire at 02:30 CET nor return a past time.
+    schedule = cron("30 2 * * *", "Europe/Berlin")
+    assert next_fire_time(schedule, after=utc(2025, 10, 26, 1, 15)) == utc(2025, 10, 27, 1, 30)
+
+
+def test_new_york_spring_forward_fixed_time() -> None:
+    schedule = cron("30 2 * * *", "America/New_York")
+    times = next_fire_times(schedule, after=utc(2025, 3, 8, 12, 0), count=2)
+    assert as_utc(times) == [utc(2025, 3, 9, 7, 0), utc(2025, 3, 10, 6, 30)]  # 03:00 EDT, then 02:30 EDT
+    assert times[0] == datetime(2025, 3, 9, 3, 0, tzinfo=NEW_YORK)
+
+
+def test_new_york_fall_back_fixed_time_fires_once() -> None:
+    schedule = cron("30 1 * * *", "America/New_York")
+    times = slots_between(schedule, start=utc(2025, 11, 1, 0, 0), end=utc(2025, 11, 3, 12, 0))
+    assert as_utc(times) == [utc(2025, 11, 1, 5, 30), utc(2025, 11, 2, 5, 30), utc(2025, 11, 3, 6, 30)]
+
+
+def test_berlin_fall_back_wildcard_fires_every_real_instant() -> None:
+    schedule = cron("*/15 * * * *", "Europe/Berlin")
+    times = slots_between(schedule, start=utc(2025, 10, 25, 23, 50), end=utc(2025, 10, 26, 2, 50))
+    utc_times = as_utc(times)
+    assert all(b - a == timedelta(minutes=15) for a, b in itertools.pairwise(utc_times))
+    two_oclock = [t for t in times if t.hour == 2]
+    assert len(two_oclock) == 8  # 4 in 02:xx CEST + 4 in 02:xx CET
+    assert [t.utcoffset() for t in two_oclock] == [timedelta(hours=2)] * 4 + [timedelta(hours=1)] * 4
+
+
+def test_berlin_spring_forward_wildcard_keeps_15_minute_spacing() -> None:
+    schedule = cron("*/15 * * * *", "Europe/Berlin")
+    times = slots_between(schedule, start=utc(2025, 3, 29, 23, 50), end=utc(2025, 3, 30, 2, 50))
+    utc_times = as_utc(times)
+    assert utc_times[0] == utc(2025, 3, 30, 0, 0)
+    assert all(b - a == timedelta(minutes=15) for a, b in itertools.pairwise(utc_times))
+    assert not [t for t in times if t.hour == 2]  # no 02:xx local times that day
+    assert len(times) == 12
+
+
+def test_new_york_wildcard_through_both_transitions() -> None:
+    schedule = cron("*/15 * * * *", "America/New_York")
+    for start in (utc(2025, 3, 9, 5, 50), utc(2025, 11, 2, 4, 50)):
+        utc_times = as_utc(slots_between(schedule, start=start, end=start + timedelta(hours=4)))
+        assert len(utc_times) == 16
+        assert all(b - a == timedelta(minutes=15) for a, b in itertools.pairwise(utc_times))
+    fall = slots_between(schedule, start=utc(2025, 11, 2, 4, 50), end=utc(2025, 11, 2, 8, 50))
+    assert len([t for t in fall if t.hour == 1]) == 8
+
+
+def test_after_given_in_schedule_zone_inside_fold() -> None:
+    # `after` = 02:45 CEST, passed in the schedule's own zone: the next slot is
+    # 02:00 CET (fold=1), which has an *earlier* wall clock but is later in time.
+    schedule = cron("*/15 * * * *", "Europe/Berlin")
+    after = datetime(2025, 10, 26, 2, 45, tzinfo=BERLIN)
+    nxt = next_fire_time(schedule, after=after)
+    assert nxt is not None
+    assert nxt.astimezone(UTC) == utc(2025, 10, 26, 1, 0)
+    assert (nxt.hour, nxt.minute, nxt.fold) == (2, 0, 1)
+
+
+def test_hourly_cron_fires_in_both_repeated_hours() -> None:
+    schedule = cron("0 * * * *", "Europe/Berlin")
+    times = slots_between(schedule, start=utc(2025, 10, 25, 23, 30), end=utc(2025, 10, 26, 2, 30))
+    assert as_utc(times) == [utc(2025, 10, 26, 0, 0), utc(2025, 10, 26, 1, 0), utc(2025, 10, 26, 2, 0)]
+
+
+def test_fixed_hour_range_over_gap_does_not_duplicate() -> None:
+    schedule = cron("0 1-3 * * *", "Europe/Berlin")
+    times = slots_between(schedule, start=utc(2025, 3, 29, 12, 0), end=utc(2025, 3, 30, 12, 0))
+    # 01:00 CET, then 02:00 (skipped) and 03:00 collapse into one 03:00 CEST.
+    assert as_utc(times) == [utc(2025, 3, 30, 0, 0), utc(2025, 3, 30, 1, 0)]
+
+
+# --------------------------------------------------------------------------
+# slots_between
+# --------------------------------------------------------------------------
+
+
+def test_slots_between_bounds_are_exclusive_inclusive() -> None:
+    schedule = cron("0 * * * *")
+    times = slots_between(schedule, start=utc(2025, 1, 1, 9, 0), end=utc(2025, 1, 1, 12, 0))
+    assert times == [utc(2025, 1, 1, 10, 0), utc(2025, 1, 1, 11, 0), utc(2025, 1, 1, 12, 0)]
+
+
+def test_slots_between_limit_and_empty() -> None:
+    schedule = cron("* * * * *")
+    assert len(slots_between(schedule, start=NOW, end=NOW + timedelta(days=1), limit=10)) == 10
+    assert slots_between(schedule, start=NOW, end=NOW) == []
+    assert slots_between(schedule, start=NOW, end=NOW - timedelta(hours=1)) == []
+
+
+def test_slots_between_interval_and_once() -> None:
+    anchor = utc(2025, 1, 1, 10, 0, 7)
+    interval = Schedule(kind="interval", every=15, unit="minutes", anchor=anchor)
+    assert slots_between(interval, start=utc(2025, 1, 1, 10, 0), end=utc(2025, 1, 1, 10, 30, 7)) == [
+        utc(2025, 1, 1, 10, 0, 7),
+        utc(2025, 1, 1, 10, 15, 7),
+        utc(2025, 1, 1, 10, 30, 7),
+    ]
+    once = Schedule(kind="once", at=utc(2031, 1, 1, 12, 0))
+    assert slots_between(once, start=NOW, end=utc(2031, 1, 1, 12, 0)) == [utc(2031, 1, 1, 12, 0)]
+    assert slots_between(once, start=NOW, end=utc(2031, 1, 1, 11, 59)) == []
+
+
+def test_slots_between_counts_a_day_of_15_minute_slots() -> None:
+    schedule = parse_phrase("every 15 minutes", now=NOW)
+    assert len(slots_between(schedule, start=NOW, end=NOW + timedelta(days=1))) == 96

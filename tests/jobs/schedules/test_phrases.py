@@ -1,0 +1,174 @@
+"""Tests for jobs.schedules.phrases: English phrases, through parse_phrase() and parse()."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+
+from jobs.schedules import UNITS, ScheduleError, describe, parse, parse_phrase
+from tests.jobs.schedules.conftest import BERLIN, NOW, field_errors, utc
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [
+        ("every monday at 09:00", "0 9 * * 1"),
+        ("every tuesday at 09:00", "0 9 * * 2"),
+        ("every wednesday at 09:00", "0 9 * * 3"),
+        ("every thursday at 09:00", "0 9 * * 4"),
+        ("every friday at 09:00", "0 9 * * 5"),
+        ("every saturday at 09:00", "0 9 * * 6"),
+        ("every sunday at 09:00", "0 9 * * 0"),
+        ("every mondays at 09:00", "0 9 * * 1"),
+        ("mondays at 9am", "0 9 * * 1"),
+        ("  Every   MONDAY   at   09:00  ", "0 9 * * 1"),
+        ("daily at 02:30", "30 2 * * *"),
+        ("every day at 02:30", "30 2 * * *"),
+        ("every day", "0 0 * * *"),
+        ("weekdays at 9am", "0 9 * * 1-5"),
+        ("every weekday at 17:30", "30 17 * * 1-5"),
+        ("weekdays at 9:30pm", "30 21 * * 1-5"),
+        ("weekdays at 12am", "0 0 * * 1-5"),
+        ("weekdays at 12pm", "0 12 * * 1-5"),
+        ("weekdays at 9 PM", "0 21 * * 1-5"),
+        ("every hour", "0 * * * *"),
+        ("hourly", "0 * * * *"),
+        ("HOURLY", "0 * * * *"),
+        ("every minute", "* * * * *"),
+        ("every 1st of the month at 00:00", "0 0 1 * *"),
+        ("every 2nd of the month at 06:15", "15 6 2 * *"),
+        ("every 3rd of the month at 23:59", "59 23 3 * *"),
+        ("every 15th of the month at 12:00", "0 12 15 * *"),
+        ("every 31st of the month at 00:00", "0 0 31 * *"),
+    ],
+)
+def test_phrases_to_cron(phrase: str, expected: str) -> None:
+    schedule = parse_phrase(phrase, timezone="Europe/Berlin", now=NOW)
+    assert schedule.kind == "cron"
+    assert schedule.cron == expected
+    assert schedule.timezone == "Europe/Berlin"
+    assert schedule.phrase == phrase.strip()
+
+
+@pytest.mark.parametrize(
+    ("phrase", "every", "unit"),
+    [
+        ("every 15 minutes", 15, "minutes"),
+        ("every 1 minute", 1, "minutes"),
+        ("every 30 seconds", 30, "seconds"),
+        ("every 10 seconds", 10, "seconds"),
+        ("every 2 hours", 2, "hours"),
+        ("every 1 hour", 1, "hours"),
+        ("every 3 days", 3, "days"),
+        ("EVERY  15  MINUTES", 15, "minutes"),
+    ],
+)
+def test_phrases_to_interval(phrase: str, every: int, unit: str) -> None:
+    schedule = parse_phrase(phrase, now=NOW)
+    assert (schedule.kind, schedule.every, schedule.unit) == ("interval", every, unit)
+    assert schedule.anchor == NOW  # anchored at "now"
+    assert schedule.interval_seconds == every * UNITS[unit]
+
+
+def test_phrase_on_date_is_once_in_schedule_timezone() -> None:
+    schedule = parse_phrase("on 2031-01-01 at 12:00", timezone="Europe/Berlin", now=NOW)
+    assert schedule.kind == "once"
+    assert schedule.at == datetime(2031, 1, 1, 11, 0, tzinfo=UTC)  # 12:00 CET
+    assert schedule.at.tzinfo == BERLIN
+    assert describe(schedule) == "Once on 2031-01-01 at 12:00 (Europe/Berlin)"
+
+
+def test_phrase_on_date_in_dst_gap_moves_after_the_gap() -> None:
+    schedule = parse_phrase("on 2025-03-30 at 02:30", timezone="Europe/Berlin", now=NOW)
+    assert schedule.at == utc(2025, 3, 30, 1, 0)  # 03:00 CEST, like cron
+
+
+def test_phrase_on_date_repeated_time_is_first_occurrence() -> None:
+    schedule = parse_phrase("on 2025-11-02 at 01:30", timezone="America/New_York", now=NOW)
+    # Compared in UTC: == against another zone is always False inside a fold.
+    assert schedule.at.astimezone(UTC) == utc(2025, 11, 2, 5, 30)  # 01:30 EDT
+
+
+def test_phrase_through_parse_keeps_phrase_and_uses_anchor() -> None:
+    anchor = utc(2025, 1, 1, 10, 0, 7)
+    schedule = parse({"phrase": "every 15 minutes", "timezone": "Europe/Berlin"}, now=NOW, anchor=anchor)
+    assert schedule.phrase == "every 15 minutes"
+    assert schedule.anchor == anchor
+    assert schedule.timezone == "Europe/Berlin"
+
+
+def test_phrase_wins_over_kind_fields() -> None:
+    schedule = parse({"phrase": "daily at 02:30", "kind": "cron", "cron": "0 9 * * 1"}, now=NOW)
+    assert schedule.cron == "30 2 * * *"
+
+
+def test_blank_phrase_is_ignored_when_kind_given() -> None:
+    schedule = parse({"phrase": "  ", "kind": "cron", "cron": "0 9 * * 1"}, now=NOW)
+    assert schedule.cron == "0 9 * * 1"
+    assert schedule.phrase is None
+
+
+@pytest.mark.parametrize("phrase", ["evry tuesday", "every blue moon", "at 9", "every -5 minutes", "tomorrow"])
+def test_unknown_phrase(phrase: str) -> None:
+    with pytest.raises(ScheduleError) as info:
+        parse_phrase(phrase, now=NOW)
+    assert info.value.fields == {
+        "phrase": [f'Could not understand "{phrase}". Try a phrase like "every monday at 09:00".']
+    }
+
+
+def test_unknown_phrase_message_exact() -> None:
+    fields = field_errors({"phrase": "evry tuesday"})
+    assert fields == {"phrase": ['Could not understand "evry tuesday". Try a phrase like "every monday at 09:00".']}
+
+
+@pytest.mark.parametrize("phrase", ["daily at 25:00", "daily at 12:60", "weekdays at 13pm", "weekdays at 0am"])
+def test_phrase_bad_time(phrase: str) -> None:
+    with pytest.raises(ScheduleError) as info:
+        parse_phrase(phrase, now=NOW)
+    assert "00:00 to 23:59" in info.value.fields["phrase"][0]
+
+
+def test_phrase_bad_day_of_month() -> None:
+    with pytest.raises(ScheduleError) as info:
+        parse_phrase("every 32nd of the month at 00:00", now=NOW)
+    assert info.value.fields == {"phrase": ["Day of month 32 is out of range (allowed 1st-31st)."]}
+
+
+def test_phrase_interval_below_minimum() -> None:
+    with pytest.raises(ScheduleError) as info:
+        parse_phrase("every 5 seconds", now=NOW)
+    assert info.value.fields == {"phrase": ["Interval must be at least 10 seconds; got 5 seconds."]}
+    with pytest.raises(ScheduleError):
+        parse_phrase("every 1 minute", now=NOW, min_interval_seconds=120)
+
+
+def test_phrase_once_in_past() -> None:
+    with pytest.raises(ScheduleError) as info:
+        parse_phrase("on 2020-01-01 at 12:00", now=NOW)
+    assert "in the past" in info.value.fields["phrase"][0]
+
+
+def test_phrase_invalid_date() -> None:
+    with pytest.raises(ScheduleError) as info:
+        parse_phrase("on 2031-02-30 at 12:00", now=NOW)
+    assert "not a valid calendar date" in info.value.fields["phrase"][0]
+
+
+def test_phrase_unknown_timezone() -> None:
+    with pytest.raises(ScheduleError) as info:
+        parse_phrase("daily at 02:30", timezone="Mars/Base", now=NOW)
+    assert info.value.fields == {
+        "timezone": ['Unknown time zone "Mars/Base"; use an IANA name such as "Europe/Berlin".']
+    }
+
+
+def test_phrase_uses_pinned_now() -> None:
+    with time_machine.travel(datetime(2030, 6, 1, tzinfo=UTC), tick=False):
+        now = datetime.now(UTC)
+        schedule = parse_phrase("every 15 minutes", now=now)
+        assert schedule.anchor == datetime(2030, 6, 1, tzinfo=UTC)
+        with pytest.raises(ScheduleError):
+            parse_phrase("on 2030-05-31 at 23:00", now=now)
