@@ -26,9 +26,9 @@ from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
 from jobs import schedules, selectors, services
+from jobs.admin.forms import JobAdminForm, ScheduleForm, fire_times
 from jobs.diagnostics import overview
 from jobs.diagnostics.display import format_local, relative
-from jobs.forms import JobAdminForm, ScheduleForm, fire_times
 from jobs.models import FAILED_STATUSES, EventKind, Job, JobEvent, JobRun, PauseReason, RunStatus
 
 RECENT_RUNS_ON_JOB_PAGE = 20
