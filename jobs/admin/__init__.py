@@ -1,3 +1,3 @@
 """The operators' admin, one module per page group; importing them registers the pages."""
 
-from jobs.admin import jobs  # noqa: F401
+from jobs.admin import jobs, site  # noqa: F401

@@ -17,7 +17,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -27,7 +26,6 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Interval
 
 from jobs import schedules, selectors, services
 from jobs.admin.forms import JobAdminForm, ScheduleForm, fire_times
-from jobs.diagnostics import overview
 from jobs.diagnostics.display import format_local, relative
 from jobs.models import FAILED_STATUSES, EventKind, Job, JobEvent, JobRun, PauseReason, RunStatus
 
@@ -35,10 +33,6 @@ RECENT_RUNS_ON_JOB_PAGE = 20
 EVENTS_ON_JOB_PAGE = 30
 ERROR_EXCERPT = 140
 _PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
-
-admin.site.site_header = "Scheduler administration"
-admin.site.site_title = "Scheduler admin"
-admin.site.index_title = "Operations"
 
 
 # --- small renderers shared by the pages ------------------------------------------
@@ -801,33 +795,3 @@ for _model, _admin_class in (
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
     admin.site.register(_model, _admin_class)
-
-
-# --- the overview page: /admin/overview/ ----------------------------------------------
-
-
-def overview_view(request: HttpRequest) -> TemplateResponse:
-    if not request.user.has_perm("jobs.view_job"):
-        raise PermissionDenied
-    context = {
-        **admin.site.each_context(request),
-        "title": "Overview",
-        "subtitle": None,
-        **overview.build(now=timezone.now()),
-        "job_changelist": reverse("admin:jobs_job_changelist"),
-        "run_changelist": reverse("admin:jobs_jobrun_changelist"),
-    }
-    return TemplateResponse(request, "admin/overview.html", context)
-
-
-def _add_overview_url(site: admin.AdminSite) -> None:
-    """Serve the overview at /admin/overview/ (name `admin:overview`) on the default site."""
-    default_get_urls = site.get_urls
-
-    def get_urls() -> list[Any]:
-        return [path("overview/", site.admin_view(overview_view), name="overview"), *default_get_urls()]
-
-    site.get_urls = get_urls  # type: ignore[method-assign]
-
-
-_add_overview_url(admin.site)
