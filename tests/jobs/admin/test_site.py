@@ -8,16 +8,16 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Interval
 
 from accounts.admin import UserAdmin
 from accounts.models import User
-from jobs.admin.jobs import (
-    JobAdmin,
+from jobs.admin.events import JobEventAdmin
+from jobs.admin.jobs import JobAdmin
+from jobs.admin.periodic_tasks import (
     JobAwareClockedScheduleAdmin,
     JobAwareCrontabScheduleAdmin,
     JobAwareIntervalScheduleAdmin,
     JobAwarePeriodicTaskAdmin,
     JobAwareSolarScheduleAdmin,
-    JobEventAdmin,
-    JobRunAdmin,
 )
+from jobs.admin.runs import JobRunAdmin
 from jobs.admin.site import SchedulerAdminSite
 from jobs.models import Job, JobEvent, JobRun
 
