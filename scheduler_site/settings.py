@@ -84,7 +84,7 @@ if USE_MONGODB:
 else:
     DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
     _CONTRIB_APPS = [
-        "django.contrib.admin",
+        "scheduler_site.apps.SchedulerAdminConfig",
         "django.contrib.auth",
         "django.contrib.contenttypes",
     ]

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.contrib import admin
 from django.forms import MultiWidget
 from django.test import Client
 from django.utils import timezone
@@ -14,6 +15,7 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Interval
 
 from accounts.models import User
 from jobs import services
+from jobs.admin.site import SchedulerAdminSite
 from jobs.models import Job, JobEvent, JobRun, RunStatus
 from tests.mongodb import data
 
@@ -91,6 +93,12 @@ def job_form(owner: Any, **overrides: Any) -> dict[str, Any]:
 
 
 # --- site pages ---------------------------------------------------------------------------------------
+
+
+def test_the_default_site_is_the_scheduler_site(db: Any) -> None:
+    # MongoAdminConfig stands in for SchedulerAdminConfig here: it must keep the scheduler's site.
+    assert isinstance(admin.site, SchedulerAdminSite)
+    assert admin.site.is_registered(Job)
 
 
 def test_login_and_logout(mql: Any, staff: Any) -> None:

@@ -1,8 +1,7 @@
-"""The operators' admin: jobs, runs, the audit trail, an overview page, beat's mirror rows.
+"""Jobs: the list (schedule in words, next run, status, a strip of recent runs), the form, the actions,
+and one job's page with its buttons, recent runs, audit trail and live schedule preview.
 
-Every write goes through `jobs.services` (the same functions the API calls),
-so the audit trail, the API cache and django-celery-beat's rows stay in step:
-no `queryset.update()`, no `obj.save()` here. Runs and events are read-only.
+The form and the actions write through `jobs.services`, never `save()`.
 """
 
 from __future__ import annotations
@@ -10,92 +9,26 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
-from django_celery_beat import admin as beat_admin
-from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
 from jobs import schedules, selectors, services
-from jobs.diagnostics import overview
-from jobs.diagnostics.display import format_local, relative
-from jobs.forms import JobAdminForm, ScheduleForm, fire_times
-from jobs.models import FAILED_STATUSES, EventKind, Job, JobEvent, JobRun, PauseReason, RunStatus
+from jobs.admin.forms import JobAdminForm, ScheduleForm, fire_times
+from jobs.admin.shared import change_url, duration, event_summary, excerpt, in_zone, lateness, status_badge
+from jobs.diagnostics.display import relative
+from jobs.models import FAILED_STATUSES, Job, JobEvent, JobRun, PauseReason, RunStatus
 
 RECENT_RUNS_ON_JOB_PAGE = 20
 EVENTS_ON_JOB_PAGE = 30
-ERROR_EXCERPT = 140
 _PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
-
-admin.site.site_header = "Scheduler administration"
-admin.site.site_title = "Scheduler admin"
-admin.site.index_title = "Operations"
-
-
-# --- small renderers shared by the pages ------------------------------------------
-
-
-def status_badge(status: str) -> str:
-    if not status:
-        return format_html('<span class="job-badge job-badge--none">{}</span>', "never run")
-    return format_html('<span class="job-badge job-badge--{}">{}</span>', status, status.replace("_", " "))
-
-
-def in_zone(moment: datetime | None, zone: str) -> str:
-    if moment is None:
-        return "—"
-    return format_local(moment.astimezone(ZoneInfo(zone)))
-
-
-def lateness(run: JobRun) -> str:
-    seconds = run.lateness_seconds
-    if seconds is None:
-        return "—"
-    return f"{seconds:+.1f} s" if abs(seconds) < 120 else f"{seconds / 60:+.1f} min"
-
-
-def duration(run: JobRun) -> str:
-    if run.duration_ms is None:
-        return "—"
-    return f"{run.duration_ms} ms" if run.duration_ms < 1000 else f"{run.duration_ms / 1000:.1f} s"
-
-
-def excerpt(text: str, limit: int = ERROR_EXCERPT) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _change_url(model: type, object_id: Any) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[object_id])
-
-
-def event_summary(event: JobEvent) -> str:
-    """One line for an audit event: what changed, from what to what (secrets are masked by the service)."""
-    changes = event.changes or {}
-    if event.kind == EventKind.UPDATED:
-        return "; ".join(f"{name}: {_short(c.get('old'))} → {_short(c.get('new'))}" for name, c in changes.items())
-    if event.kind == EventKind.RUN_REQUESTED and changes.get("run_id"):
-        return f"run {str(changes['run_id'])[:8]}"
-    if changes.get("reason"):
-        return PauseReason(changes["reason"]).label if changes["reason"] in PauseReason.values else changes["reason"]
-    return ""
-
-
-def _short(value: Any) -> str:
-    text = "∅" if value in (None, "", [], {}) else str(value)
-    return excerpt(text, 60)
-
-
-# --- jobs ---------------------------------------------------------------------------
 
 
 class LastStatusFilter(admin.SimpleListFilter):
@@ -171,7 +104,7 @@ class JobAdmin(admin.ModelAdmin):
         outcomes = list(reversed((job.recent_outcomes or [])[: Job.RECENT_OUTCOMES]))  # oldest first
         if not outcomes:
             return format_html('<span class="quiet">{}</span>', "no runs yet")
-        base = _change_url(JobRun, _PLACEHOLDER_ID)  # one reverse() per row, not per square
+        base = change_url(JobRun, _PLACEHOLDER_ID)  # one reverse() per row, not per square
         squares = format_html_join(
             "",
             '<a class="run-square run-square--{}" href="{}" title="{} · {}"></a>',
@@ -264,7 +197,7 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Owner")
     def owner_link(self, job: Job) -> str:
-        return format_html('<a href="{}">{}</a>', _change_url(type(job.owner), job.owner_id), job.owner)
+        return format_html('<a href="{}">{}</a>', change_url(type(job.owner), job.owner_id), job.owner)
 
     @admin.display(description="Next fire times")
     def schedule_preview(self, job: Job | None) -> str:
@@ -352,7 +285,7 @@ class JobAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, f"{job.name}: {' '.join(exc.messages)}", messages.ERROR)
         if copies:
-            links = format_html_join(", ", '<a href="{}">{}</a>', ((_change_url(Job, c.pk), c.name) for c in copies))
+            links = format_html_join(", ", '<a href="{}">{}</a>', ((change_url(Job, c.pk), c.name) for c in copies))
             self.message_user(request, format_html("Created {} (paused): {}", _jobs(len(copies)), links))
 
     # --- one job's page: buttons, recent runs, audit trail ------------------------------
@@ -388,7 +321,7 @@ class JobAdmin(admin.ModelAdmin):
         if not allowed:
             raise PermissionDenied
         getattr(self, self._VERBS[verb])(request, self.get_queryset(request).filter(pk=job.pk))
-        return HttpResponseRedirect(_change_url(Job, job.pk))
+        return HttpResponseRedirect(change_url(Job, job.pk))
 
     def render_change_form(
         self,
@@ -455,7 +388,7 @@ def job_page_context(job: Job) -> dict[str, Any]:
     """Recent runs (lateness, duration, error excerpt) and the audit trail, rendered under the form."""
     runs = JobRun.objects.filter(job_id=job.pk).order_by("-scheduled_for", "-created_at")[:RECENT_RUNS_ON_JOB_PAGE]
     events = JobEvent.objects.filter(job_ref=job.pk).order_by("-created_at")[:EVENTS_ON_JOB_PAGE]
-    run_url = _change_url(JobRun, _PLACEHOLDER_ID)
+    run_url = change_url(JobRun, _PLACEHOLDER_ID)
     return {
         "recent_runs": [
             {
@@ -491,343 +424,3 @@ def job_page_context(job: Job) -> dict[str, Any]:
             ("duplicate", "Duplicate"),
         ],
     }
-
-
-# --- runs and events: read-only -------------------------------------------------------
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(JobRun)
-class JobRunAdmin(ReadOnlyAdmin):
-    list_display = (
-        "short_id",
-        "job_link",
-        "status_badge",
-        "trigger",
-        "attempt",
-        "scheduled_display",
-        "started_display",
-        "lateness_display",
-        "duration_display",
-        "error_excerpt",
-    )
-    list_display_links = ("short_id",)
-    list_select_related = ("job",)
-    list_filter = ("status", "trigger", ("scheduled_for", admin.DateFieldListFilter), "job")
-    search_fields = ("job__name",)
-    search_help_text = "Search by job name."
-    list_per_page = 100
-    fieldsets = (
-        (None, {"fields": ("job_link", "status_badge", "trigger", "attempt", "reason", "worker")}),
-        (
-            "Timing",
-            {
-                "fields": (
-                    ("scheduled_display", "started_display", "finished_display"),
-                    ("lateness_display", "duration_display"),
-                    "created_display",
-                )
-            },
-        ),
-        ("Outcome", {"fields": ("result_block", "error_block")}),
-    )
-    readonly_fields = (
-        "job_link",
-        "status_badge",
-        "scheduled_display",
-        "started_display",
-        "finished_display",
-        "created_display",
-        "lateness_display",
-        "duration_display",
-        "result_block",
-        "error_block",
-    )
-
-    @admin.display(description="Run", ordering="scheduled_for")
-    def short_id(self, run: JobRun) -> str:
-        return str(run.pk)[:8]
-
-    @admin.display(description="Job", ordering="job__name")
-    def job_link(self, run: JobRun) -> str:
-        return format_html('<a href="{}">{}</a>', _change_url(Job, run.job_id), run.job.name)
-
-    @admin.display(description="Status", ordering="status")
-    def status_badge(self, run: JobRun) -> str:
-        return status_badge(run.status)
-
-    # Times in the job's own zone, as on the job's page.
-    @admin.display(description="Scheduled for", ordering="scheduled_for")
-    def scheduled_display(self, run: JobRun) -> str:
-        return in_zone(run.scheduled_for, run.job.timezone)
-
-    @admin.display(description="Started", ordering="started_at")
-    def started_display(self, run: JobRun) -> str:
-        return in_zone(run.started_at, run.job.timezone)
-
-    @admin.display(description="Finished")
-    def finished_display(self, run: JobRun) -> str:
-        return in_zone(run.finished_at, run.job.timezone)
-
-    @admin.display(description="Recorded")
-    def created_display(self, run: JobRun) -> str:
-        return in_zone(run.created_at, run.job.timezone)
-
-    @admin.display(description="Lateness")
-    def lateness_display(self, run: JobRun) -> str:
-        return lateness(run)
-
-    @admin.display(description="Duration", ordering="duration_ms")
-    def duration_display(self, run: JobRun) -> str:
-        return duration(run)
-
-    @admin.display(description="Error")
-    def error_excerpt(self, run: JobRun) -> str:
-        return excerpt(run.error or run.reason, 80)
-
-    @admin.display(description="Result")
-    def result_block(self, run: JobRun) -> str:
-        return format_html('<pre class="run-output">{}</pre>', run.result or "—")
-
-    @admin.display(description="Error")
-    def error_block(self, run: JobRun) -> str:
-        return format_html('<pre class="run-output run-output--error">{}</pre>', run.error or "—")
-
-
-class JobRefFilter(admin.SimpleListFilter):
-    """Events of one job (by reference, so a deleted job's trail stays reachable)."""
-
-    title = "job"
-    parameter_name = "job_ref"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        value = self.value()
-        if not value:
-            return []
-        event = JobEvent.objects.filter(job_ref=value).only("job_name").first() if _is_uuid(value) else None
-        return [(value, event.job_name if event else value)]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[JobEvent]) -> QuerySet[JobEvent]:
-        value = self.value()
-        if value and _is_uuid(value):
-            return queryset.filter(job_ref=value)
-        return queryset
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-@admin.register(JobEvent)
-class JobEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "job_link", "actor_name", "kind", "summary")
-    list_filter = ("kind", JobRefFilter, ("created_at", admin.DateFieldListFilter))
-    search_fields = ("job_name", "actor_name")
-    search_help_text = "Search by job name or actor."
-    fields = ("created_at", "job_link", "actor_name", "kind", "summary", "changes")
-    readonly_fields = ("job_link", "summary")
-
-    @admin.display(description="Job", ordering="job_name")
-    def job_link(self, event: JobEvent) -> str:
-        if event.job_id is None:
-            return format_html('{} <span class="quiet">{}</span>', event.job_name, "(deleted)")
-        return format_html('<a href="{}">{}</a>', _change_url(Job, event.job_id), event.job_name)
-
-    @admin.display(description="Details")
-    def summary(self, event: JobEvent) -> str:
-        return event_summary(event)
-
-
-# --- django-celery-beat: job-owned rows are read-only ------------------------------------
-
-JOB_TASK_PREFIX = "job:"
-
-
-def job_id_of_task(task: PeriodicTask | None) -> uuid.UUID | None:
-    """The job a PeriodicTask mirrors (beat_sync names them `job:<uuid>`), or None."""
-    if task is None or not (task.name or "").startswith(JOB_TASK_PREFIX):
-        return None
-    try:
-        return uuid.UUID(task.name.removeprefix(JOB_TASK_PREFIX))
-    except ValueError:
-        return None
-
-
-class JobOwnedFilter(admin.SimpleListFilter):
-    title = "managed by"
-    parameter_name = "managed_by"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("job", "A job (read-only)"), ("other", "Not a job")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> QuerySet[PeriodicTask]:
-        if self.value() == "job":
-            return queryset.filter(name__startswith=JOB_TASK_PREFIX)
-        if self.value() == "other":
-            return queryset.exclude(name__startswith=JOB_TASK_PREFIX)
-        return queryset
-
-
-_JOB_TASK_NOTE = "Mirrors a job: change, pause or run the job instead, so its schedule and this row stay in step."
-
-
-class JobAwarePeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
-    """django-celery-beat's admin, with job-owned tasks read-only and linked to their job.
-
-    Editing such a row here would silently desync it from its job (the job
-    service rewrites it on the next change), so only the job's pages may change it.
-    """
-
-    list_display = ("name", "job_link", "enabled", "scheduler", "interval", "start_time", "last_run_at", "one_off")
-    list_filter = [JobOwnedFilter, *beat_admin.PeriodicTaskAdmin.list_filter]
-
-    @admin.display(description="Job")
-    def job_link(self, task: PeriodicTask) -> str:
-        job_id = job_id_of_task(task)
-        if job_id is None:
-            return "—"
-        return format_html('<a href="{}">{}</a>', _change_url(Job, job_id), "open job")
-
-    def _is_job_owned(self, obj: PeriodicTask | None) -> bool:
-        return job_id_of_task(obj) is not None
-
-    def has_change_permission(self, request: HttpRequest, obj: PeriodicTask | None = None) -> bool:
-        return not self._is_job_owned(obj) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: PeriodicTask | None = None) -> bool:
-        return not self._is_job_owned(obj) and super().has_delete_permission(request, obj)
-
-    def get_fieldsets(self, request: HttpRequest, obj: PeriodicTask | None = None) -> Any:
-        fieldsets = super().get_fieldsets(request, obj)
-        if self._is_job_owned(obj):
-            return [("Managed by a job", {"fields": ("job_link",), "description": _JOB_TASK_NOTE}), *fieldsets]
-        return fieldsets
-
-    def get_readonly_fields(self, request: HttpRequest, obj: PeriodicTask | None = None) -> Any:
-        return (*super().get_readonly_fields(request, obj), "job_link")
-
-    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        # django-celery-beat keys this by CrontabSchedule.id for json_script: an ObjectId on
-        # MongoDB, which JSON cannot encode (every task page would fail once a crontab row exists).
-        # The page's script looks entries up by the <select>'s value, a string on every backend.
-        crontabs = context.get("readable_crontabs")
-        if crontabs:
-            context["readable_crontabs"] = {str(pk): text for pk, text in crontabs.items()}
-        return super().render_change_form(request, context, *args, **kwargs)
-
-    def _not_job_owned(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> QuerySet[PeriodicTask]:
-        owned = queryset.filter(name__startswith=JOB_TASK_PREFIX).count()
-        if owned:
-            self.message_user(
-                request,
-                f"Skipped {owned} job-owned periodic task(s): pause, resume or run their jobs instead.",
-                messages.WARNING,
-            )
-        return queryset.exclude(name__startswith=JOB_TASK_PREFIX)
-
-    @admin.action(description="Enable selected tasks (not job-owned)")
-    def enable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        super().enable_tasks(request, self._not_job_owned(request, queryset))
-
-    @admin.action(description="Disable selected tasks (not job-owned)")
-    def disable_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        super().disable_tasks(request, self._not_job_owned(request, queryset))
-
-    @admin.action(description="Toggle activity of selected tasks (not job-owned)")
-    def toggle_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        super().toggle_tasks(request, self._not_job_owned(request, queryset))
-
-    @admin.action(description="Run selected tasks (not job-owned)")
-    def run_tasks(self, request: HttpRequest, queryset: QuerySet[PeriodicTask]) -> None:
-        remaining = self._not_job_owned(request, queryset)
-        if remaining.exists():
-            super().run_tasks(request, remaining)
-
-
-class JobAwareScheduleMixin:
-    """A schedule row used by a job-owned periodic task is read-only too."""
-
-    task_field = ""
-
-    def _used_by_job(self, obj: Any) -> bool:
-        if obj is None or obj.pk is None:
-            return False
-        return PeriodicTask.objects.filter(**{self.task_field: obj}, name__startswith=JOB_TASK_PREFIX).exists()
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not self._used_by_job(obj) and super().has_change_permission(request, obj)  # type: ignore[misc]
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not self._used_by_job(obj) and super().has_delete_permission(request, obj)  # type: ignore[misc]
-
-
-class JobAwareCrontabScheduleAdmin(JobAwareScheduleMixin, beat_admin.CrontabScheduleAdmin):
-    task_field = "crontab"
-
-
-class JobAwareIntervalScheduleAdmin(JobAwareScheduleMixin, beat_admin.IntervalScheduleAdmin):
-    task_field = "interval"
-
-
-class JobAwareClockedScheduleAdmin(JobAwareScheduleMixin, beat_admin.ClockedScheduleAdmin):
-    task_field = "clocked"
-
-
-class JobAwareSolarScheduleAdmin(JobAwareScheduleMixin, beat_admin.SolarScheduleAdmin):
-    task_field = "solar"
-
-
-for _model, _admin_class in (
-    (PeriodicTask, JobAwarePeriodicTaskAdmin),
-    (CrontabSchedule, JobAwareCrontabScheduleAdmin),
-    (IntervalSchedule, JobAwareIntervalScheduleAdmin),
-    (ClockedSchedule, JobAwareClockedScheduleAdmin),
-    (SolarSchedule, JobAwareSolarScheduleAdmin),
-):
-    if admin.site.is_registered(_model):
-        admin.site.unregister(_model)
-    admin.site.register(_model, _admin_class)
-
-
-# --- the overview page: /admin/overview/ ----------------------------------------------
-
-
-def overview_view(request: HttpRequest) -> TemplateResponse:
-    if not request.user.has_perm("jobs.view_job"):
-        raise PermissionDenied
-    context = {
-        **admin.site.each_context(request),
-        "title": "Overview",
-        "subtitle": None,
-        **overview.build(now=timezone.now()),
-        "job_changelist": reverse("admin:jobs_job_changelist"),
-        "run_changelist": reverse("admin:jobs_jobrun_changelist"),
-    }
-    return TemplateResponse(request, "admin/overview.html", context)
-
-
-def _add_overview_url(site: admin.AdminSite) -> None:
-    """Serve the overview at /admin/overview/ (name `admin:overview`) on the default site."""
-    default_get_urls = site.get_urls
-
-    def get_urls() -> list[Any]:
-        return [path("overview/", site.admin_view(overview_view), name="overview"), *default_get_urls()]
-
-    site.get_urls = get_urls  # type: ignore[method-assign]
-
-
-_add_overview_url(admin.site)

@@ -1,0 +1,79 @@
+"""What more than one admin page uses: small renderers and the read-only base for runs and events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from jobs.diagnostics.display import format_local
+from jobs.models import EventKind, JobEvent, JobRun, PauseReason
+
+ERROR_EXCERPT = 140
+
+
+def status_badge(status: str) -> str:
+    if not status:
+        return format_html('<span class="job-badge job-badge--none">{}</span>', "never run")
+    return format_html('<span class="job-badge job-badge--{}">{}</span>', status, status.replace("_", " "))
+
+
+def in_zone(moment: datetime | None, zone: str) -> str:
+    if moment is None:
+        return "—"
+    return format_local(moment.astimezone(ZoneInfo(zone)))
+
+
+def lateness(run: JobRun) -> str:
+    seconds = run.lateness_seconds
+    if seconds is None:
+        return "—"
+    return f"{seconds:+.1f} s" if abs(seconds) < 120 else f"{seconds / 60:+.1f} min"
+
+
+def duration(run: JobRun) -> str:
+    if run.duration_ms is None:
+        return "—"
+    return f"{run.duration_ms} ms" if run.duration_ms < 1000 else f"{run.duration_ms / 1000:.1f} s"
+
+
+def excerpt(text: str, limit: int = ERROR_EXCERPT) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def change_url(model: type, object_id: Any) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[object_id])
+
+
+def event_summary(event: JobEvent) -> str:
+    """One line for an audit event: what changed, from what to what (secrets are masked by the service)."""
+    changes = event.changes or {}
+    if event.kind == EventKind.UPDATED:
+        return "; ".join(f"{name}: {_short(c.get('old'))} → {_short(c.get('new'))}" for name, c in changes.items())
+    if event.kind == EventKind.RUN_REQUESTED and changes.get("run_id"):
+        return f"run {str(changes['run_id'])[:8]}"
+    if changes.get("reason"):
+        return PauseReason(changes["reason"]).label if changes["reason"] in PauseReason.values else changes["reason"]
+    return ""
+
+
+def _short(value: Any) -> str:
+    text = "∅" if value in (None, "", [], {}) else str(value)
+    return excerpt(text, 60)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
