@@ -82,7 +82,8 @@ def _busy(plans: Sequence[Plan]) -> set[Any]:
     ids = [plan.job.pk for plan in plans if plan.job.overlap_policy == OverlapPolicy.SKIP and not plan.ahead]
     if not ids:
         return set()
-    return set(JobRun.objects.filter(job_id__in=ids, status__in=ACTIVE_STATUSES).values_list("job_id", flat=True))
+    active = JobRun.objects.filter(job_id__in=ids, status__in=ACTIVE_STATUSES).order_by()
+    return set(active.values_list("job_id", flat=True))
 
 
 def _rows(plan: Plan, *, now: datetime, busy: bool) -> list[JobRun]:
@@ -163,9 +164,9 @@ def _still_runnable(unsure: Sequence[tuple[Any, list[JobRun]]], *, now: datetime
         return []
     state = {
         pk: (enabled, reason)
-        for pk, enabled, reason in Job.objects.filter(pk__in=[job_id for job_id, _ in unsure]).values_list(
-            "pk", "enabled", "paused_reason"
-        )
+        for pk, enabled, reason in Job.objects.filter(pk__in=[job_id for job_id, _ in unsure])
+        .order_by()
+        .values_list("pk", "enabled", "paused_reason")
     }
     runnable = []
     for job_id, queued in unsure:

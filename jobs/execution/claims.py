@@ -121,7 +121,7 @@ def claimed_at(slots: Iterable[tuple[Any, datetime]]) -> dict[Any, datetime]:
     keys = {claim_key(job_id, slot): job_id for job_id, slot in slots}
     if not keys:
         return {}
-    rows = JobRun.objects.filter(job_id__in=set(keys.values()), claim_key__in=list(keys))
+    rows = JobRun.objects.filter(job_id__in=set(keys.values()), claim_key__in=list(keys)).order_by()
     return {keys[key]: created for key, created in rows.values_list("claim_key", "created_at")}
 
 

@@ -295,7 +295,11 @@ def record_not_run(groups: Mapping[Any, Sequence[JobRun]], *, now: datetime | No
     if not groups:
         return
     now = now or timezone.now()
-    rows = Job.objects.filter(pk__in=list(groups)).values_list("pk", "recent_outcomes", "updated_at", "owner_id")
+    rows = (
+        Job.objects.filter(pk__in=list(groups))
+        .order_by()
+        .values_list("pk", "recent_outcomes", "updated_at", "owner_id")
+    )
     updates = []
     owners: dict[Any, Any] = {}
     for pk, outcomes, updated_at, owner_id in rows:

@@ -210,14 +210,21 @@ def test_schedule_preview(mql: Any, api: APIClient) -> None:
 # --- operations ------------------------------------------------------------------------------------
 
 
-def test_readyz_pings_the_database(mql: Any) -> None:
+def test_readyz_pings_the_database_and_says_how_writes_are_kept_together(mql: Any) -> None:
     with mql.path("ops.readyz"):
         response = APIClient().get("/readyz")
     assert response.json()["checks"]["database"] == {
         "status": "ok",
         "vendor": "mongodb",
+        # The guard answers `hello` as a standalone server: no transactions there.
+        "writes": "ordered writes (standalone MongoDB server: no transactions)",
         "duration_ms": response.json()["checks"]["database"]["duration_ms"],
     }
+
+
+def test_readyz_on_a_replica_set_says_writes_share_transactions(mql: Any, replica_set: Any) -> None:
+    response = APIClient().get("/readyz")
+    assert response.json()["checks"]["database"]["writes"] == "transactions"
 
 
 def test_metrics(mql: Any, settings: Any, job: Any) -> None:

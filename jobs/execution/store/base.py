@@ -63,8 +63,10 @@ class Store:
         JobRun.objects.using(self.connection.alias).bulk_create(runs, ignore_conflicts=True, batch_size=2000)
         # The ids are made here, so a row found under its claim key with our id is ours.
         mine = {run.id for run in runs}
-        found = JobRun.objects.using(self.connection.alias).filter(
-            job_id__in={run.job_id for run in runs}, claim_key__in=[run.claim_key for run in runs]
+        found = (
+            JobRun.objects.using(self.connection.alias)
+            .filter(job_id__in={run.job_id for run in runs}, claim_key__in=[run.claim_key for run in runs])
+            .order_by()
         )
         return mine & set(found.values_list("id", flat=True))
 
@@ -109,7 +111,7 @@ class Store:
     def _holding(self, model: type[models.Model], rows: list[tuple[Any, ...]], assign: Sequence[str]) -> set[Any]:
         """The rows whose `assign` columns hold the values `rows` would write."""
         wanted = {row[0]: tuple(self._stored(value) for value in row[2:]) for row in rows}
-        current = model._default_manager.using(self.connection.alias).filter(pk__in=list(wanted))
+        current = model._default_manager.using(self.connection.alias).filter(pk__in=list(wanted)).order_by()
         return {
             pk
             for pk, *values in current.values_list("pk", *assign)
