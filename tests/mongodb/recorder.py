@@ -42,7 +42,13 @@ from bson.son import SON
 from pymongo import IndexModel
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, ServerSelectionTimeoutError
+from pymongo.errors import (
+    BulkWriteError,
+    DuplicateKeyError,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+    WriteError,
+)
 from pymongo.mongo_client import MongoClient
 from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 
@@ -364,8 +370,33 @@ def aggregate(self: Collection, pipeline: Any, *args: Any, **kwargs: Any) -> Fak
     pipeline = _round_trip(self, list(pipeline))
     RECORDER.record({"op": "aggregate", "collection": self.name, "pipeline": pipeline})
     _check("aggregate", self.name, allowlist.pipeline_violations(pipeline))
-    docs = engine.run_pipeline(RECORDER.store.docs(self.name), pipeline, RECORDER.store.collections)
+    out = pipeline[-1].get("$out") if pipeline else None
+    docs = engine.run_pipeline(
+        RECORDER.store.docs(self.name), pipeline[:-1] if out else pipeline, RECORDER.store.collections
+    )
+    if out:
+        _out(self, out, docs)
+        return FakeCursor([])
     return FakeCursor([_round_trip(self, doc) for doc in docs])
+
+
+def _out(self: Collection, target: Any, docs: list[dict[str, Any]]) -> None:
+    """`$out`, as a server does it: the results replace `target` whole or not at all, its indexes kept."""
+    if not isinstance(target, str):
+        raise engine.EngineLimitation("$out to another database")
+    store = RECORDER.store
+    indexes = store.indexes.get(target) or {"_id_": {"key": {"_id": 1}, "unique": True, "name": "_id_"}}
+    staged = Store()
+    staged.create(target)
+    staged.indexes[target] = indexes
+    for doc in docs:
+        doc = _round_trip(self, {"_id": ObjectId(), **doc} if "_id" not in doc else doc)
+        violated = staged.check_unique(target, doc)
+        if violated:
+            raise DuplicateKeyError(f"E11000 duplicate key error collection: {target} index: {violated}", 11000)
+        staged.docs(target).append(doc)
+    store.collections[target] = staged.docs(target)
+    store.indexes[target] = indexes
 
 
 def _find_docs(self: Collection, filter: Any, projection: Any = None) -> list[dict[str, Any]]:
@@ -470,6 +501,9 @@ def insert_one(self: Collection, document: Any, *args: Any, **kwargs: Any) -> In
     return InsertOneResult(inserted_id, True)
 
 
+_IMMUTABLE_ID = "Performing an update on the path '_id' would modify the immutable field '_id'"
+
+
 def _update(self: Collection, op: str, filter: Any, update: Any, *, many: bool, replace: bool = False) -> UpdateResult:
     filter = _round_trip(self, filter)
     update = _round_trip(self, update)
@@ -487,6 +521,10 @@ def _update(self: Collection, op: str, filter: Any, update: Any, *, many: bool, 
             new = {"_id": doc["_id"], **update}
         else:
             new = _round_trip(self, engine.apply_update(doc, update, RECORDER.store.collections))
+            if new.get("_id", engine.MISSING) != doc["_id"]:
+                # As on a server (code 66): no update moves a value into or out of `_id`.
+                RECORDER.record({"op": "immutable _id", "collection": self.name})
+                raise WriteError(_IMMUTABLE_ID, 66, {"code": 66, "errmsg": _IMMUTABLE_ID})
         violated = RECORDER.store.check_unique(self.name, new, ignore=doc)
         if violated:
             RECORDER.record({"op": "duplicate key", "collection": self.name, "index": violated})
@@ -608,6 +646,10 @@ def drop(self: Collection, *args: Any, **kwargs: Any) -> None:
 def rename(self: Collection, new_name: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
     RECORDER.record({"op": "rename", "collection": self.name, "to": new_name})
     store = RECORDER.store
+    if self.name not in store.collections:
+        raise OperationFailure("source namespace does not exist", 26)
+    if new_name in store.collections and not kwargs.get("dropTarget"):
+        raise OperationFailure("target namespace exists", 48)
     store.collections[new_name] = store.collections.pop(self.name, [])
     store.indexes[new_name] = store.indexes.pop(self.name, {})
     return {"ok": 1.0}

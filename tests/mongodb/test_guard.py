@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 from django.db import IntegrityError, NotSupportedError, connection
+from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
 
 from accounts.models import User
 from jobs.models import JobRun, RunTrigger
@@ -112,3 +113,31 @@ def test_a_changed_query_fails_with_a_diff_against_its_fixture(monkeypatch: pyte
         compare_fixture("api.me", changed)
     assert '"extra": true' in str(failure.value) and "+++ recorded" in str(failure.value)
     compare_fixture("api.me", recorded)  # unchanged: passes
+
+
+def test_no_update_changes_an__id_like_a_server(mql: Any) -> None:
+    # What makes a pk column rename (`$rename: {"id": "_id"}`) fail on existing documents.
+    collection = connection.get_collection("guard_selftest_immutable_id")
+    collection.insert_one({"_id": ObjectId(), "id": "a"})
+    collection.update_many({"id": "b"}, {"$rename": {"id": "_id"}})  # matches nothing: fine
+    with pytest.raises(WriteError) as refused:
+        collection.update_many({}, {"$rename": {"id": "_id"}})
+    assert refused.value.code == 66
+    collection.update_many({}, {"$rename": {"missing": "_id"}})  # a field a document lacks: a no-op
+    collection.drop()
+
+
+def test_out_replaces_its_target_whole_and_rename_refuses_an_existing_name(mql: Any) -> None:
+    source = connection.get_collection("guard_selftest_out_source")
+    source.insert_many([{"_id": ObjectId(), "id": "a"}, {"_id": ObjectId(), "id": "b"}])
+    source.aggregate([{"$set": {"_id": "$id"}}, {"$unset": "id"}, {"$out": "guard_selftest_out_target"}])
+    target = connection.get_collection("guard_selftest_out_target")
+    assert sorted(target.find({}), key=str) == [{"_id": "a"}, {"_id": "b"}]
+    with pytest.raises(DuplicateKeyError):  # two documents, one _id: the target is left as it was
+        source.aggregate([{"$set": {"_id": "same"}}, {"$out": "guard_selftest_out_target"}])
+    assert target.count_documents({}) == 2
+    with pytest.raises(OperationFailure) as exists:
+        source.rename("guard_selftest_out_target")
+    assert exists.value.code == 48
+    source.drop()
+    target.drop()
