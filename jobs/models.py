@@ -4,6 +4,11 @@ UUID keys let one set of migrations serve SQLite, PostgreSQL and MongoDB. No
 rule here relies on transactions or row locks (no-ops on MongoDB): a run's
 slot is claimed by inserting `JobRun.claim_key` under a unique index, and
 state changes that processes race on are conditional single-row updates.
+
+Ready to shard (docs/mongodb-audit.md, "Sharding"): on a sharded collection
+every unique index must start with the shard key, `_id` excepted. So the
+UUID keys are stored in `_id` (`db_column="_id"`: on MongoDB the document's
+own key, with no second unique index; on SQL a column named `_id`).
 """
 
 from __future__ import annotations
@@ -77,7 +82,7 @@ FAILED_STATUSES = (RunStatus.FAILED, RunStatus.TIMED_OUT)
 
 
 class Job(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, db_column="_id")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
@@ -177,7 +182,7 @@ MASK = "••••"
 
 
 class JobRun(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, db_column="_id")
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
     scheduled_for = models.DateTimeField()
     trigger = models.CharField(max_length=10, choices=RunTrigger.choices)
@@ -234,7 +239,7 @@ class EventKind(models.TextChoices):
 class JobEvent(models.Model):
     """The audit trail. Outlives its job (job_ref and job_name stay)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, db_column="_id")
     job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="events")
     job_ref = models.UUIDField(db_index=True)
     job_name = models.CharField(max_length=200)
