@@ -8,7 +8,8 @@ state changes that processes race on are conditional single-row updates.
 Ready to shard (docs/mongodb-audit.md, "Sharding"): on a sharded collection
 every unique index must start with the shard key, `_id` excepted. So the
 UUID keys are stored in `_id` (`db_column="_id"`: on MongoDB the document's
-own key, with no second unique index; on SQL a column named `_id`).
+own key, with no second unique index; on SQL a column named `_id`), and the
+claim is unique per job, its index led by `job_id`, the runs' shard key.
 """
 
 from __future__ import annotations
@@ -192,8 +193,10 @@ class JobRun(models.Model):
     # The claim: unique per (job, slot, trigger, attempt) for scheduled,
     # retry and catch-up runs, so a second beat, a redelivered message or a
     # duplicated publish loses the insert and records nothing. Manual runs
-    # carry their own id. Never null (MongoDB's unique indexes count nulls).
-    claim_key = models.CharField(max_length=200, unique=True)
+    # carry their own id. Unique per job (`run_claim_per_job`, led by the
+    # runs' shard key), so every lookup by claim also names the job. Never
+    # null (MongoDB's unique indexes count nulls).
+    claim_key = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -204,6 +207,7 @@ class JobRun(models.Model):
 
     class Meta:
         ordering = ["-scheduled_for", "-created_at"]
+        constraints = [models.UniqueConstraint(fields=["job", "claim_key"], name="run_claim_per_job")]
         indexes = [
             models.Index(fields=["job", "-scheduled_for"], name="run_job_scheduled"),
             models.Index(fields=["status", "started_at"], name="run_status_started"),

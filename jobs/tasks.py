@@ -45,7 +45,7 @@ def _run_for(task_name: str, args: list[Any], kwargs: dict[str, Any]) -> JobRun 
         if job_id is None or slot is None:
             return None
         key = JobRun.make_claim_key(job_id, datetime.fromisoformat(slot), RunTrigger.SCHEDULE, 1)
-        return runs_with_job.filter(claim_key=key).first()
+        return runs_with_job.filter(job_id=job_id, claim_key=key).first()
     run_id = kwargs.get("run_id", args[0] if args else None)
     return runs_with_job.filter(pk=run_id).first() if run_id else None
 

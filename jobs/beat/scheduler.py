@@ -483,7 +483,10 @@ def fire_many(plans: list[DuePlan], *, now: datetime) -> None:
         claims.append((plan, job_runs))
     new_runs = [run for _, job_runs in claims for run in job_runs]
     JobRun.objects.bulk_create(new_runs, ignore_conflicts=True, batch_size=2000)
-    ours = set(JobRun.objects.filter(claim_key__in=[run.claim_key for run in new_runs]).values_list("id", flat=True))
+    claimed = JobRun.objects.filter(
+        job_id__in=[plan.job.pk for plan in plans], claim_key__in=[run.claim_key for run in new_runs]
+    )
+    ours = set(claimed.values_list("id", flat=True))
     won: list[tuple[Job, datetime, datetime, list[JobRun]]] = []
     not_run: dict[Any, list[JobRun]] = {}
     unclaimed: list[Any] = []
@@ -586,7 +589,7 @@ def _advance(claimed: list[tuple[Job, datetime, datetime, Any]]) -> set[Any]:
 def _claim_lost(job: Job, slot: datetime, *, now: datetime) -> None:
     """Another scheduler claimed `slot`. If it died before advancing the job, advance it."""
     key = JobRun.make_claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1)
-    claimed_at = JobRun.objects.filter(claim_key=key).values_list("created_at", flat=True).first()
+    claimed_at = JobRun.objects.filter(job_id=job.pk, claim_key=key).values_list("created_at", flat=True).first()
     if claimed_at is None or now - claimed_at < timedelta(seconds=STALE_CLAIM_SECONDS):
         return
     following = schedules.next_fire_time(job.schedule, after=slot)

@@ -4,8 +4,8 @@ A run's state changes are conditional single-row updates (`queued → running`
 only if still queued, `running → finished` only if still running), so a
 redelivered message, the reaper and a worker's late finish can race without
 double effects, on every backend (transactions and row locks are no-ops on
-MongoDB). Slots are claimed by inserting the run under its unique
-`claim_key`; whoever loses the insert records nothing.
+MongoDB). Slots are claimed by inserting the run under its claim key, unique
+per job; whoever loses the insert records nothing.
 
 The job's summary fields (`last_run_at`, `last_status`, `recent_outcomes`,
 `consecutive_failures`) are updated with an optimistic check on
@@ -120,7 +120,7 @@ def expected_start(run: JobRun, job: Job) -> datetime:
 
 
 def _insert(run: JobRun) -> bool:
-    """Insert `run`; False if its claim_key is taken (someone else owns that slot)."""
+    """Insert `run`; False if its job's claim_key is taken (someone else owns that slot)."""
     try:
         # The savepoint keeps a surrounding transaction usable after the
         # IntegrityError (a no-op on MongoDB, where the unique index decides).
@@ -447,7 +447,7 @@ def execute_slot(job_id: str, scheduled_for: str, *, worker: str) -> JobRun | No
     """Execute the claimed scheduled run of `job_id` for the slot `scheduled_for` (ISO 8601)."""
     slot = datetime.fromisoformat(scheduled_for)
     key = JobRun.make_claim_key(job_id, slot, RunTrigger.SCHEDULE, 1)
-    run = JobRun.objects.select_related("job").filter(claim_key=key).first()
+    run = JobRun.objects.select_related("job").filter(job_id=job_id, claim_key=key).first()
     if run is None:
         # Withdrawn by an edit or pause before its slot (`withdraw_ahead`), or the job was deleted.
         logger.info("no claimed run for job %s at %s (withdrawn or job deleted): nothing to run", job_id, scheduled_for)

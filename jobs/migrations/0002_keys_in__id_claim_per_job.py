@@ -3,6 +3,8 @@
 #
 # - Job, JobRun and JobEvent keep their UUID key in `_id` (column renamed on SQL, foreign keys
 #   following; on MongoDB the document's own key, and the extra unique index on `id` goes).
+# - The run claim is unique per job: (job_id, claim_key), led by the runs' shard key. The new
+#   index is made before the old one is dropped, so a claim is never unguarded.
 #
 # On MongoDB a server refuses to move an existing document's value into `_id` by an update (the
 # `$rename` the backend's AlterField sends), so existing collections are first rebuilt by
@@ -67,6 +69,11 @@ class Migration(migrations.Migration):
         migrations.AlterField(model_name="job", name="id", field=_uuid_key()),
         migrations.AlterField(model_name="jobrun", name="id", field=_uuid_key()),
         migrations.AlterField(model_name="jobevent", name="id", field=_uuid_key()),
+        migrations.AddConstraint(
+            model_name="jobrun",
+            constraint=models.UniqueConstraint(fields=("job", "claim_key"), name="run_claim_per_job"),
+        ),
+        migrations.AlterField(model_name="jobrun", name="claim_key", field=models.CharField(max_length=200)),
         # Last, so that unapplying checks first.
         migrations.RunPython(migrations.RunPython.noop, refuse_to_move_keys_back),
     ]

@@ -71,7 +71,7 @@ def test_unique_indexes_are_enforced_like_a_server(mql: Any, user: Any) -> None:
     JobRun.objects.create(job=job, scheduled_for=slot, trigger=RunTrigger.SCHEDULE, claim_key=key)
     with pytest.raises(IntegrityError):
         JobRun.objects.create(job=job, scheduled_for=slot, trigger=RunTrigger.SCHEDULE, claim_key=key)
-    assert JobRun.objects.filter(claim_key=key).count() == 1
+    assert JobRun.objects.filter(job=job, claim_key=key).count() == 1
     assert mql.take_problems() == []  # a lost claim is the app's business, not a backend failure
 
 
