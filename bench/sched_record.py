@@ -97,7 +97,8 @@ class _RunFinisher:
         import django
 
         django.setup()
-        self.waiting: list[tuple[float, int, str, str]] = []  # (start at, arrival order, claim key, line)
+        # (start at, arrival order, claim key, job id, line)
+        self.waiting: list[tuple[float, int, str, str, str]] = []
         self.arrivals = 0
         self.flushed = time.monotonic()
 
@@ -106,7 +107,7 @@ class _RunFinisher:
 
         key = claim_key(job_id, datetime.fromisoformat(slot))
         self.arrivals += 1
-        heapq.heappush(self.waiting, (start_at, self.arrivals, key, line))
+        heapq.heappush(self.waiting, (start_at, self.arrivals, key, job_id, line))
 
     def maybe_flush(self, out: Any) -> None:
         if self.waiting and time.monotonic() - self.flushed >= FINISH_EVERY:
@@ -130,15 +131,14 @@ class _RunFinisher:
             for *_, line in (entry for entry in ready if entry[0] > now):
                 out.write(f"{line}\t-\n")
             ready = due
-        keys = list({key for _, _, key, _ in ready})
-        queued = set(
-            JobRun.objects.filter(claim_key__in=keys, status=RunStatus.QUEUED).values_list("claim_key", flat=True)
-        )
+        keys = list({key for _, _, key, _, _ in ready})
+        # By job too, as the app looks claims up (a claim key is unique per job).
+        job_ids = list({job_id for _, _, _, job_id, _ in ready})
+        runs = JobRun.objects.filter(job_id__in=job_ids, status=RunStatus.QUEUED)
+        queued = set(runs.filter(claim_key__in=keys).values_list("claim_key", flat=True))
         if queued:
-            JobRun.objects.filter(claim_key__in=queued, status=RunStatus.QUEUED).update(
-                status=RunStatus.SUCCEEDED, finished_at=timezone.now()
-            )
-        for _, _, key, line in ready:
+            runs.filter(claim_key__in=queued).update(status=RunStatus.SUCCEEDED, finished_at=timezone.now())
+        for _, _, key, _, line in ready:
             started = key in queued
             queued.discard(key)  # a second message for the same run starts nothing
             out.write(f"{line}\t{int(started)}\n")

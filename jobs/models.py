@@ -4,6 +4,12 @@ UUID keys let one set of migrations serve SQLite, PostgreSQL and MongoDB. No
 rule here relies on transactions or row locks (no-ops on MongoDB): a run's
 slot is claimed by inserting `JobRun.claim_key` under a unique index, and
 state changes that processes race on are conditional single-row updates.
+
+Ready to shard (docs/mongodb-audit.md, "Sharding"): on a sharded collection
+every unique index must start with the shard key, `_id` excepted. So the
+UUID keys are stored in `_id` (`db_column="_id"`: on MongoDB the document's
+own key, with no second unique index; on SQL a column named `_id`), and the
+claim is unique per job, its index led by `job_id`, the runs' shard key.
 """
 
 from __future__ import annotations
@@ -76,7 +82,7 @@ FAILED_STATUSES = (RunStatus.FAILED, RunStatus.TIMED_OUT)
 
 
 class Job(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, db_column="_id")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
@@ -176,7 +182,7 @@ MASK = "••••"
 
 
 class JobRun(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, db_column="_id")
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
     scheduled_for = models.DateTimeField()
     trigger = models.CharField(max_length=10, choices=RunTrigger.choices)
@@ -186,8 +192,10 @@ class JobRun(models.Model):
     # The claim (built by jobs.execution.claims.claim_key): unique per (job,
     # slot, trigger, attempt) for scheduled, retry and catch-up runs, so a
     # second beat, a redelivered message or a duplicated publish loses the
-    # insert and records nothing. Manual runs carry their own id. Never null.
-    claim_key = models.CharField(max_length=200, unique=True)
+    # insert and records nothing. Manual runs carry their own id. Unique per
+    # job (`run_claim_per_job`, led by the runs' shard key), so every lookup
+    # by claim also names the job. Never null.
+    claim_key = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -198,6 +206,7 @@ class JobRun(models.Model):
 
     class Meta:
         ordering = ["-scheduled_for", "-created_at"]
+        constraints = [models.UniqueConstraint(fields=["job", "claim_key"], name="run_claim_per_job")]
         indexes = [
             models.Index(fields=["job", "-scheduled_for"], name="run_job_scheduled"),
             models.Index(fields=["status", "started_at"], name="run_status_started"),
@@ -227,7 +236,7 @@ class EventKind(models.TextChoices):
 class JobEvent(models.Model):
     """The audit trail. Outlives its job (job_ref and job_name stay)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, db_column="_id")
     job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="events")
     job_ref = models.UUIDField(db_index=True)
     job_name = models.CharField(max_length=200)

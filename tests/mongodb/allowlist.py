@@ -32,6 +32,7 @@ STAGES = frozenset(
         "$replaceRoot",
         "$replaceWith",
         "$unionWith",
+        "$out",  # the last stage; only the data migration jobs 0002 sends it (jobs.execution.store.mongodb_migrations)
     }
 )
 
@@ -144,6 +145,9 @@ def pipeline_violations(pipeline: Any, where: str = "pipeline") -> Iterator[str]
                 if acc not in ACCUMULATORS:
                     yield f"{at}.$group.{key}: accumulator {acc} is not in the MongoDB 6.0 allow-list"
                 yield from expression_violations(arg, f"{at}.$group.{key}.{acc}")
+        elif name == "$out":
+            if index != len(pipeline) - 1:
+                yield f"{at}: $out must be the last stage"
         elif name in ("$sort", "$skip", "$limit", "$count", "$unset") or name == "$unwind":
             continue
         else:  # $project, $addFields, $set, $replaceRoot, $replaceWith

@@ -514,8 +514,33 @@ def aggregate(self: Collection, pipeline: Any, *args: Any, **kwargs: Any) -> Fak
     pipeline = _round_trip(self, list(pipeline))
     RECORDER.send({"op": "aggregate", "collection": self.name, "pipeline": pipeline})
     _check("aggregate", self.name, allowlist.pipeline_violations(pipeline))
-    docs = engine.run_pipeline(RECORDER.store.docs(self.name), pipeline, RECORDER.store.collections)
+    out = pipeline[-1].get("$out") if pipeline else None
+    docs = engine.run_pipeline(
+        RECORDER.store.docs(self.name), pipeline[:-1] if out else pipeline, RECORDER.store.collections
+    )
+    if out:
+        _out(self, out, docs)
+        return FakeCursor([])
     return FakeCursor([_round_trip(self, doc) for doc in docs])
+
+
+def _out(self: Collection, target: Any, docs: list[dict[str, Any]]) -> None:
+    """`$out`, as a server does it: the results replace `target` whole or not at all, its indexes kept."""
+    if not isinstance(target, str):
+        raise engine.EngineLimitation("$out to another database")
+    store = RECORDER.store
+    indexes = store.indexes.get(target) or {"_id_": {"key": {"_id": 1}, "unique": True, "name": "_id_"}}
+    staged = Store()
+    staged.create(target)
+    staged.indexes[target] = indexes
+    for doc in docs:
+        doc = _round_trip(self, {"_id": ObjectId(), **doc} if "_id" not in doc else doc)
+        violated = staged.check_unique(target, doc)
+        if violated:
+            raise DuplicateKeyError(f"E11000 duplicate key error collection: {target} index: {violated}", 11000)
+        staged.docs(target).append(doc)
+    store.collections[target] = staged.docs(target)
+    store.indexes[target] = indexes
 
 
 def _find_docs(self: Collection, filter: Any, projection: Any = None) -> list[dict[str, Any]]:
@@ -662,6 +687,9 @@ def _insert_command(self: Collection, documents: list[Any], *, ordered: bool) ->
     return _reply({"n": inserted}, errors)
 
 
+_IMMUTABLE_ID = "Performing an update on the path '_id' would modify the immutable field '_id'"
+
+
 def _update_statement(self: Collection, statement: dict[str, Any]) -> tuple[int, int, dict[str, Any] | None]:
     """One update statement: (matched, modified, write error). A failed statement counts nothing,
     but on a standalone server the documents it changed before failing stay changed."""
@@ -677,6 +705,10 @@ def _update_statement(self: Collection, statement: dict[str, Any]) -> tuple[int,
             new = {"_id": doc["_id"], **update}
         else:
             new = _round_trip(self, engine.apply_update(doc, update, RECORDER.store.collections))
+            if new.get("_id", engine.MISSING) != doc["_id"]:
+                # As on a server (code 66): no update moves a value into or out of `_id`.
+                RECORDER.record({"op": "immutable _id", "collection": self.name})
+                return 0, 0, {"code": 66, "errmsg": _IMMUTABLE_ID}
         violated = RECORDER.store.check_unique(self.name, new, ignore=doc)
         if violated:
             return 0, 0, _duplicate_error(self, violated, new)
@@ -967,6 +999,10 @@ def drop(self: Collection, *args: Any, **kwargs: Any) -> None:
 def rename(self: Collection, new_name: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
     RECORDER.send({"op": "rename", "collection": self.name, "to": new_name})
     store = RECORDER.store
+    if self.name not in store.collections:
+        raise OperationFailure("source namespace does not exist", 26)
+    if new_name in store.collections and not kwargs.get("dropTarget"):
+        raise OperationFailure("target namespace exists", 48)
     store.collections[new_name] = store.collections.pop(self.name, [])
     store.indexes[new_name] = store.indexes.pop(self.name, {})
     return {"ok": 1.0}

@@ -16,7 +16,7 @@ from django.db import IntegrityError, NotSupportedError, connection
 from django_mongodb_backend.transaction import atomic
 from pymongo import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, WriteError
 from pymongo.results import BulkWriteResult
 
 from accounts.models import User
@@ -114,7 +114,7 @@ def test_unique_indexes_are_enforced_like_a_server(mql: Any, user: Any) -> None:
     JobRun.objects.create(job=job, scheduled_for=slot, trigger=RunTrigger.SCHEDULE, claim_key=key)
     with pytest.raises(IntegrityError):
         JobRun.objects.create(job=job, scheduled_for=slot, trigger=RunTrigger.SCHEDULE, claim_key=key)
-    assert JobRun.objects.filter(claim_key=key).count() == 1
+    assert JobRun.objects.filter(job=job, claim_key=key).count() == 1
     assert mql.take_problems() == []  # a lost claim is the app's business, not a backend failure
 
 
@@ -396,3 +396,31 @@ def test_a_write_error_inside_a_transaction_aborts_it_on_the_server(replica_set:
     assert keys(claims) == ["taken"]  # "first" went with the transaction
     # The backend's atomic() ends the session only when commit raises a DatabaseError: this one stays.
     assert connection.session is not None
+
+
+def test_no_update_changes_an__id_like_a_server(mql: Any) -> None:
+    # What makes a pk column rename (`$rename: {"id": "_id"}`) fail on existing documents.
+    collection = connection.get_collection("guard_selftest_immutable_id")
+    collection.insert_one({"_id": ObjectId(), "id": "a"})
+    collection.update_many({"id": "b"}, {"$rename": {"id": "_id"}})  # matches nothing: fine
+    with pytest.raises(WriteError) as refused:
+        collection.update_many({}, {"$rename": {"id": "_id"}})
+    assert refused.value.code == 66
+    collection.update_many({}, {"$rename": {"missing": "_id"}})  # a field a document lacks: a no-op
+    collection.drop()
+
+
+def test_out_replaces_its_target_whole_and_rename_refuses_an_existing_name(mql: Any) -> None:
+    source = connection.get_collection("guard_selftest_out_source")
+    source.insert_many([{"_id": ObjectId(), "id": "a"}, {"_id": ObjectId(), "id": "b"}])
+    source.aggregate([{"$set": {"_id": "$id"}}, {"$unset": "id"}, {"$out": "guard_selftest_out_target"}])
+    target = connection.get_collection("guard_selftest_out_target")
+    assert sorted(target.find({}), key=str) == [{"_id": "a"}, {"_id": "b"}]
+    with pytest.raises(DuplicateKeyError):  # two documents, one _id: the target is left as it was
+        source.aggregate([{"$set": {"_id": "same"}}, {"$out": "guard_selftest_out_target"}])
+    assert target.count_documents({}) == 2
+    with pytest.raises(OperationFailure) as exists:
+        source.rename("guard_selftest_out_target")
+    assert exists.value.code == 48
+    source.drop()
+    target.drop()

@@ -40,6 +40,28 @@ def test_a_duplicate_claim_key_is_an_integrity_error(make_job: Any) -> None:
         JobRun.objects.create(job=job, scheduled_for=SLOT, trigger=RunTrigger.SCHEDULE, claim_key=key)
 
 
+def test_two_jobs_due_at_the_same_instant_do_not_collide(make_job: Any) -> None:
+    first, second = make_job(), make_job()
+    assert claim(first, SLOT) is not None
+    assert claim(second, SLOT) is not None
+    assert claim(first, SLOT) is None and claim(second, SLOT) is None
+    assert sorted(JobRun.objects.filter(scheduled_for=SLOT).values_list("job_id", flat=True)) == sorted(
+        [first.pk, second.pk]
+    )
+
+
+def test_a_claim_is_unique_within_its_job(make_job: Any) -> None:
+    # The unique index is (job_id, claim_key), led by the runs' shard key: the job is part of
+    # the claim, so the same key under another job is no conflict (the app's keys embed the job
+    # id anyway) and the same key under the same job is.
+    first, second = make_job(), make_job()
+    JobRun.objects.create(job=first, scheduled_for=SLOT, trigger=RunTrigger.SCHEDULE, claim_key="slot-1")
+    JobRun.objects.create(job=second, scheduled_for=SLOT, trigger=RunTrigger.SCHEDULE, claim_key="slot-1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        JobRun.objects.create(job=first, scheduled_for=SLOT, trigger=RunTrigger.SCHEDULE, claim_key="slot-1")
+    assert JobRun.objects.filter(claim_key="slot-1").count() == 2
+
+
 def test_a_lost_claim_inside_a_transaction_leaves_it_usable(make_job: Any) -> None:
     # PostgreSQL aborts a transaction on an error: a claim skips a taken key
     # instead of failing (ON CONFLICT DO NOTHING, INSERT OR IGNORE; on MongoDB an

@@ -229,9 +229,9 @@ def test_log_format_json_prints_json_lines():
     """With LOG_FORMAT=json a process's log lines are JSON objects, extras as keys."""
     code = (
         "import django, logging; django.setup(); "
-        "logging.getLogger('jobs.execution.runs').info('run %s started', 'r1', "
+        "logging.getLogger('jobs.execution.lifecycle').info('run %s started', 'r1', "
         "extra={'job_id': 'j1', 'run_id': 'r1'}); "
-        "logging.getLogger('jobs.execution.runs').warning('with Authorization: Bearer " + JWT + "')"
+        "logging.getLogger('jobs.execution.lifecycle').warning('with Authorization: Bearer " + JWT + "')"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -250,7 +250,7 @@ def test_log_format_json_prints_json_lines():
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     started = next(line for line in lines if line["message"] == "run r1 started")
     assert started["level"] == "INFO"
-    assert started["logger"] == "jobs.execution.runs"
+    assert started["logger"] == "jobs.execution.lifecycle"
     assert (started["job_id"], started["run_id"]) == ("j1", "r1")
     assert "time" in started
     assert JWT not in result.stderr

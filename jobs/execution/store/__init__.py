@@ -17,12 +17,13 @@ Outside this package no code asks which database it is on.
 from __future__ import annotations
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from jobs.execution.store.base import Store
 from jobs.execution.store.mongodb import MongoStore
 from jobs.execution.store.postgresql import PostgresStore
 
-__all__ = ["MongoStore", "PostgresStore", "Store", "current"]
+__all__ = ["MongoStore", "PostgresStore", "Store", "current", "is_mongodb"]
 
 _BY_VENDOR: dict[str, type[Store]] = {"postgresql": PostgresStore, "mongodb": MongoStore}
 
@@ -31,3 +32,13 @@ def current(using: str = DEFAULT_DB_ALIAS) -> Store:
     """The store of database `using` (the default database unless told)."""
     connection = connections[using]
     return _BY_VENDOR.get(connection.vendor, Store)(connection)
+
+
+def is_mongodb(connection: BaseDatabaseWrapper) -> bool:
+    """Whether `connection` is django-mongodb-backend's: documents, not rows, and `_id` cannot be updated.
+
+    For migrations, which take the connection from their schema editor
+    (`schema_editor.connection`) and move data the MongoDB way there
+    (jobs/execution/store/mongodb_migrations.py).
+    """
+    return connection.vendor == "mongodb"
