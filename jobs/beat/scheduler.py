@@ -86,12 +86,12 @@ class JobScheduler(DatabaseScheduler):
         self.mirror_check.start()
         logger.info(
             "beat: job scheduler started (due jobs polled at least every %g s, claimed up to %g s ahead, "
-            "misfire grace %d s; database writes: %s)",
+            "misfire grace %d s)",
             settings.JOBS_BEAT_POLL_SECONDS,
             settings.JOBS_BEAT_LOOKAHEAD_SECONDS,
             settings.JOBS_MISFIRE_GRACE_SECONDS,
-            store.current().transaction_mode,
         )
+        store.log_mode("beat")
 
     def enabled_models_qs(self) -> Any:
         """Stock entries only: job mirror rows are timed by `tick_jobs`.

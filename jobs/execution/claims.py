@@ -131,7 +131,8 @@ def claimed_at(slots: Iterable[tuple[Any, datetime]]) -> dict[Any, datetime]:
 def start(run: JobRun, *, worker: str, now: datetime) -> bool:
     """queued → running, only if still queued (a duplicate delivery loses here)."""
     worker = worker[:200]
-    updated = JobRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+    # The job too: once runs are sharded by job, a write naming it goes to one shard.
+    updated = JobRun.objects.filter(pk=run.pk, job_id=run.job_id, status=RunStatus.QUEUED).update(
         status=RunStatus.RUNNING, started_at=now, worker=worker
     )
     if updated != 1:
@@ -147,7 +148,7 @@ def end(run: JobRun, *, expected: str, now: datetime, **fields: Any) -> bool:
     run: whoever comes second matches nothing.
     """
     fields = {**fields, "finished_at": now}
-    if JobRun.objects.filter(pk=run.pk, status=expected).update(**fields) != 1:
+    if JobRun.objects.filter(pk=run.pk, job_id=run.job_id, status=expected).update(**fields) != 1:
         return False
     for name, value in fields.items():
         setattr(run, name, value)

@@ -215,8 +215,8 @@ def test_on_a_replica_set_a_deactivation_pauses_the_jobs_in_the_same_transaction
 
 def test_beat_says_at_start_which_mode_is_in_force(replica_set: Any, caplog: Any) -> None:
     beat = JobScheduler(app=app, lazy=True, max_interval=3600)
-    with caplog.at_level(logging.INFO, logger="jobs.beat.scheduler"):
+    with caplog.at_level(logging.INFO, logger="jobs.execution.store"):
         beat.setup_schedule()
         beat.mirror_check.join()
-    assert "database writes: transactions" in caplog.text
+    assert "beat: database mongodb; writes that belong together: transactions" in caplog.text
     assert connection.features._supports_transactions

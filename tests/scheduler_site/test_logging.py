@@ -271,3 +271,18 @@ def test_log_format_text_is_the_default():
     line = next(line for line in result.stderr.splitlines() if "plain line" in line)
     assert " WARNING jobs plain line" in line
     assert not line.startswith("{")
+
+
+def test_the_web_process_says_at_start_how_writes_that_belong_together_are_kept():
+    """The web entry point (wsgi) logs the database and its transaction mode once, as beat does."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import scheduler_site.wsgi"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "scheduler_site.settings", "LOG_LEVEL": "INFO"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "web: database " in result.stderr
+    assert "writes that belong together: transactions" in result.stderr  # every SQL lane has them

@@ -16,6 +16,8 @@ Outside this package no code asks which database it is on.
 
 from __future__ import annotations
 
+import logging
+
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -23,7 +25,9 @@ from jobs.execution.store.base import Store
 from jobs.execution.store.mongodb import MongoStore
 from jobs.execution.store.postgresql import PostgresStore
 
-__all__ = ["MongoStore", "PostgresStore", "Store", "current", "is_mongodb"]
+__all__ = ["MongoStore", "PostgresStore", "Store", "current", "is_mongodb", "log_mode"]
+
+logger = logging.getLogger(__name__)
 
 _BY_VENDOR: dict[str, type[Store]] = {"postgresql": PostgresStore, "mongodb": MongoStore}
 
@@ -42,3 +46,18 @@ def is_mongodb(connection: BaseDatabaseWrapper) -> bool:
     (jobs/execution/store/mongodb_migrations.py).
     """
     return connection.vendor == "mongodb"
+
+
+def log_mode(process: str) -> str:
+    """Say, as `process` starts, which database it uses and how writes that belong together are kept together.
+
+    On MongoDB this asks the server (`hello`); a database that does not answer
+    yet is said so, and does not stop the process.
+    """
+    database = current()
+    try:
+        mode = database.transaction_mode
+    except Exception as exc:
+        mode = f"unknown until the database answers ({type(exc).__name__}: {exc})"
+    logger.info("%s: database %s; writes that belong together: %s", process, database.kind, mode)
+    return mode

@@ -97,3 +97,11 @@ def test_the_transaction_mode_is_stated():
 
 def test_ping_answers():
     store.current().ping(timeout=2)
+
+
+def test_a_process_says_at_start_how_writes_that_belong_together_are_kept(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="jobs.execution.store"):
+        mode = store.log_mode("beat")
+    assert f"beat: database {store.current().kind}; writes that belong together: {mode}" in caplog.text
