@@ -740,3 +740,38 @@ def test_a_second_stop_signal_stops_a_pass_at_once(make_job, sent, monkeypatch, 
         with pytest.raises(Stopped):
             new_scheduler().tick()
     assert signal.getsignal(signal.SIGTERM) is sigterm_raises_stopped  # put back
+
+
+@pytest.mark.parametrize("count", [1, 500])
+def test_a_pass_costs_a_constant_number_of_statements_whatever_is_due(make_job, sent, when_due, count):
+    """The SQL side of the MQL guard's round-trip count (tests/mongodb/test_store.py)."""
+    import uuid
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with time_machine.travel(T0, tick=False) as traveller:
+        first = make_job(schedule=every(10))
+        copies = []
+        for index in range(count - 1):
+            copy = Job.objects.get(pk=first.pk)
+            copy.id, copy.name = uuid.uuid4(), f"{first.name}-{index}"
+            copies.append(copy)
+        Job.objects.bulk_create(copies)
+        traveller.shift(timedelta(seconds=10))
+        scheduler = new_scheduler()
+        scheduler.tick_budget_seconds = 3600
+        with CaptureQueriesContext(connection) as queries:
+            scheduler.tick_jobs()
+    assert len(sent.slots) == count
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    statements = [verb for verb in statements if verb not in ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")]
+    # The due read (again after a full batch of 500), the busy check, the claims' insert and its read-back,
+    # the advances' one UPDATE, the wake-up read.
+    reads = 3 if count == scheduler.batch_size else 2
+    # One INSERT, unless the database caps the parameters of a statement (SQLite: 999, so ~60 runs each).
+    fields = JobRun._meta.concrete_fields
+    inserts = -(-count // min(2000, connection.ops.bulk_batch_size(fields, [None] * count)))
+    assert statements.count("SELECT") == reads + 2
+    assert statements.count("INSERT") == inserts and statements.count("UPDATE") == 1
+    assert len(statements) == reads + 3 + inserts
