@@ -11,6 +11,7 @@ printed on teardown, which pytest shows for failing tests.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -30,6 +31,7 @@ from kombu import pools as kombu_pools
 
 from jobs.models import JobRun
 from scheduler_site.celery import app as celery_app
+from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -189,17 +191,6 @@ def procs(transactional_db: None, broker: str, settings: Any, tmp_path: Path) ->
 
 @pytest.fixture
 def make_job(user: Any) -> Callable[..., Any]:
-    from jobs.services import job_create
-
-    counter = iter(range(1000))
-
-    def make(schedule: dict[str, Any] | None = None, action: dict[str, Any] | None = None, **policies: Any) -> Any:
-        data = {
-            "name": policies.pop("name", f"e2e-{next(counter)}"),
-            "schedule": schedule or {"kind": "interval", "every": 1, "unit": "seconds"},
-            "action": action or {"type": "task", "task": "echo", "kwargs": {"e2e": True}},
-            **policies,
-        }
-        return job_create(owner=user, actor=user, data=data)
-
-    return make
+    """`factories.job` for `user`, every second, an echo of {"e2e": True}."""
+    every_second = {"kind": "interval", "every": 1, "unit": "seconds"}
+    return functools.partial(factories.job, owner=user, schedule=every_second, action=factories.task_action(e2e=True))

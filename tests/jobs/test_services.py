@@ -12,17 +12,15 @@ from django.utils import timezone
 
 from jobs import cache as job_cache
 from jobs import services
-from jobs.models import Job, JobEvent, JobRun
-from tests.jobs.api.conftest import SECRET, http_action, job_data
+from jobs.models import Job, JobEvent, JobRun, RunStatus
+from tests import factories
+from tests.factories import job_data
+from tests.jobs.api.conftest import SECRET, http_action
 
 
 @pytest.fixture
 def alice(make_user):
     return make_user("alice")
-
-
-def create(owner, **overrides) -> Job:
-    return services.job_create(owner=owner, actor=owner, data=job_data(**overrides))
 
 
 def events(job) -> list[tuple[str, str]]:
@@ -37,7 +35,7 @@ def version_key(owner) -> str | None:
 
 
 def test_create_stores_the_normalized_schedule_and_next_run(alice):
-    job = create(alice, schedule={"phrase": "weekdays at 9am", "timezone": "Europe/Berlin"})
+    job = factories.job(alice, schedule={"phrase": "weekdays at 9am", "timezone": "Europe/Berlin"})
     job.refresh_from_db()
     assert (job.schedule_kind, job.cron, job.timezone, job.phrase) == (
         "cron",
@@ -51,7 +49,7 @@ def test_create_stores_the_normalized_schedule_and_next_run(alice):
 
 def test_interval_anchor_is_the_creation_time_in_whole_seconds(alice):
     with time_machine.travel(datetime(2030, 1, 1, 8, 0, 0, 900_000, tzinfo=UTC), tick=False):
-        job = create(alice, schedule={"kind": "interval", "every": 10, "unit": "minutes"})
+        job = factories.job(alice, schedule={"kind": "interval", "every": 10, "unit": "minutes"})
     assert job.interval_anchor == datetime(2030, 1, 1, 8, 0, 0, tzinfo=UTC)
     assert job.next_run_at == datetime(2030, 1, 1, 8, 10, 0, tzinfo=UTC)
 
@@ -83,7 +81,7 @@ def test_a_created_job_and_its_event_are_stored_as_returned(alice):
     # On PostgreSQL a create writes its rows in one statement (jobs.execution.store.sql) once
     # the mirror's schedule row exists (the second job), else the ORM way.
     for name in ("first", "second"):
-        job = create(alice, name=name, action=http_action(), description="d", pause_after_failures=3)
+        job = factories.job(alice, name=name, action=http_action(), description="d", pause_after_failures=3)
         stored = Job.objects.get(pk=job.pk)
         columns = [field.attname for field in Job._meta.concrete_fields]
         assert {c: getattr(stored, c) for c in columns} == {c: getattr(job, c) for c in columns}
@@ -95,9 +93,9 @@ def test_a_created_job_and_its_event_are_stored_as_returned(alice):
 
 
 def test_duplicate_name_raises_a_409_validation_error(alice):
-    create(alice, name="dup")
+    factories.job(alice, name="dup")
     with pytest.raises(services.DuplicateJobName) as raised:
-        create(alice, name="dup")
+        factories.job(alice, name="dup")
     assert raised.value.http_status == 409
     assert "name" in raised.value.message_dict
 
@@ -105,10 +103,10 @@ def test_duplicate_name_raises_a_409_validation_error(alice):
 def test_a_duplicate_name_writes_nothing_and_leaves_the_transaction_usable(alice):
     from django_celery_beat.models import PeriodicTask
 
-    first = create(alice, name="dup")
+    first = factories.job(alice, name="dup")
     with transaction.atomic():  # e.g. the admin's own transaction around a save
         with pytest.raises(services.DuplicateJobName):
-            create(alice, name="dup", schedule={"kind": "cron", "cron": "0 3 * * *"})
+            factories.job(alice, name="dup", schedule={"kind": "cron", "cron": "0 3 * * *"})
         assert Job.objects.filter(owner=alice).count() == 1
     assert list(Job.objects.values_list("pk", flat=True)) == [first.pk]
     assert JobEvent.objects.count() == 1
@@ -118,7 +116,7 @@ def test_a_duplicate_name_writes_nothing_and_leaves_the_transaction_usable(alice
 def test_system_only_task_needs_a_staff_actor(alice, staff):
     action = {"type": "task", "task": "cleanup_runs"}
     with pytest.raises(ValidationError) as raised:
-        create(alice, action=action)
+        factories.job(alice, action=action)
     assert "action.task" in raised.value.message_dict
     assert services.job_create(owner=alice, actor=staff, data=job_data(action=action)).task_name == "cleanup_runs"
     # The system itself (actor None, e.g. a management command) may too.
@@ -129,7 +127,7 @@ def test_system_only_task_needs_a_staff_actor(alice, staff):
 
 
 def test_update_records_changed_fields_with_header_values_masked(alice):
-    job = create(alice, name="a", action=http_action())
+    job = factories.job(alice, name="a", action=http_action())
     services.job_update(
         job=job, actor=alice, data={"name": "b", "action": http_action(headers={"Authorization": "Bearer new"})}
     )
@@ -143,7 +141,7 @@ def test_update_records_changed_fields_with_header_values_masked(alice):
 
 
 def test_update_that_changes_nothing_records_nothing(alice):
-    job = create(alice, action=http_action())
+    job = factories.job(alice, action=http_action())
     services.job_update(job=job, actor=alice, data=services.job_to_spec(job), partial=False)
     assert events(job) == [("created", "alice")]
     job.refresh_from_db()
@@ -151,21 +149,21 @@ def test_update_that_changes_nothing_records_nothing(alice):
 
 
 def test_full_update_resets_omitted_policies(alice):
-    job = create(alice, max_retries=4, description="d")
+    job = factories.job(alice, max_retries=4, description="d")
     services.job_update(job=job, actor=alice, data=job_data(name=job.name), partial=False)
     job.refresh_from_db()
     assert (job.max_retries, job.description) == (0, "")
 
 
 def test_full_update_requires_name_schedule_and_action(alice):
-    job = create(alice)
+    job = factories.job(alice)
     with pytest.raises(ValidationError) as raised:
         services.job_update(job=job, actor=alice, data={}, partial=False)
     assert {"name", "schedule", "action"} <= set(raised.value.message_dict)
 
 
 def test_update_enabled_goes_through_pause_and_resume(alice):
-    job = create(alice)
+    job = factories.job(alice)
     services.job_update(job=job, actor=alice, data={"enabled": False})
     services.job_update(job=job, actor=alice, data={"enabled": True})
     assert [kind for kind, _ in events(job)] == ["created", "paused", "resumed"]
@@ -175,7 +173,7 @@ def test_update_enabled_goes_through_pause_and_resume(alice):
 
 
 def test_pause_and_resume(alice):
-    job = create(alice, schedule={"phrase": "every hour"})
+    job = factories.job(alice, schedule={"phrase": "every hour"})
     services.job_pause(job=job, actor=alice)
     assert (job.enabled, job.next_run_at, job.paused_reason) == (False, None, "user")
     services.job_resume(job=job, actor=alice)
@@ -186,7 +184,7 @@ def test_pause_and_resume(alice):
 def test_resume_skips_slots_missed_while_paused(alice):
     start = datetime(2030, 1, 1, 8, 0, tzinfo=UTC)
     with time_machine.travel(start, tick=False):
-        job = create(alice, schedule={"phrase": "every hour"})
+        job = factories.job(alice, schedule={"phrase": "every hour"})
         services.job_pause(job=job, actor=alice)
     with time_machine.travel(start + timedelta(hours=5, minutes=10), tick=False):
         services.job_resume(job=job, actor=alice)
@@ -194,7 +192,7 @@ def test_resume_skips_slots_missed_while_paused(alice):
 
 
 def test_jobs_of_a_deactivated_owner_are_paused_by_system_and_resumable_by_staff_only(alice, staff):
-    jobs = [create(alice), create(alice)]
+    jobs = [factories.job(alice), factories.job(alice)]
     services.job_pause(job=jobs[1], actor=alice)  # already paused: left as it is
     assert services.jobs_pause_for_deactivated_owner(owner=alice) == 1
     job = Job.objects.get(pk=jobs[0].pk)
@@ -206,7 +204,7 @@ def test_jobs_of_a_deactivated_owner_are_paused_by_system_and_resumable_by_staff
 
 
 def test_delete_keeps_the_audit_trail(alice):
-    job = create(alice)
+    job = factories.job(alice)
     job_id = job.pk
     services.job_delete(job=job, actor=alice)
     assert not Job.objects.filter(pk=job_id).exists()
@@ -215,7 +213,7 @@ def test_delete_keeps_the_audit_trail(alice):
 
 
 def test_duplicate_makes_paused_numbered_copies_with_the_secrets(alice):
-    job = create(alice, name="report", action=http_action())
+    job = factories.job(alice, name="report", action=http_action())
     first = services.job_duplicate(job=job, actor=alice)
     second = services.job_duplicate(job=job, actor=alice)
     assert (first.name, second.name) == ("report (copy)", "report (copy 2)")
@@ -225,13 +223,13 @@ def test_duplicate_makes_paused_numbered_copies_with_the_secrets(alice):
 
 
 def test_spec_masks_header_values(alice):
-    spec = services.job_to_spec(create(alice, action=http_action()))
+    spec = services.job_to_spec(factories.job(alice, action=http_action()))
     assert spec["action"]["headers"] == {"Authorization": "••••", "X-Trace": "••••"}
     assert "anchor" not in spec["schedule"]
 
 
 def test_request_run_queues_a_manual_run_and_sends_it(alice, sent_runs):
-    job = create(alice)
+    job = factories.job(alice)
     run = services.job_request_run(job=job, actor=alice)
     assert (run.trigger, run.status) == ("manual", "queued")
     assert sent_runs == [run]
@@ -240,16 +238,12 @@ def test_request_run_queues_a_manual_run_and_sends_it(alice, sent_runs):
 
 def test_runs_prune_deletes_finished_runs_past_retention_only(alice, settings):
     settings.RUNS_RETENTION_DAYS = 30
-    job = create(alice)
+    job = factories.job(alice)
     now = timezone.now()
 
-    def run(days_ago: int, status: str) -> JobRun:
-        when = now - timedelta(days=days_ago)
-        return JobRun.objects.create(
-            job=job, scheduled_for=when, trigger="schedule", status=status, claim_key=f"{job.pk}|{days_ago}|{status}"
-        )
-
-    old, stuck, recent = run(40, "succeeded"), run(40, "running"), run(5, "failed")
+    old = factories.run_row(job, now - timedelta(days=40))
+    stuck = factories.run_row(job, now - timedelta(days=40, minutes=1), status=RunStatus.RUNNING)
+    recent = factories.run_row(job, now - timedelta(days=5), status=RunStatus.FAILED)
     assert services.runs_prune(now=now) == 1
     assert set(JobRun.objects.values_list("pk", flat=True)) == {stuck.pk, recent.pk}
     assert not JobRun.objects.filter(pk=old.pk).exists()
@@ -270,12 +264,12 @@ def test_runs_prune_deletes_finished_runs_past_retention_only(alice, settings):
         lambda job, actor: services.job_duplicate(job=job, actor=actor),
         lambda job, actor: services.job_request_run(job=job, actor=actor),
         lambda job, actor: services.jobs_pause_for_deactivated_owner(owner=job.owner),
-        lambda job, actor: create(job.owner),
+        lambda job, actor: factories.job(job.owner),
     ],
     ids=["update", "pause", "delete", "duplicate", "run", "deactivated", "create"],
 )
 def test_every_write_bumps_the_owners_and_the_global_cache_version(alice, sent_runs, write):
-    job = create(alice)
+    job = factories.job(alice)
     before = version_key(alice)
     staff_before = job_cache.lookup(scope="list", owner_id=None, staff=True, path="/", query="").version
     write(job, alice)
@@ -286,7 +280,7 @@ def test_every_write_bumps_the_owners_and_the_global_cache_version(alice, sent_r
 # Commits for real: the cache is bumped once a write's transaction commits.
 @pytest.mark.django_db(transaction=True)
 def test_resume_bumps_the_cache_version(alice):
-    job = create(alice, enabled=False)
+    job = factories.job(alice, enabled=False)
     before = version_key(alice)
     services.job_resume(job=job, actor=alice)
     assert version_key(alice) != before
@@ -297,7 +291,7 @@ def test_the_cache_is_bumped_only_when_the_write_commits(alice):
     # Bumped before the commit, a reader could cache the pre-write rows under the new version.
     before = version_key(alice)
     with transaction.atomic():
-        job = create(alice)
+        job = factories.job(alice)
         assert version_key(alice) == before
     assert version_key(alice) != before
 
@@ -312,7 +306,7 @@ def test_the_cache_is_bumped_only_when_the_write_commits(alice):
 
 def test_a_write_that_fails_half_way_leaves_nothing_behind(alice, make_user):
     # Resuming a job paused for a deactivated owner is staff-only; the edits made in the same call roll back.
-    job = create(alice)
+    job = factories.job(alice)
     services.jobs_pause_for_deactivated_owner(owner=alice)
     job.refresh_from_db()
     with pytest.raises(PermissionDenied):

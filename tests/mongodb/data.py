@@ -1,4 +1,9 @@
-"""Data for the guarded paths, made through the app's own services (so it is stored as the app stores it)."""
+"""Data for the guarded paths, made through the app's own services (so it is stored as the app stores it).
+
+`tests.factories` makes it; this module keeps what the guard's fixtures were
+recorded with: its own names (restarting for every test), schedules, actions
+and the way its runs end.
+"""
 
 from __future__ import annotations
 
@@ -8,29 +13,19 @@ from typing import Any
 
 from django.utils import timezone
 
-from jobs import services
-from jobs.execution import claims, lifecycle
-from jobs.models import Job, JobRun, RunStatus, RunTrigger
+from jobs.models import Job, JobRun, RunStatus
+from tests import factories
 
 _names = itertools.count()
 
 INTERVAL = {"kind": "interval", "every": 5, "unit": "minutes"}
 CRON = {"kind": "cron", "cron": "0 9 * * 1", "timezone": "Europe/Paris"}
 
-
-def task_action(task: str = "echo", **kwargs: Any) -> dict[str, Any]:
-    return {"type": "task", "task": task, "args": [], "kwargs": kwargs}
+task_action = factories.task_action
 
 
 def http_action() -> dict[str, Any]:
-    return {
-        "type": "http",
-        "method": "POST",
-        "url": "http://127.0.0.1:1/hook",
-        "headers": {"Authorization": "Bearer guard-secret"},
-        "body": "{}",
-        "expected_status": [200],
-    }
+    return factories.http_action("http://127.0.0.1:1/hook", headers={"Authorization": "Bearer guard-secret"}, body="{}")
 
 
 def once() -> dict[str, Any]:
@@ -45,25 +40,13 @@ def reset_names() -> None:
 
 
 def make_job(owner: Any, *, name: str | None = None, schedule: dict[str, Any] | None = None, **fields: Any) -> Job:
-    data = {
-        "name": name or f"guard-job-{next(_names)}",
-        "schedule": schedule or INTERVAL,
-        "action": fields.pop("action", None) or task_action(),
-        **fields,
-    }
-    return services.job_create(owner=owner, actor=owner, data=data)
+    return factories.job(owner, name=name or f"guard-job-{next(_names)}", schedule=schedule or INTERVAL, **fields)
 
 
 def make_run(job: Job, *, status: str = RunStatus.SUCCEEDED, ago: timedelta = timedelta(minutes=10)) -> JobRun:
     """A scheduled run of `job`, claimed like the scheduler claims it, then moved to `status`."""
     slot = (timezone.now() - ago).replace(microsecond=0)
-    run = claims.new_run(job, slot, trigger=RunTrigger.SCHEDULE)
-    assert claims.claim_one(run)
-    if status != RunStatus.QUEUED:
-        claims.start(run, worker="guard-worker", now=slot + timedelta(seconds=1))
-    if status not in (RunStatus.QUEUED, RunStatus.RUNNING):
-        lifecycle.finish(
-            run, status=status, result="ok", error="" if status == RunStatus.SUCCEEDED else "boom", retry=False
-        )
-    run.refresh_from_db()
-    return run
+    error = "" if status == RunStatus.SUCCEEDED else "boom"
+    return factories.run(
+        job, slot, status=status, started=slot + timedelta(seconds=1), worker="guard-worker", result="ok", error=error
+    )

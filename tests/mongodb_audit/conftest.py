@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.db import connection
 
-from jobs import services
 from jobs.models import Job
-
-_names = itertools.count()
-INTERVAL = {"kind": "interval", "every": 10, "unit": "seconds"}
+from tests import factories
 
 
 @pytest.fixture(autouse=True)
@@ -24,16 +21,8 @@ def _published(sent: Any) -> Any:
 
 @pytest.fixture
 def make_job(user: Any) -> Callable[..., Job]:
-    def make(*, name: str | None = None, owner: Any = None, **fields: Any) -> Job:
-        data = {
-            "name": name or f"audit-{next(_names)}",
-            "schedule": fields.pop("schedule", INTERVAL),
-            "action": {"type": "task", "task": "echo", "kwargs": {}},
-            **fields,
-        }
-        return services.job_create(owner=owner or user, actor=owner or user, data=data)
-
-    return make
+    """`factories.job` for `user` (owner= for another), every 10 seconds."""
+    return functools.partial(factories.job, owner=user, schedule=factories.INTERVAL)
 
 
 def vendor() -> str:

@@ -16,10 +16,9 @@ import time_machine
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobs import services
-from jobs.execution.claims import claim_key
-from jobs.models import JobRun, RunStatus, RunTrigger
+from jobs.models import RunStatus, RunTrigger
 from scheduler_site import metrics
+from tests import factories
 
 TOKEN = "metrics-token-for-tests-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,83 +171,33 @@ def test_record_beat_tick_survives_a_cache_outage(settings):
     metrics.record_beat_tick()  # logs, never raises: beat must keep ticking
 
 
-def _run(
-    job: Any, slot: datetime, *, status: str, trigger: str = RunTrigger.SCHEDULE, attempt: int = 1, **fields: Any
-) -> JobRun:
-    return JobRun.objects.create(
-        job=job,
-        scheduled_for=slot,
-        trigger=trigger,
-        attempt=attempt,
-        status=status,
-        claim_key=claim_key(job.pk, slot, trigger, attempt),
-        **fields,
-    )
-
-
 def test_runs_by_status_duration_and_lateness(user, scrape):
     now = datetime(2030, 5, 6, 12, 0, tzinfo=UTC)
+    every_minute = {"kind": "interval", "every": 1, "unit": "minutes"}
     with time_machine.travel(now - timedelta(hours=1), tick=False):
-        job = services.job_create(
-            owner=user,
-            actor=user,
-            data={
-                "name": "metered",
-                "schedule": {"kind": "interval", "every": 1, "unit": "minutes"},
-                "action": {"type": "task", "task": "echo"},
-            },
-        )
-        paused = services.job_create(
-            owner=user,
-            actor=user,
-            data={
-                "name": "idle",
-                "enabled": False,
-                "schedule": {"kind": "interval", "every": 1, "unit": "minutes"},
-                "action": {"type": "task", "task": "echo"},
-            },
-        )
+        job = factories.job(user, name="metered", schedule=every_minute)
+        paused = factories.job(user, name="idle", enabled=False, schedule=every_minute)
     assert not paused.enabled
     with time_machine.travel(now, tick=False):
         slot = now - timedelta(minutes=5)
         sec = timedelta(seconds=1)
         # On time (0.4 s late, 1.5 s long) and late (45 s, 3 s), both succeeded.
-        _run(
-            job,
-            slot,
-            status=RunStatus.SUCCEEDED,
-            started_at=slot + sec * 0.4,
-            finished_at=slot + sec * 1.9,
-            duration_ms=1500,
-        )
+        factories.run_row(job, slot, started=slot + sec * 0.4, finished=slot + sec * 1.9)
         slot2 = slot + timedelta(minutes=1)
-        _run(
-            job,
-            slot2,
-            status=RunStatus.SUCCEEDED,
-            started_at=slot2 + sec * 45,
-            finished_at=slot2 + sec * 48,
-            duration_ms=3000,
-        )
-        # Failed, then retried (same slot, attempt 2) and succeeded.
+        factories.run_row(job, slot2, started=slot2 + sec * 45, finished=slot2 + sec * 48)
+        # Failed (1 s late, 0.7 s long), then retried (same slot, attempt 2, 0.8 s long) and succeeded.
         slot3 = slot + timedelta(minutes=2)
-        _run(job, slot3, status=RunStatus.FAILED, started_at=slot3 + sec, finished_at=slot3 + sec * 2, duration_ms=700)
-        _run(
-            job, slot3, status=RunStatus.SUCCEEDED, trigger=RunTrigger.RETRY, attempt=2,
-            started_at=slot3 + sec * 20, finished_at=slot3 + sec * 21, duration_ms=800,
-        )  # fmt: skip
-        _run(job, slot + timedelta(minutes=3), status=RunStatus.SKIPPED, reason="overlap", finished_at=now)
-        _run(job, slot + timedelta(minutes=4), status=RunStatus.MISSED, reason="scheduler not running", finished_at=now)
+        factories.run_row(job, slot3, status=RunStatus.FAILED, started=slot3 + sec, finished=slot3 + sec * 1.7)
+        factories.run_row(
+            job, slot3, trigger=RunTrigger.RETRY, attempt=2, started=slot3 + sec * 20, finished=slot3 + sec * 20.8
+        )
+        factories.run_row(job, slot + timedelta(minutes=3), status=RunStatus.SKIPPED, reason="overlap", finished=now)
+        factories.run_row(
+            job, slot + timedelta(minutes=4), status=RunStatus.MISSED, reason="scheduler not running", finished=now
+        )
         # Long ago: counted in the retained history, outside the recent window.
         old = now - timedelta(days=2)
-        _run(
-            job,
-            old,
-            status=RunStatus.SUCCEEDED,
-            started_at=old + sec * 900,
-            finished_at=old + sec * 901,
-            duration_ms=1000,
-        )
+        factories.run_row(job, old, started=old + sec * 900, finished=old + sec * 901)
         samples = scrape()
 
     runs = "scheduler_runs"

@@ -26,10 +26,11 @@ def fleet(user: Any, staff: Any, make_job: Any, make_run: Any) -> dict[str, Job]
         failing = make_job(user, name="failing")
         services.job_pause(job=make_job(user, name="paused-too"), actor=staff)
         # Two hours ago: 3 succeeded, 1 failed, 1 missed. Ten hours ago: 1 timed out, 1 skipped.
+        # Only `failing` is failing: a job's last status is that of its last run that ran.
         two_h = NOW.replace(minute=5) - timedelta(hours=2)
         for i in range(3):
             make_run(every_10, status=RunStatus.SUCCEEDED, scheduled_for=two_h + timedelta(minutes=i))
-        make_run(hourly, status=RunStatus.FAILED, scheduled_for=two_h)
+        make_run(failing, status=RunStatus.FAILED, scheduled_for=two_h)
         make_run(hourly, status=RunStatus.MISSED, scheduled_for=two_h + timedelta(minutes=10))
         ten_h = NOW - timedelta(hours=10)
         make_run(failing, status=RunStatus.TIMED_OUT, scheduled_for=ten_h)

@@ -2,51 +2,26 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from jobs import services
+from tests import factories
 
 SECRET = "Bearer s3cr3t-t0ken-do-not-leak"
-_names = itertools.count()
 
 
-def task_action(**kwargs: Any) -> dict[str, Any]:
-    return {"type": "task", "task": "echo", "args": [], "kwargs": kwargs}
-
-
-def http_action(**overrides: Any) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "method": "POST",
-        "url": "http://reports.internal/run",
-        "headers": {"Authorization": SECRET, "X-Trace": "trace-value-1"},
-        "body": "",
-        "expected_status": [200, 202],
-        **overrides,
-    }
-
-
-def job_data(**overrides: Any) -> dict[str, Any]:
-    return {
-        "name": f"job-{next(_names)}",
-        "schedule": {"kind": "cron", "cron": "0 9 * * 1", "timezone": "UTC"},
-        "action": task_action(),
-        **overrides,
-    }
+def http_action(**fields: Any) -> dict[str, Any]:
+    """An http action whose headers carry SECRET, which no response may show."""
+    headers = {"Authorization": SECRET, "X-Trace": "trace-value-1"}
+    return factories.http_action(**{"headers": headers, "expected_status": [200, 202], **fields})
 
 
 @pytest.fixture
 def make_job(db: Any) -> Callable[..., Any]:
-    """make_job(owner, **wire_fields) -> Job, created by the service."""
-
-    def make(owner: Any, **overrides: Any) -> Any:
-        return services.job_create(owner=owner, actor=owner, data=job_data(**overrides))
-
-    return make
+    """make_job(owner, **wire_fields) -> Job: `factories.job`, the service the API uses."""
+    return factories.job
 
 
 @pytest.fixture

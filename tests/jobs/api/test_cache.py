@@ -12,7 +12,8 @@ from django.utils import timezone
 from jobs import cache as job_cache
 from jobs import services
 from jobs.models import Job
-from tests.jobs.api.conftest import assert_error, job_data
+from tests.factories import job_data
+from tests.jobs.api.conftest import assert_error
 
 LIST = "/api/v1/jobs/"
 

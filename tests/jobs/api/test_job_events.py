@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from jobs.models import JobEvent
-from tests.jobs.api.conftest import SECRET, assert_error, http_action, job_data
+from tests.factories import job_data
+from tests.jobs.api.conftest import SECRET, assert_error, http_action
 
 
 def events_url(job_id) -> str:

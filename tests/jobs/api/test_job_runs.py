@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from jobs.execution.claims import claim_key
 from jobs.models import JobRun
+from tests import factories
 from tests.jobs.api.conftest import SECRET, assert_error, http_action
 
 
@@ -15,16 +15,8 @@ def runs_url(job) -> str:
     return f"/api/v1/jobs/{job.pk}/runs/"
 
 
-def add_run(job, *, minutes_ago: int, status: str = "succeeded", **fields) -> JobRun:
-    when = timezone.now() - timedelta(minutes=minutes_ago)
-    return JobRun.objects.create(
-        job=job,
-        scheduled_for=when,
-        trigger="schedule",
-        status=status,
-        claim_key=claim_key(job.pk, when, "schedule"),
-        **fields,
-    )
+def add_run(job, *, minutes_ago: int, **fields) -> JobRun:
+    return factories.run_row(job, timezone.now() - timedelta(minutes=minutes_ago), **fields)
 
 
 def test_runs_are_listed_newest_first(api, make_job, user):

@@ -8,7 +8,8 @@ import pytest
 import time_machine
 
 from jobs.models import Job, JobEvent
-from tests.jobs.api.conftest import SECRET, assert_error, http_action, job_data, task_action
+from tests.factories import job_data, task_action
+from tests.jobs.api.conftest import SECRET, assert_error, http_action
 
 URL = "/api/v1/jobs/"
 

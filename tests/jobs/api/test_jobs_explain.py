@@ -10,10 +10,8 @@ import pytest
 import time_machine
 from django.urls import include, path
 
-from jobs.execution.claims import claim_key
-from jobs.models import JobRun, RunStatus, RunTrigger
 from scheduler_site import urls as site_urls
-from tests.jobs.api.conftest import job_data
+from tests import factories
 
 # The lead mounts jobs.api.explain under /api/v1/; mounted here the same way
 # (first, so the test does not depend on that wiring).
@@ -43,18 +41,9 @@ def _clock() -> Any:
 @pytest.fixture
 def job(user: Any, make_job: Any) -> Any:
     with time_machine.travel(CREATED, tick=False):
-        job = make_job(user, **job_data(schedule={"kind": "cron", "cron": "0 * * * *"}))
+        job = make_job(user, schedule={"kind": "cron", "cron": "0 * * * *"})
     slot = datetime(2025, 3, 12, 11, 0, tzinfo=UTC)
-    JobRun.objects.create(
-        job=job,
-        scheduled_for=slot,
-        trigger=RunTrigger.SCHEDULE,
-        status=RunStatus.SUCCEEDED,
-        claim_key=claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
-        started_at=slot + timedelta(seconds=90),
-        finished_at=slot + timedelta(seconds=91),
-        duration_ms=1000,
-    )
+    factories.run_row(job, slot, started=slot + timedelta(seconds=90), finished=slot + timedelta(seconds=91))
     return job
 
 

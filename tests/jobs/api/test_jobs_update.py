@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 
 from jobs.models import EventKind, Job, JobEvent
-from tests.jobs.api.conftest import SECRET, assert_error, http_action, job_data
+from tests.factories import job_data
+from tests.jobs.api.conftest import SECRET, assert_error, http_action
 
 
 def url(job) -> str:

@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import cache, caches
 
 from jobs.models import Job
-from tests.jobs.api.conftest import job_data
+from tests.factories import job_data
 
 UNREACHABLE = {
     "default": {

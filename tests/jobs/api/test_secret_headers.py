@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 
 from jobs.models import Job
-from tests.jobs.api.conftest import SECRET, http_action, job_data
+from tests.factories import job_data
+from tests.jobs.api.conftest import SECRET, http_action
 
 
 def test_secret_never_appears_in_any_response_or_log(api, login, staff, caplog):

@@ -12,9 +12,8 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
-from jobs import services
-from jobs.execution.claims import claim_key
-from jobs.models import Job, JobRun, RunStatus, RunTrigger
+from jobs.models import Job, RunStatus
+from tests import factories
 
 NOW = datetime(2025, 3, 12, 12, 0, 5, tzinfo=UTC)
 
@@ -26,37 +25,14 @@ def at(text: str) -> datetime:
 @pytest.fixture
 def job(user: Any) -> Job:
     with time_machine.travel(at("2025-03-12 06:00:00"), tick=False):
-        job = services.job_create(
-            owner=user,
-            actor=user,
-            data={
-                "name": "hourly-report",
-                "schedule": {"kind": "cron", "cron": "0 * * * *", "timezone": "Europe/Berlin"},
-                "action": {"type": "task", "task": "echo"},
-            },
+        job = factories.job(
+            user, name="hourly-report", schedule={"kind": "cron", "cron": "0 * * * *", "timezone": "Europe/Berlin"}
         )
     for hour in (7, 8, 9, 10):
         slot = at(f"2025-03-12 {hour:02d}:00:00")
-        JobRun.objects.create(
-            job=job,
-            scheduled_for=slot,
-            trigger=RunTrigger.SCHEDULE,
-            status=RunStatus.SUCCEEDED,
-            claim_key=claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
-            started_at=slot + timedelta(seconds=1),
-            finished_at=slot + timedelta(seconds=2),
-            duration_ms=1000,
-        )
+        factories.run_row(job, slot, started=slot + timedelta(seconds=1), finished=slot + timedelta(seconds=2))
     # 11:00 was skipped for overlap; 12:00 has no run at all (but is only 5 s old).
-    slot = at("2025-03-12 11:00:00")
-    JobRun.objects.create(
-        job=job,
-        scheduled_for=slot,
-        trigger=RunTrigger.SCHEDULE,
-        status=RunStatus.SKIPPED,
-        reason="overlap",
-        claim_key=claim_key(job.pk, slot, RunTrigger.SCHEDULE, 1),
-    )
+    factories.run_row(job, at("2025-03-12 11:00:00"), status=RunStatus.SKIPPED, reason="overlap")
     return job
 
 

@@ -11,20 +11,12 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from jobs import services
 from jobs.models import EventKind, JobEvent, JobRun
+from tests import factories
 
 
 def make_job(owner: Any, task: str, **kwargs: Any) -> Any:
-    return services.job_create(
-        owner=owner,
-        actor=owner,
-        data={
-            "name": f"job-{task}",
-            "schedule": {"phrase": "every 1 hour"},
-            "action": {"type": "task", "task": task, "kwargs": kwargs},
-        },
-    )
+    return factories.job(owner, name=f"job-{task}", action=factories.task_action(task, **kwargs))
 
 
 def run_job(*args: str) -> tuple[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,8 +12,8 @@ from jobs import services
 from jobs.diagnostics import explain
 from jobs.diagnostics.explain import Outcome
 from jobs.execution import policies
-from jobs.execution.claims import claim_key
 from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
+from tests import factories
 
 
 def at(text: str) -> datetime:
@@ -37,29 +36,12 @@ def travel(moment: datetime) -> Any:
     return time_machine.travel(moment, tick=False)
 
 
-def make_job(owner: Any, *, name: str = "nightly", schedule: dict[str, Any], **extra: Any) -> Job:
-    data = {"name": name, "schedule": schedule, "action": {"type": "task", "task": "echo"}, **extra}
-    return services.job_create(owner=owner, actor=owner, data=data)
-
-
-def add_run(
-    job: Job, slot: datetime, status: str, *, trigger: str = RunTrigger.SCHEDULE, attempt: int = 1, **fields: Any
-) -> JobRun:
-    key = (
-        f"{job.pk}|manual|{uuid.uuid4()}" if trigger == RunTrigger.MANUAL else claim_key(job.pk, slot, trigger, attempt)
-    )
-    return JobRun.objects.create(
-        job=job, scheduled_for=slot, trigger=trigger, attempt=attempt, status=status, claim_key=key, **fields
-    )
-
-
 def ran(
     job: Job, slot: datetime, *, late: float, took: float = 1.0, status: str = RunStatus.SUCCEEDED, **kw: Any
 ) -> JobRun:
+    """A run that started `late` seconds after its slot and took `took` seconds."""
     started = slot + late * SEC
-    return add_run(
-        job, slot, status, started_at=started, finished_at=started + took * SEC, duration_ms=int(took * 1000), **kw
-    )
+    return factories.run_row(job, slot, status=status, started=started, finished=started + took * SEC, **kw)
 
 
 @pytest.fixture
@@ -67,7 +49,7 @@ def history(user: Any, settings: Any) -> Job:
     """A job whose history, read back, holds every outcome `explain` knows."""
     settings.RUNS_RETENTION_DAYS = 1
     with travel(CREATED):
-        job = make_job(user, schedule={"kind": "cron", "cron": "*/10 * * * *"}, max_retries=1)
+        job = factories.job(user, schedule={"kind": "cron", "cron": "*/10 * * * *"}, max_retries=1)
     for paused, resumed in PAUSES[:2]:
         with travel(paused):
             job = services.job_pause(job=job, actor=user)
@@ -78,10 +60,12 @@ def history(user: Any, settings: Any) -> Job:
         ran(job, at("2025-03-10 08:20:00"), late=0.2)
         ran(job, at("2025-03-12 09:00:00"), late=0.4)
         ran(job, at("2025-03-12 09:10:00"), late=60)
-        add_run(job, at("2025-03-12 09:20:00"), RunStatus.SKIPPED, reason="overlap", finished_at=NOW)
+        factories.run_row(job, at("2025-03-12 09:20:00"), status=RunStatus.SKIPPED, reason="overlap", finished=NOW)
         ran(job, at("2025-03-12 09:30:00"), late=1, status=RunStatus.FAILED, reason="HTTP 500")
         ran(job, at("2025-03-12 09:30:00"), late=21, trigger=RunTrigger.RETRY, attempt=2)
-        add_run(job, at("2025-03-12 09:40:00"), RunStatus.MISSED, reason="scheduler not running", finished_at=NOW)
+        factories.run_row(
+            job, at("2025-03-12 09:40:00"), status=RunStatus.MISSED, reason="scheduler not running", finished=NOW
+        )
         # 09:50: nothing at all.
         ran(job, at("2025-03-12 10:00:00"), late=0.3, took=60, status=RunStatus.TIMED_OUT, reason="timeout")
     with travel(EDITED):
@@ -95,9 +79,11 @@ def history(user: Any, settings: Any) -> Job:
         job = services.job_resume(job=job, actor=user)
     with travel(NOW):
         ran(job, at("2025-03-12 10:15:30"), late=0.5)
-        add_run(job, at("2025-03-12 11:00:30"), RunStatus.MISSED, reason="scheduler not running", finished_at=NOW)
+        factories.run_row(
+            job, at("2025-03-12 11:00:30"), status=RunStatus.MISSED, reason="scheduler not running", finished=NOW
+        )
         ran(job, at("2025-03-12 11:00:30"), late=270, trigger=RunTrigger.CATCHUP)
-        add_run(job, at("2025-03-12 11:15:30"), RunStatus.RUNNING, started_at=at("2025-03-12 11:15:31"))
+        factories.run_row(job, at("2025-03-12 11:15:30"), status=RunStatus.RUNNING, started=at("2025-03-12 11:15:31"))
         ran(job, at("2025-03-12 11:30:30"), late=0.2)
         ran(job, at("2025-03-12 11:20:00"), late=0.1, trigger=RunTrigger.MANUAL)
         ran(job, at("2025-03-12 10:05:00"), late=0.1)  # no slot of any schedule in force
@@ -246,7 +232,7 @@ def test_to_dict_is_json_ready(explained):
 
 def test_interval_edits_keep_each_versions_anchor(user):
     with travel(at("2025-06-01 12:00:07")):
-        job = make_job(user, schedule={"kind": "interval", "every": 10, "unit": "minutes"})
+        job = factories.job(user, schedule={"kind": "interval", "every": 10, "unit": "minutes"})
     with travel(at("2025-06-01 12:33:00")):
         job = services.job_update(
             job=job, actor=user, data={"schedule": {"kind": "interval", "every": 7, "unit": "minutes"}}
@@ -270,7 +256,7 @@ def test_interval_edits_keep_each_versions_anchor(user):
 
 def test_time_zone_edit_moves_the_wall_clock_slots(user):
     with travel(at("2025-04-01 00:00:00")):
-        job = make_job(user, schedule={"kind": "cron", "cron": "0 9 * * *", "timezone": "Europe/Berlin"})
+        job = factories.job(user, schedule={"kind": "cron", "cron": "0 9 * * *", "timezone": "Europe/Berlin"})
     with travel(at("2025-04-03 10:00:00")):
         job = services.job_update(
             job=job,
@@ -291,7 +277,7 @@ def test_time_zone_edit_moves_the_wall_clock_slots(user):
 
 def test_job_created_paused_is_paused_until_resumed(user):
     with travel(at("2025-05-01 10:00:00")):
-        job = make_job(user, schedule={"kind": "cron", "cron": "0 * * * *"}, enabled=False)
+        job = factories.job(user, schedule={"kind": "cron", "cron": "0 * * * *"}, enabled=False)
     with travel(at("2025-05-01 12:30:00")):
         job = services.job_resume(job=job, actor=user)
     now = at("2025-05-01 13:30:00")
@@ -306,7 +292,7 @@ def test_job_created_paused_is_paused_until_resumed(user):
 
 def test_a_job_paused_now_says_so(user):
     with travel(at("2025-05-01 10:00:00")):
-        job = make_job(user, schedule={"kind": "cron", "cron": "0 * * * *"})
+        job = factories.job(user, schedule={"kind": "cron", "cron": "0 * * * *"})
     with travel(at("2025-05-01 10:30:00")):
         job = services.job_pause(job=job, actor=user)
     now = at("2025-05-01 12:30:00")
@@ -319,7 +305,7 @@ def test_a_job_paused_now_says_so(user):
 
 def test_no_slot_in_the_window(user):
     with travel(at("2025-05-01 10:00:00")):
-        job = make_job(user, schedule={"kind": "cron", "cron": "0 9 * * 1"})  # Mondays
+        job = factories.job(user, schedule={"kind": "cron", "cron": "0 9 * * 1"})  # Mondays
     now = at("2025-05-01 12:00:00")  # a Thursday
     with travel(now):
         result = explain.explain(job, since=now - timedelta(hours=1), now=now)
@@ -329,7 +315,7 @@ def test_no_slot_in_the_window(user):
 
 def test_at_most_max_slots_the_latest_are_kept(user):
     with travel(at("2025-05-01 00:00:00")):
-        job = make_job(user, schedule={"kind": "interval", "every": 10, "unit": "seconds"})
+        job = factories.job(user, schedule={"kind": "interval", "every": 10, "unit": "seconds"})
     now = at("2025-05-02 00:00:00")
     with travel(now):
         result = explain.explain(job, since=at("2025-05-01 00:00:00"), now=now, max_slots=100)
@@ -341,7 +327,7 @@ def test_at_most_max_slots_the_latest_are_kept(user):
 
 def test_cron_slot_cap_keeps_the_latest(user):
     with travel(at("2025-05-01 00:00:00")):
-        job = make_job(user, schedule={"kind": "cron", "cron": "* * * * *"})
+        job = factories.job(user, schedule={"kind": "cron", "cron": "* * * * *"})
     now = at("2025-05-01 02:00:00")
     with travel(now):
         result = explain.explain(job, since=at("2025-05-01 00:00:00"), now=now, max_slots=30)
@@ -352,11 +338,11 @@ def test_cron_slot_cap_keeps_the_latest(user):
 def test_runs_match_slots_at_millisecond_precision(user):
     """MongoDB keeps milliseconds: a slot with microseconds still finds its run."""
     with travel(at("2025-05-01 00:00:00")):
-        job = make_job(user, schedule={"kind": "interval", "every": 1, "unit": "hours"})
+        job = factories.job(user, schedule={"kind": "interval", "every": 1, "unit": "hours"})
     job.interval_anchor = at("2025-05-01 00:00:00") + timedelta(microseconds=123456)
     job.save(update_fields=["interval_anchor"])
     stored = at("2025-05-01 01:00:00") + timedelta(microseconds=123000)
-    add_run(job, stored, RunStatus.SUCCEEDED, started_at=stored + SEC, finished_at=stored + 2 * SEC, duration_ms=1000)
+    factories.run_row(job, stored, started=stored + SEC, finished=stored + 2 * SEC)
     now = at("2025-05-01 01:30:00")
     with travel(now):
         result = explain.explain(job, since=at("2025-05-01 00:00:00"), now=now)
@@ -366,7 +352,7 @@ def test_runs_match_slots_at_millisecond_precision(user):
 
 def test_jitter_is_not_lateness(user):
     with travel(at("2025-05-01 00:00:00")):
-        job = make_job(user, schedule={"kind": "cron", "cron": "0 * * * *"}, jitter_seconds=300)
+        job = factories.job(user, schedule={"kind": "cron", "cron": "0 * * * *"}, jitter_seconds=300)
     offset = policies.jitter_offset(job)
     ran(job, at("2025-05-01 01:00:00"), late=offset + 2)
     now = at("2025-05-01 01:30:00")
@@ -410,7 +396,7 @@ def test_bad_since(value, message):
 
 def test_a_one_off_job(user):
     with travel(at("2025-05-01 10:00:00")):
-        job = make_job(user, schedule={"kind": "once", "at": "2025-05-01T12:00:00Z"})
+        job = factories.job(user, schedule={"kind": "once", "at": "2025-05-01T12:00:00Z"})
     ran(job, at("2025-05-01 12:00:00"), late=0.3)
     with travel(at("2025-05-01 12:00:05")):
         job = services.job_pause(job=job, actor=None, reason=PauseReason.FINISHED)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from jobs import services, tasks
 from jobs.execution import claims, dispatch, lifecycle, policies, registry
 from jobs.models import EventKind, JobEvent, JobRun, PauseReason, RunStatus, RunTrigger
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -397,14 +398,7 @@ def test_skipped_runs_of_many_jobs_are_recorded_together(make_job, user, django_
 
 def _ended(job, status, *, offset=0):
     slot = job.next_run_at + timedelta(seconds=offset)
-    run = JobRun.objects.create(
-        job=job,
-        scheduled_for=slot,
-        status=status,
-        finished_at=slot,
-        claim_key=claims.claim_key(job.pk, slot),
-    )
-    return run
+    return factories.run_row(job, slot, status=status, finished=slot)
 
 
 def test_run_job_executes_the_claimed_slot(make_job):
