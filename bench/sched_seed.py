@@ -50,10 +50,12 @@ def seed(specs: list[Spec], *, mode: str, now: datetime) -> dict[str, Any]:
 def _seed_services(specs: list[Spec], *, user: Any, now: datetime) -> None:
     from jobs import services
     from jobs.models import Job
+    from jobs.services import jobs as job_services
 
     for spec in specs:
         created_at = spec.anchor or now
-        with mock.patch.object(services, "_now", return_value=created_at):
+        # The create's clock (jobs.services.jobs._now) pinned to the job's anchor.
+        with mock.patch.object(job_services, "_now", return_value=created_at):
             job = services.job_create(owner=user, actor=user, data=_data(spec))
         upcoming = services.compute_next_run_at(job, after=now)
         if upcoming != job.next_run_at:
