@@ -41,6 +41,10 @@ module adds one post-processing step (see "fall-back" below).
    first valid minute after the gap, a repeated time means its first
    occurrence.
 
+5. Time ends at ``MAX_INSTANT`` (9999-01-01 UTC): a sequence that would go past it simply ends,
+   so a stored schedule from before the bounds in ``model`` (every 1,000,000 days) has no further
+   slots instead of raising OverflowError in whatever page or pass asked.
+
 All returned fire times are aware datetimes in the schedule's ``ZoneInfo``.
 Compare them after ``.astimezone(UTC)``: Python compares two datetimes that
 share a tzinfo by wall clock (ignoring ``fold``, so 02:30 CEST == 02:30 CET),
@@ -58,7 +62,7 @@ from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
 
-from jobs.schedules.model import Schedule, _require_aware, _ts
+from jobs.schedules.model import MAX_INSTANT, Schedule, _require_aware, _ts
 
 
 def _is_imaginary(local: datetime) -> bool:
@@ -82,8 +86,18 @@ def _localize(naive: datetime, tz: ZoneInfo) -> datetime:
 
 
 def _iter_fire_times(schedule: Schedule, after: datetime) -> Iterator[datetime]:
-    """Fire times strictly after `after`, ascending, in the schedule's zone."""
+    """Fire times strictly after `after`, ascending, in the schedule's zone, ending at MAX_INSTANT."""
     _require_aware(after, "after")
+    try:
+        for fire in _iter_unbounded(schedule, after):
+            if _ts(fire) >= MAX_INSTANT:
+                return
+            yield fire
+    except OverflowError:
+        return
+
+
+def _iter_unbounded(schedule: Schedule, after: datetime) -> Iterator[datetime]:
     tz = ZoneInfo(schedule.timezone)
 
     if schedule.kind == "once":

@@ -23,6 +23,15 @@ from zoneinfo import ZoneInfo
 
 KINDS = ("interval", "cron", "once")
 UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+# Bounds that keep every computed time a real datetime. An interval of more
+# than ten years is a typo, not a schedule, and its slots would overflow
+# datetime's range (year 9999) in a few steps; a once instant is kept inside
+# 1900-9998 (UTC) so that showing it in any zone (offsets up to 26 h) stays
+# inside that range as well.
+MAX_INTERVAL_SECONDS = 3650 * 86400
+MIN_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
+MAX_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
+INSTANT_RANGE_MESSAGE = "Must be between 1900-01-01 and 9998-12-31 (UTC)."
 
 
 class ScheduleError(ValueError):
@@ -106,7 +115,21 @@ def _ts(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _interval_minimum_error(total: int, min_interval_seconds: int) -> str | None:
-    if total < min_interval_seconds:
+def _interval_bounds_error(total: int, min_interval_seconds: int | None) -> str | None:
+    """Why an interval of `total` seconds is refused, or None. `min_interval_seconds` None: stored data."""
+    if total > MAX_INTERVAL_SECONDS:
+        return f"Interval must be at most {MAX_INTERVAL_SECONDS // 86400} days; got {_plural(total, 'second')}."
+    if min_interval_seconds is not None and total < min_interval_seconds:
         return f"Interval must be at least {_plural(min_interval_seconds, 'second')}; got {_plural(total, 'second')}."
+    return None
+
+
+def _instant_bounds_error(value: datetime) -> str | None:
+    """Why an aware instant is outside the range every zone can show, or None (never raises)."""
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:
+        instant = None
+    if instant is None or not MIN_INSTANT <= instant < MAX_INSTANT:
+        return INSTANT_RANGE_MESSAGE
     return None

@@ -8,10 +8,12 @@ from zoneinfo import ZoneInfo
 
 from jobs.schedules.fire import _localize
 from jobs.schedules.model import (
+    INSTANT_RANGE_MESSAGE,
     UNITS,
     Schedule,
     ScheduleError,
-    _interval_minimum_error,
+    _instant_bounds_error,
+    _interval_bounds_error,
     _load_zone,
     _require_aware,
     _ts,
@@ -105,7 +107,7 @@ def _parse_phrase(
         message = (
             "Interval must be a positive whole number."
             if every <= 0
-            else _interval_minimum_error(total, min_interval_seconds)
+            else _interval_bounds_error(total, min_interval_seconds)
         )
         if message:
             raise _phrase_error(message)
@@ -141,7 +143,13 @@ def _parse_phrase(
         except ValueError:
             raise _phrase_error(f'Date "{match["date"]}" is not a valid calendar date (use YYYY-MM-DD).') from None
         hour, minute = _parse_time(match["time"])
-        at = _localize(datetime(day_value.year, day_value.month, day_value.day, hour, minute), tz)
+        try:
+            at = _localize(datetime(day_value.year, day_value.month, day_value.day, hour, minute), tz)
+            message = _instant_bounds_error(at)
+        except OverflowError:
+            message = INSTANT_RANGE_MESSAGE
+        if message:
+            raise _phrase_error(f'The time in "{original}": {message[0].lower()}{message[1:]}')
         if _ts(at) <= _ts(now):
             raise _phrase_error(f'The time in "{original}" is in the past; it must be in the future.')
         return Schedule(kind="once", timezone=tz_name, at=at, phrase=original)

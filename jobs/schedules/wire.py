@@ -13,7 +13,8 @@ from jobs.schedules.model import (
     UNITS,
     Schedule,
     ScheduleError,
-    _interval_minimum_error,
+    _instant_bounds_error,
+    _interval_bounds_error,
     _load_zone,
     _require_aware,
     _ts,
@@ -64,6 +65,10 @@ def _parse_datetime(value: object, field: str, errors: dict[str, list[str]]) -> 
         return None
     if value.utcoffset() is None:
         errors.setdefault(field, []).append("Must include a UTC offset or time zone; a naive date-time is ambiguous.")
+        return None
+    message = _instant_bounds_error(value)
+    if message:
+        errors.setdefault(field, []).append(message)
         return None
     return value
 
@@ -130,8 +135,8 @@ def _build(
     elif kind == "interval":
         every = _validate_every(data.get("every"), errors)
         unit = _validate_unit(data.get("unit"), errors)
-        if every is not None and unit is not None and min_interval_seconds is not None:
-            message = _interval_minimum_error(every * UNITS[unit], min_interval_seconds)
+        if every is not None and unit is not None:
+            message = _interval_bounds_error(every * UNITS[unit], min_interval_seconds)
             if message:
                 errors.setdefault("every", []).append(message)
         # Stored data (now is None) carries its own anchor from to_dict();

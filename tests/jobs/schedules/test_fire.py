@@ -220,3 +220,27 @@ def test_slots_between_interval_and_once() -> None:
 def test_slots_between_counts_a_day_of_15_minute_slots() -> None:
     schedule = parse_phrase("every 15 minutes", now=NOW)
     assert len(slots_between(schedule, start=NOW, end=NOW + timedelta(days=1))) == 96
+
+
+# --------------------------------------------------------------------------
+# The end of time: stored schedules from before the bounds never raise
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        # Stored before intervals were bounded: two slots fit before 9999, then the sequence ends.
+        (Schedule(kind="interval", every=10**6, unit="days", anchor=NOW), 2),
+        (Schedule(kind="interval", every=2**62, unit="seconds", anchor=NOW), 0),
+        (Schedule(kind="once", at=datetime(9999, 12, 31, 23, 59, tzinfo=UTC)), 0),
+    ],
+)
+def test_a_sequence_that_passes_the_end_of_time_ends(schedule: Schedule, expected: int) -> None:
+    assert len(next_fire_times(schedule, after=NOW, count=5)) == expected
+    assert len(slots_between(schedule, start=NOW, end=datetime(9999, 12, 31, tzinfo=UTC))) == expected
+
+
+def test_cron_stops_before_the_end_of_time() -> None:
+    fires = next_fire_times(cron("0 0 1 1 *"), after=datetime(9997, 6, 1, tzinfo=UTC), count=3)
+    assert [f.year for f in fires] == [9998]

@@ -192,3 +192,41 @@ def test_from_dict_rejects_broken_data() -> None:
     assert "anchor" in info.value.fields
     with pytest.raises(ScheduleError):
         from_dict({"kind": "cron", "cron": "99 * * * *", "timezone": "UTC"})
+
+
+# --------------------------------------------------------------------------
+# Bounds: every accepted schedule computes real instants (no OverflowError)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"phrase": "every 1000000 days"}, "phrase"),
+        ({"phrase": "every 3651 days"}, "phrase"),
+        ({"kind": "interval", "every": 2**62, "unit": "seconds"}, "every"),
+        ({"kind": "interval", "every": 10**12, "unit": "days"}, "every"),
+        ({"phrase": "on 9999-12-31 at 23:59", "timezone": "America/New_York"}, "phrase"),
+        ({"kind": "once", "at": "9999-12-31T23:59:00-05:00"}, "at"),
+        ({"kind": "once", "at": "9999-01-01T00:00:00+00:00"}, "at"),
+    ],
+)
+def test_parse_refuses_schedules_beyond_the_computable_range(data: dict, field: str) -> None:
+    errors = field_errors(data)
+    assert list(errors) == [field]
+    assert "3650 days" in errors[field][0] or "9998-12-31" in errors[field][0]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"phrase": "every 3650 days"},
+        {"kind": "interval", "every": 3650 * 86400, "unit": "seconds"},
+        {"kind": "once", "at": "9998-12-31T23:59:00+00:00"},
+        {"phrase": "on 9998-12-31 at 12:00", "timezone": "America/New_York"},
+    ],
+)
+def test_parse_accepts_the_edges_and_computes_them(data: dict) -> None:
+    schedule = parse(data, now=NOW)
+    (first,) = next_fire_times(schedule, after=NOW, count=1)
+    assert first.utcoffset() is not None
