@@ -12,7 +12,9 @@ from rest_framework.throttling import SimpleRateThrottle
 logger = logging.getLogger(__name__)
 
 
-class _FailOpenThrottle(SimpleRateThrottle):
+class FailOpenThrottle(SimpleRateThrottle):
+    """A throttle whose rate is a setting, and which lets requests through while the cache is unreachable."""
+
     setting_name = ""
 
     def get_rate(self) -> str:
@@ -24,11 +26,11 @@ class _FailOpenThrottle(SimpleRateThrottle):
         except APIException:
             raise  # e.g. a body that does not parse: the client's error, not the cache's
         except Exception as exc:  # cache unreachable: don't lock everyone out
-            logger.warning("login throttle skipped: cache unreachable (%s)", exc)
+            logger.warning("%s throttle skipped: cache unreachable (%s)", self.scope, exc)
             return True
 
 
-class LoginUsernameThrottle(_FailOpenThrottle):
+class LoginUsernameThrottle(FailOpenThrottle):
     scope = "login-username"
     setting_name = "LOGIN_RATE_PER_USERNAME"
 
@@ -41,7 +43,7 @@ class LoginUsernameThrottle(_FailOpenThrottle):
         return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()[:150]}
 
 
-class LoginAddressThrottle(_FailOpenThrottle):
+class LoginAddressThrottle(FailOpenThrottle):
     scope = "login-address"
     setting_name = "LOGIN_RATE_PER_IP"
 

@@ -123,6 +123,10 @@ else:
         }
     }
 API_CACHE_TTL_SECONDS = env.int("API_CACHE_TTL_SECONDS", 60, minimum=0)
+# The largest request body the API and the admin read (Django's own limit, applied to
+# the API too: a larger one is a 413 there). A job with its largest allowed action is
+# well under 1 MiB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", 1024 * 1024, minimum=64 * 1024)
 
 # --- Applications --------------------------------------------------------------
 INSTALLED_APPS = [
@@ -198,7 +202,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["scheduler_site.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "scheduler_site.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -209,6 +213,9 @@ if DEBUG:
 
 LOGIN_RATE_PER_USERNAME = env.rate("LOGIN_RATE_PER_USERNAME", "10/min")
 LOGIN_RATE_PER_IP = env.rate("LOGIN_RATE_PER_IP", "300/min")
+# Per user: creates, replaces, changes and deletes of jobs; run-now requests.
+API_RATE_JOB_WRITES = env.rate("API_RATE_JOB_WRITES", "120/min")
+API_RATE_RUN_NOW = env.rate("API_RATE_RUN_NOW", "30/min")
 # Number of proxies in front of the app whose X-Forwarded-For is trusted for
 # the client address (0: use REMOTE_ADDR).
 NUM_PROXIES = env.int("NUM_PROXIES", 0, minimum=0)

@@ -9,6 +9,7 @@ admin's forms and the API's error shape both understand.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -60,6 +61,13 @@ POLICY_DEFAULTS: dict[str, Any] = {
     "jitter_seconds": 0,
     "pause_after_failures": None,
 }
+# Bounds on what an action may carry: generous for real use, small enough that
+# one user cannot fill the database, every page showing the job, or a worker's memory.
+MAX_HEADERS = 50
+MAX_HEADER_NAME_CHARS = 256
+MAX_HEADER_VALUE_CHARS = 8 * 1024
+MAX_HTTP_BODY_BYTES = 64 * 1024
+MAX_TASK_ARGUMENTS_BYTES = 64 * 1024
 SETTABLE_FIELDS = ("name", "schedule", "action", *POLICY_DEFAULTS)
 SCHEDULE_FIELDS = frozenset(Job.SCHEDULE_FIELDS)
 SYSTEM = "system"
@@ -238,9 +246,37 @@ def _validate_action(data: Any, *, is_staff: bool, stored_headers: Mapping[str, 
         if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
             errors["action.kwargs"] = ["Must be a JSON object."]
         fields.update(task_name=name if isinstance(name, str) else "", task_args=args, task_kwargs=kwargs)
+    if not errors:
+        errors.update(_action_size_errors(fields))
     if errors:
         raise ValidationError(errors)
     return fields
+
+
+def _action_size_errors(fields: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Errors for an otherwise valid action that carries more than the bounds above allow."""
+    errors: dict[str, list[str]] = {}
+    headers = fields["http_headers"]
+    if len(headers) > MAX_HEADERS:
+        errors["action.headers"] = [f"At most {MAX_HEADERS} headers; got {len(headers)}."]
+    for name, value in headers.items():
+        if len(name) > MAX_HEADER_NAME_CHARS or len(value) > MAX_HEADER_VALUE_CHARS:
+            errors[f"action.headers.{name[:MAX_HEADER_NAME_CHARS]}"] = [
+                f"Names are at most {MAX_HEADER_NAME_CHARS} characters, values at most {MAX_HEADER_VALUE_CHARS}."
+            ]
+            break
+    if len(fields["http_body"].encode("utf-8")) > MAX_HTTP_BODY_BYTES:
+        errors["action.body"] = [f"Must be at most {MAX_HTTP_BODY_BYTES} bytes (UTF-8)."]
+    try:
+        size = len(json.dumps([fields["task_args"], fields["task_kwargs"]], ensure_ascii=False).encode("utf-8"))
+    except (TypeError, ValueError, RecursionError):
+        errors["action.kwargs"] = ["Must be plain JSON (objects, arrays, strings, numbers, true/false/null)."]
+    else:
+        if size > MAX_TASK_ARGUMENTS_BYTES:
+            errors["action.kwargs"] = [
+                f"args and kwargs together must be at most {MAX_TASK_ARGUMENTS_BYTES} bytes of JSON; got {size}."
+            ]
+    return errors
 
 
 def _stored_header(stored: Mapping[str, str] | None, name: str) -> str | None:

@@ -307,3 +307,50 @@ def test_create_records_a_created_event(api):
 def test_anonymous_create_is_401(anon):
     assert_error(anon.post(URL, job_data(), format="json"), 401, "not_authenticated")
     assert not Job.objects.exists()
+
+
+# --- hostile input: huge, nested, too many (issue 15) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "field"),
+    [
+        (http_action(headers={f"X-H{i}": "v" for i in range(10_000)}), "action.headers"),
+        (http_action(headers={"X-Big": "v" * (8 * 1024 + 1)}), "action.headers.X-Big"),
+        (http_action(headers={"X-" + "n" * 300: "v"}), "action.headers." + "X-" + "n" * 254),
+        (http_action(body="b" * (64 * 1024 + 1)), "action.body"),
+        (task_action(blob="k" * (64 * 1024)), "action.kwargs"),
+        (task_action(**{f"k{i}": i for i in range(8_000)}), "action.kwargs"),
+    ],
+    ids=["10000-headers", "huge-header-value", "huge-header-name", "huge-body", "huge-kwargs", "8000-keys"],
+)
+def test_an_action_larger_than_its_bounds_is_a_400_and_nothing_is_saved(api, action, field):
+    response = api.post(URL, job_data(action=action), format="json")
+
+    assert_error(response, 400, "validation_error", field)
+    assert not Job.objects.exists()
+
+
+def test_an_action_at_its_bounds_is_accepted(api):
+    headers = {f"X-H{i}": "v" for i in range(50)}
+    assert (
+        api.post(URL, job_data(action=http_action(headers=headers, body="b" * 60_000)), format="json").status_code
+        == 201
+    )
+    assert api.post(URL, job_data(action=task_action(blob="k" * 60_000)), format="json").status_code == 201
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {"phrase": "every 1000000 days"},
+        {"kind": "interval", "every": 2**62, "unit": "seconds"},
+        {"phrase": "on 9999-12-31 at 23:59", "timezone": "America/New_York"},
+    ],
+)
+def test_a_schedule_beyond_the_computable_range_is_a_400_and_nothing_is_saved(api, schedule):
+    response = api.post(URL, job_data(schedule=schedule), format="json")
+
+    assert response.status_code == 400, response.content
+    assert next(iter(response.json()["error"]["fields"])).startswith("schedule")
+    assert not Job.objects.exists()

@@ -69,3 +69,10 @@ def test_header_values_are_masked(api, make_job, user):
 
 def test_anonymous_is_401(anon, make_job, user):
     assert_error(anon.get(url(make_job(user))), 401, "not_authenticated")
+
+
+def test_a_query_parameter_on_a_detail_is_a_400(api, user, make_job):
+    job = make_job(user)
+
+    error = assert_error(api.get(f"{url(job)}?miss=1"), 400, "validation_error", "miss")
+    assert "allowed: none" in error["message"]

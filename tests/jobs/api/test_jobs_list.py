@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 
 from jobs import services
 from jobs.models import Job
@@ -203,3 +204,25 @@ def test_listing_50_jobs_does_not_query_per_row(api, make_job, user, django_asse
 
 def test_anonymous_list_is_401(anon):
     assert_error(anon.get(URL), 401, "not_authenticated")
+
+
+# --- query parameters the list does not understand (issue 15) -----------------------
+
+
+@pytest.mark.parametrize("query", ["junk=1", "enable=false", "page_size=5&_=1700000000"])
+def test_an_unknown_query_parameter_is_a_400_naming_it(api, query):
+    response = api.get(f"/api/v1/jobs/?{query}")
+
+    error = assert_error(response, 400, "validation_error")
+    unknown = [pair.split("=")[0] for pair in query.split("&") if pair.split("=")[0] not in {"page_size"}]
+    assert set(error["fields"]) == set(unknown)
+    assert "allowed: enabled, last_status, ordering, page, page_size, schedule_kind, search" in error["message"]
+
+
+def test_junk_parameters_store_nothing_in_the_cache(api, user, make_job):
+    make_job(user)
+    api.get("/api/v1/jobs/")
+    stored = len(cache.keys("*"))
+    for n in range(20):
+        assert api.get(f"/api/v1/jobs/?junk={n}").status_code == 400
+    assert len(cache.keys("*")) == stored

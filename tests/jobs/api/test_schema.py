@@ -94,7 +94,7 @@ def test_job_operations_document_their_errors_in_the_error_shape(schema):
                     ref = response["content"]["application/json"]["schema"]["$ref"]
                     assert ref == "#/components/schemas/Error", (path, method, code)
     create = schema["paths"]["/api/v1/jobs/"]["post"]["responses"]
-    assert set(create) == {"201", "400", "401", "409"}
+    assert set(create) == {"201", "400", "401", "409", "413", "429"}
     assert set(schema["paths"]["/api/v1/jobs/{id}/run/"]["post"]["responses"]) >= {"202", "404"}
     assert "204" in schema["paths"]["/api/v1/jobs/{id}/"]["delete"]["responses"]
 
