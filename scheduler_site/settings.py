@@ -282,6 +282,8 @@ if JOBS_BEAT_LOOKAHEAD_SECONDS > 60:
     env.fail("JOBS_BEAT_LOOKAHEAD_SECONDS", f"must be at most 60 (got {JOBS_BEAT_LOOKAHEAD_SECONDS:g})")
 # At most this many `missed` runs are recorded per job after a downtime.
 JOBS_MISSED_RECORD_LIMIT = env.int("JOBS_MISSED_RECORD_LIMIT", 100, minimum=1)
+# The most jobs one user may own; a create past it answers 409.
+JOBS_MAX_PER_USER = env.int("JOBS_MAX_PER_USER", 10_000, minimum=1)
 # The reaper: how often it runs, how long past its timeout (+1 s hard stop) a
 # `running` run may stay before it is failed as `worker lost`, and how long
 # past its due time a `queued` run may wait for a worker.

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone as django_timezone
 from django.utils.html import format_html, format_html_join
 
@@ -165,7 +165,9 @@ class ScheduleForm(forms.Form):
             "schedule.at": "at",
             "schedule.timezone": "timezone",
         }.get(key)
-        return (field, "") if field in self.fields else (None, f"{key}: ")
+        if field in self.fields:
+            return field, ""
+        return None, "" if key == NON_FIELD_ERRORS else f"{key}: "
 
     def add_service_errors(self, error: ValidationError) -> None:
         for key, messages in error.message_dict.items():
@@ -408,7 +410,10 @@ def initial_from_job(job: Job) -> dict[str, Any]:
     """Form values for an existing job, from the same spec the API returns (headers masked)."""
     spec = services.job_to_spec(job)
     schedule, action = spec["schedule"], spec["action"]
-    tz = ZoneInfo(job.timezone)
+    try:
+        tz = ZoneInfo(job.timezone)
+    except (KeyError, ValueError):  # a zone tzdata no longer has: the form shows it, validation asks for another
+        tz = ZoneInfo("UTC")
     initial: dict[str, Any] = {
         "name": job.name,
         "owner": job.owner_id,

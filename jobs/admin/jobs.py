@@ -206,7 +206,10 @@ class JobAdmin(admin.ModelAdmin):
         if job is None or job._state.adding:
             body = format_html('<p class="quiet">{}</p>', "Enter a schedule to see its next fire times.")
         else:
-            body = render_preview({"ok": True, "human": schedules.describe(job.schedule), **_fires(job)})
+            try:
+                body = render_preview({"ok": True, "human": schedules.describe(job.schedule), **_fires(job)})
+            except schedules.ScheduleError as exc:
+                body = format_html('<p class="errornote">{}</p>', exc.message)
         return format_html('<div id="schedule-preview" data-url="{}" aria-live="polite">{}</div>', url, body)
 
     @admin.display(description="Next run")

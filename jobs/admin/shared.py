@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,11 @@ def status_badge(status: str) -> str:
 def in_zone(moment: datetime | None, zone: str) -> str:
     if moment is None:
         return "—"
-    return format_local(moment.astimezone(ZoneInfo(zone)))
+    try:
+        tz = ZoneInfo(zone)
+    except (KeyError, ValueError):  # a zone tzdata no longer has: show UTC and say so
+        return f"{format_local(moment.astimezone(UTC))} (UTC; unknown zone {zone})"
+    return format_local(moment.astimezone(tz))
 
 
 def lateness(run: JobRun) -> str:

@@ -18,10 +18,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs import selectors
+from jobs import schedules, selectors
 from jobs.api.permissions import IsOwnerOrStaff
 from jobs.api.serializers import ErrorSerializer
 from jobs.diagnostics import explain
+from scheduler_site.errors import Conflict
 
 
 class JobExplainView(APIView):
@@ -57,6 +58,9 @@ class JobExplainView(APIView):
             404: OpenApiResponse(
                 ErrorSerializer, description="No such job, or it belongs to another user (error shape)."
             ),
+            409: OpenApiResponse(
+                ErrorSerializer, description="The job's stored schedule cannot be computed; edit it (error shape)."
+            ),
         },
     )
     def get(self, request: Request, pk: Any) -> Response:
@@ -67,7 +71,10 @@ class JobExplainView(APIView):
             since = explain.parse_since(request.query_params.get("since", "24h"), now=now)
         except explain.SinceError as exc:
             raise ValidationError({"since": [str(exc)]}) from exc
-        return Response(explain.explain(job, since=since, now=now).to_dict())
+        try:
+            return Response(explain.explain(job, since=since, now=now).to_dict())
+        except schedules.ScheduleError as exc:
+            raise Conflict(exc.message, code="schedule_uncomputable") from exc
 
 
 urlpatterns = [

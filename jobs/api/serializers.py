@@ -118,10 +118,18 @@ def schedule_representation(
 def schedule_with_fire_times(
     schedule: schedules.Schedule, *, now: datetime, count: int = NEXT_RUNS, active: bool = True
 ) -> tuple[dict[str, Any], list[datetime]]:
-    """The schedule's representation, and the fire times in its `next_runs`."""
+    """The schedule's representation, and the fire times in its `next_runs`.
+
+    A stored schedule that cannot be computed is shown with its problem in
+    `human` and no fire times: one bad row must not fail a page of others.
+    """
     data = schedules.to_dict(schedule)
     data["human"] = schedules.describe(schedule)
-    fire_times = schedules.next_fire_times(schedule, after=now, count=count) if active else []
+    try:
+        fire_times = schedules.next_fire_times(schedule, after=now, count=count) if active else []
+    except schedules.ScheduleError as exc:
+        data["human"] = exc.message
+        fire_times = []
     data["next_runs"] = [when.isoformat() for when in fire_times]
     return data, fire_times
 

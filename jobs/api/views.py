@@ -60,7 +60,7 @@ E400 = {400: _error("Invalid input; `fields` names each problem by dotted path")
 E401 = {401: _error("Missing, invalid, expired or revoked token, or the user is inactive")}
 E403 = {403: _error("Not allowed (e.g. resuming a job paused because its owner was deactivated; staff only)")}
 E404 = {404: _error("No such job, or it belongs to another user")}
-E409 = {409: _error("The owner already has a job of this name")}
+E409 = {409: _error("The owner already has a job of this name, or JOBS_MAX_PER_USER jobs")}
 E413 = {413: _error("The request body is larger than MAX_REQUEST_BODY_BYTES")}
 E429 = {429: _error("Too many requests of this kind from this user; `Retry-After` says when to retry")}
 JOB_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's id.")

@@ -32,6 +32,7 @@ import logging
 import time
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import models, transaction
 from django_celery_beat.models import (
@@ -82,11 +83,21 @@ class _RowCache(dict[tuple[Any, ...], Any]):
             del self[key]
 
 
+def _mirrored_zone(name: str) -> str:
+    # django-celery-beat validates the zone; a job stored with a zone tzdata no longer has must
+    # still be pausable and deletable (its mirror row is only informative: beat reads jobs).
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError):
+        return "UTC"
+    return name
+
+
 def _schedule_match(job: Job) -> tuple[str, type[models.Model], dict[str, Any]]:
     """The schedule row the job's mirror points at: its field on PeriodicTask, its model, its values."""
     if job.schedule_kind == ScheduleKind.CRON:
         values = dict(zip(_CRON_FIELDS, job.cron.split(" "), strict=True))
-        return "crontab", CrontabSchedule, {"timezone": job.timezone, **values}
+        return "crontab", CrontabSchedule, {"timezone": _mirrored_zone(job.timezone), **values}
     if job.schedule_kind == ScheduleKind.INTERVAL:
         # The units are django-celery-beat's period names (seconds ... days).
         return "interval", IntervalSchedule, {"every": job.interval_every, "period": job.interval_unit}

@@ -29,8 +29,8 @@ from jobs.models import MASK, ActionType, Job, RunStatus
 
 EXCERPT_BYTES = 4096
 BODY_EXCERPT_CHARS = 2048
-# Header values shorter than this carry no secret worth scrubbing, and
-# replacing e.g. "1" everywhere would make results unreadable.
+# Header values shorter than this are masked only where they stand alone
+# (see scrub): replacing e.g. "1" inside every number would make results unreadable.
 MIN_SECRET_LENGTH = 4
 _ERRNO = re.compile(r"\[Errno -?\d+\][^'\")\]]*")
 
@@ -54,13 +54,22 @@ def excerpt(text: str, limit: int = EXCERPT_BYTES) -> str:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace each secret in `text`, also as Python and JSON escape it (library messages use repr)."""
+    """Replace each secret in `text`, also as Python and JSON escape it (library messages use repr).
+
+    A secret shorter than MIN_SECRET_LENGTH is replaced only where it stands
+    alone (not inside a longer word or number): a 2-character token is still
+    a secret, but masking every "42" in a body would make results unreadable.
+    """
     forms: set[str] = set()
+    short: set[str] = set()
     for secret in secrets:
-        if isinstance(secret, str) and len(secret) >= MIN_SECRET_LENGTH:
-            forms.update((secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]))
+        if isinstance(secret, str) and secret:
+            escaped = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]}
+            (forms if len(secret) >= MIN_SECRET_LENGTH else short).update(escaped)
     for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, MASK)
+    for form in sorted(short, key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(form)}(?!\w)", MASK, text)
     return text
 
 

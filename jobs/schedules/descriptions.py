@@ -58,7 +58,10 @@ def describe(schedule: Schedule) -> str:
         singular = unit[:-1]
         return f"Every {singular}" if every == 1 else f"Every {every} {unit}"
     if schedule.kind == "once" and schedule.at is not None:
-        local = schedule.at.astimezone(ZoneInfo(schedule.timezone))
+        try:
+            local = schedule.at.astimezone(ZoneInfo(schedule.timezone))
+        except (KeyError, ValueError, OverflowError):  # a zone tzdata no longer has; see fire
+            return f"Once at {schedule.at.isoformat()} ({schedule.timezone})"
         clock = local.strftime("%H:%M:%S" if local.second else "%H:%M")
         return f"Once on {local:%Y-%m-%d} at {clock} ({schedule.timezone})"
     if schedule.kind == "cron" and schedule.cron:

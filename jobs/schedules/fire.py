@@ -60,9 +60,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from cronsim import CronSim
+from cronsim import CronSim, CronSimError
 
-from jobs.schedules.model import MAX_INSTANT, Schedule, _require_aware, _ts
+from jobs.schedules.model import MAX_INSTANT, Schedule, ScheduleError, _require_aware, _ts
 
 
 def _is_imaginary(local: datetime) -> bool:
@@ -86,7 +86,12 @@ def _localize(naive: datetime, tz: ZoneInfo) -> datetime:
 
 
 def _iter_fire_times(schedule: Schedule, after: datetime) -> Iterator[datetime]:
-    """Fire times strictly after `after`, ascending, in the schedule's zone, ending at MAX_INSTANT."""
+    """Fire times strictly after `after`, ascending, in the schedule's zone, ending at MAX_INSTANT.
+
+    A stored schedule that cannot be computed at all (a cron field out of
+    range, a zone tzdata no longer has) raises ScheduleError, the one error
+    callers showing many schedules catch, whatever library found the problem.
+    """
     _require_aware(after, "after")
     try:
         for fire in _iter_unbounded(schedule, after):
@@ -95,6 +100,8 @@ def _iter_fire_times(schedule: Schedule, after: datetime) -> Iterator[datetime]:
             yield fire
     except OverflowError:
         return
+    except (CronSimError, KeyError, ValueError) as exc:
+        raise ScheduleError(f"This schedule cannot be computed ({type(exc).__name__}: {exc}); edit it.") from exc
 
 
 def _iter_unbounded(schedule: Schedule, after: datetime) -> Iterator[datetime]:

@@ -198,7 +198,10 @@ def to_dict(schedule: Schedule) -> dict[str, Any]:
     "anchor"; once -> "at"; "phrase" only if given.  Datetimes are ISO 8601
     strings in the schedule's time zone.
     """
-    tz = ZoneInfo(schedule.timezone)
+    try:
+        tz = ZoneInfo(schedule.timezone)
+    except (KeyError, ValueError):  # stored with a zone tzdata no longer has: show the instants in UTC
+        tz = ZoneInfo("UTC")
     out: dict[str, Any] = {"kind": schedule.kind, "timezone": schedule.timezone}
     if schedule.kind == "cron":
         out["cron"] = schedule.cron

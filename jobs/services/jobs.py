@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -81,6 +81,18 @@ class DuplicateJobName(ValidationError):
 
     def __init__(self, name: str) -> None:
         super().__init__({"name": [f'You already have a job named "{name}".']})
+
+
+class JobLimitReached(ValidationError):
+    """The owner already has JOBS_MAX_PER_USER jobs (HTTP 409)."""
+
+    http_status = 409
+    error_code = "job_limit_reached"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            {NON_FIELD_ERRORS: [f"You already have {limit} jobs, the most one user may have; delete some first."]}
+        )
 
 
 # --- validation -----------------------------------------------------------------
@@ -147,8 +159,16 @@ def _phrase_conflicts(data: Mapping[str, Any], schedule: schedules.Schedule) -> 
     return errors
 
 
-def _validate_action(data: Any, *, is_staff: bool, stored_headers: Mapping[str, str] | None) -> dict[str, Any]:
-    """Return the model fields for an action dict (http or task)."""
+def _validate_action(
+    data: Any, *, is_staff: bool, stored_headers: Mapping[str, str] | None, stored_url: str = ""
+) -> dict[str, Any]:
+    """Return the model fields for an action dict (http or task).
+
+    A header sent without a value keeps its stored value only while the URL
+    stays on the same origin (scheme, host, port): a stored secret goes only
+    where its owner entered it for, so an edit of the URL (by staff, say)
+    cannot send the owner's token to another host.
+    """
     if not isinstance(data, Mapping):
         raise ValidationError({"action": ['Must be an object with a "type" of "http" or "task".']})
     errors: dict[str, list[str]] = {}
@@ -198,14 +218,23 @@ def _validate_action(data: Any, *, is_staff: bool, stored_headers: Mapping[str, 
                     errors[f"action.headers.{name}"] = ["Not a valid header name."]
                     continue
                 if value is None or value == "" or value == MASK:
-                    # An update that omits a value keeps the stored secret.
+                    # An update that omits a value keeps the stored secret, on the same origin.
                     kept = _stored_header(stored_headers, name)
                     if kept is None:
                         errors[f"action.headers.{name}"] = ["A value is required for a new header."]
+                    elif isinstance(url, str) and _origin(url) != _origin(stored_url):
+                        errors[f"action.headers.{name}"] = [
+                            "Enter the value again: the URL's host changed, and a stored value is only sent "
+                            "to the host it was entered for."
+                        ]
                     else:
                         clean_headers[name] = kept
                 elif not isinstance(value, str) or "\n" in value or "\r" in value:
                     errors[f"action.headers.{name}"] = ["Must be a single-line string."]
+                elif not _latin1(value):
+                    errors[f"action.headers.{name}"] = [
+                        "Must be Latin-1 text (HTTP cannot send other characters in a header); encode it first."
+                    ]
                 else:
                     clean_headers[name] = value
         body = data.get("body", "")
@@ -279,6 +308,25 @@ def _action_size_errors(fields: Mapping[str, Any]) -> dict[str, list[str]]:
     return errors
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in; a URL that does not parse has none."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ("", "", None)
+    scheme = parts.scheme.lower()
+    return (scheme, (parts.hostname or "").rstrip("."), port or {"http": 80, "https": 443}.get(scheme))
+
+
+def _latin1(value: str) -> bool:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _stored_header(stored: Mapping[str, str] | None, name: str) -> str | None:
     for key, value in (stored or {}).items():
         if key.lower() == name.lower():
@@ -345,7 +393,10 @@ def compute_next_run_at(job: Job, *, after: datetime | None = None) -> datetime 
     """The job's next slot strictly after `after` (default now), or None while paused/finished."""
     if not job.enabled:
         return None
-    nxt = schedules.next_fire_time(job.schedule, after=after or _now())
+    try:
+        nxt = schedules.next_fire_time(job.schedule, after=after or _now())
+    except schedules.ScheduleError as exc:  # a stored schedule no release can compute: edit it
+        raise ValidationError({"schedule": [exc.message]}) from exc
     return nxt.astimezone(UTC) if nxt else None
 
 
@@ -408,6 +459,10 @@ def job_create(*, owner: Any, actor: Any, data: Mapping[str, Any]) -> Job:
             errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)
+    # A soft bound (two creates racing may both pass at the limit): it stops a
+    # runaway script, it is not an accounting rule.
+    if Job.objects.filter(owner=owner).count() >= settings.JOBS_MAX_PER_USER:
+        raise JobLimitReached(settings.JOBS_MAX_PER_USER)
     job = Job(owner=owner, **fields)
     job.next_run_at = compute_next_run_at(job, after=now)
     # One transaction for the row, its audit event and its mirror (one commit
@@ -466,7 +521,12 @@ def job_update(*, job: Job, actor: Any, data: Mapping[str, Any], partial: bool =
     if "action" in data:
         try:
             new.update(
-                _validate_action(data["action"], is_staff=_is_staff(actor, job.owner), stored_headers=job.http_headers)
+                _validate_action(
+                    data["action"],
+                    is_staff=_is_staff(actor, job.owner),
+                    stored_headers=job.http_headers,
+                    stored_url=job.http_url,
+                )
             )
         except ValidationError as exc:
             errors.update(exc.message_dict)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from jobs import schedules
 from jobs.diagnostics import explain
 from jobs.diagnostics.explain import Outcome, SlotReport, human_duration, iso_utc
 from jobs.management.commands._arguments import job_from_argument
@@ -61,7 +62,12 @@ class Command(BaseCommand):
             raise CommandError(f"--since: {exc}") from None
         if late_after < 0:
             raise CommandError("--late-after must not be negative.")
-        result = explain.explain(job, since=start, now=now, late_after=timedelta(seconds=late_after), progress=progress)
+        try:
+            result = explain.explain(
+                job, since=start, now=now, late_after=timedelta(seconds=late_after), progress=progress
+            )
+        except schedules.ScheduleError as exc:
+            raise CommandError(exc.message) from None
         if options["json"]:
             self.stdout.write(json.dumps(result.to_dict(), indent=2))
             return

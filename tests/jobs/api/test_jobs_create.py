@@ -354,3 +354,14 @@ def test_a_schedule_beyond_the_computable_range_is_a_400_and_nothing_is_saved(ap
     assert response.status_code == 400, response.content
     assert next(iter(response.json()["error"]["fields"])).startswith("schedule")
     assert not Job.objects.exists()
+
+
+def test_a_create_past_the_per_user_limit_is_a_409(api, user, settings, make_user, login):
+    settings.JOBS_MAX_PER_USER = 2
+    assert [api.post(URL, job_data(), format="json").status_code for _ in range(2)] == [201, 201]
+
+    error = assert_error(api.post(URL, job_data(), format="json"), 409, "job_limit_reached")
+
+    assert "2 jobs" in error["message"]
+    assert Job.objects.filter(owner=user).count() == 2
+    assert login(make_user()).post(URL, job_data(), format="json").status_code == 201

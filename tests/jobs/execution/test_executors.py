@@ -172,3 +172,22 @@ def test_soft_time_limit_passes_through_the_task_executor(monkeypatch):
     monkeypatch.setitem(registry._REGISTRY, "stopped", registry.RegisteredTask("stopped", stopped, False, ""))
     with pytest.raises(SoftTimeLimitExceeded):
         executors.run_task(task_job("stopped"))
+
+
+def test_a_short_header_value_is_masked_where_it_stands_alone(server):
+    outcome = executors.run_http(http_job(f"{server}/echo-headers", headers={"X-Pin": "k9"}), timeout=5)
+
+    assert outcome.status == RunStatus.SUCCEEDED
+    assert json.loads(json.loads(outcome.result)["body"])["X-Pin"] == MASK
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("pin=k9; other=k99 ak9", f"pin={MASK}; other=k99 ak9"),
+        ('{"X-Pin": "k9"}', f'{{"X-Pin": "{MASK}"}}'),
+        ("token abcd-efgh in abcd-efghij", f"token {MASK} in {MASK}ij"),
+    ],
+)
+def test_scrub(text, expected):
+    assert executors.scrub(text, ["k9", "abcd-efgh", ""]) == expected
