@@ -147,6 +147,10 @@ def store(found: Lookup, body: bytes, *, ttl: float | None = None) -> None:
     timeout = settings.API_CACHE_TTL_SECONDS if ttl is None else min(ttl, settings.API_CACHE_TTL_SECONDS)
     if timeout < 1:
         return
+    if len(body) > settings.API_CACHE_MAX_ENTRY_BYTES:
+        # A page of large actions: served from the database each time rather
+        # than letting one user's jobs take a large share of Redis.
+        return
     try:
         cache.set(found.key, (found.version, body), timeout=int(timeout))
     except Exception as exc:

@@ -123,6 +123,8 @@ else:
         }
     }
 API_CACHE_TTL_SECONDS = env.int("API_CACHE_TTL_SECONDS", 60, minimum=0)
+# A response larger than this is not cached (a page of 200 jobs of ordinary size is ~150 KB).
+API_CACHE_MAX_ENTRY_BYTES = env.int("API_CACHE_MAX_ENTRY_BYTES", 512 * 1024, minimum=1024)
 # The largest request body the API and the admin read (Django's own limit, applied to
 # the API too: a larger one is a 413 there). A job with its largest allowed action is
 # well under 1 MiB.

@@ -242,3 +242,17 @@ def test_an_expired_token_is_refused_even_when_the_page_is_cached(login, make_jo
     lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
     with time_machine.travel(timezone.now() + lifetime + timedelta(seconds=5)):
         assert_error(client.get(LIST), 401)
+
+
+def test_a_response_over_the_entry_cap_is_served_but_not_cached(api, make_job, user, settings):
+    settings.API_CACHE_MAX_ENTRY_BYTES = 4096
+    small = make_job(user)
+    large = make_job(user, action={"type": "task", "task": "echo", "args": [], "kwargs": {"blob": "x" * 8000}})
+
+    assert api.get(detail(small))["X-Cache"] == "miss"
+    assert api.get(detail(small))["X-Cache"] == "hit"
+    for _ in range(2):
+        response = api.get(detail(large))
+        assert response.status_code == 200 and response["X-Cache"] == "miss"
+    assert len(api.get("/api/v1/jobs/").content) > 4096
+    assert api.get("/api/v1/jobs/")["X-Cache"] == "miss"
