@@ -111,7 +111,9 @@ class ScheduleForm(forms.Form):
     at = forms.CharField(
         required=False,
         label="At",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=_LOCAL_FORMAT),
+        # step=1: a saved time with seconds (from the API) is shown and posted back whole; with the
+        # default step of 60 a browser would refuse it, and minutes alone would move the job.
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}, format=_LOCAL_FORMAT),
         help_text="Local date and time in the time zone below.",
     )
     timezone = forms.CharField(
@@ -280,6 +282,9 @@ class JobAdminForm(forms.ModelForm, ScheduleForm):
             if self.actor is not None and "owner" in self.fields:
                 self.fields["owner"].initial = self.actor.pk
         else:
+            # A job's owner never changes; the change page shows it as a link
+            # (`JobAdmin.owner_link`), so a browser never posts it.
+            self.fields.pop("owner", None)
             self.initial.update(initial_from_job(self.instance))
         for name in ("timeout_seconds", "max_retries", "retry_backoff_seconds", "jitter_seconds"):
             if name in self.fields:
@@ -406,6 +411,11 @@ class JobAdminForm(forms.ModelForm, ScheduleForm):
             self.add_service_errors(exc)
 
 
+def _local_input(local: datetime) -> str:
+    """A datetime-local input's value: seconds only when the instant has them."""
+    return local.strftime(_LOCAL_FORMAT + (":%S" if local.second else ""))
+
+
 def initial_from_job(job: Job) -> dict[str, Any]:
     """Form values for an existing job, from the same spec the API returns (headers masked)."""
     spec = services.job_to_spec(job)
@@ -424,7 +434,7 @@ def initial_from_job(job: Job) -> dict[str, Any]:
         "every": job.interval_every,
         "unit": job.interval_unit or "minutes",
         "cron": job.cron,
-        "at": job.once_at.astimezone(tz).strftime(_LOCAL_FORMAT) if job.once_at else "",
+        "at": _local_input(job.once_at.astimezone(tz)) if job.once_at else "",
         "timezone": schedule["timezone"],
         "action_type": action["type"],
         **{field: spec[field] for field in services.POLICY_DEFAULTS if field not in ("description", "enabled")},

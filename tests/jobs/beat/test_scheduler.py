@@ -9,11 +9,14 @@ real beat, which the rolled-back `db` fixture does not allow.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
 from django.conf import settings as django_settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from jobs import schedules, services
@@ -745,11 +748,6 @@ def test_a_second_stop_signal_stops_a_pass_at_once(make_job, sent, monkeypatch, 
 @pytest.mark.parametrize("count", [1, 500])
 def test_a_pass_costs_a_constant_number_of_statements_whatever_is_due(make_job, sent, when_due, count):
     """The SQL side of the MQL guard's round-trip count (tests/mongodb/test_store.py)."""
-    import uuid
-
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with time_machine.travel(T0, tick=False) as traveller:
         first = make_job(schedule=every(10))
         copies = []
