@@ -249,6 +249,7 @@ def _validate_action(
             isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599 for code in expected
         ):
             errors["action.expected_status"] = ["Must be a list of HTTP status codes (100-599); empty means any 2xx."]
+            expected = []  # mixed values (200, "abc") cannot be sorted; the error above is what counts
         fields.update(
             http_method=method,
             http_url=url if isinstance(url, str) else "",

@@ -91,3 +91,18 @@ def test_a_job_created_from_the_add_page(staff_client: Client, staff: Any) -> No
 
     job = Job.objects.get(name="from-the-page")
     assert (job.owner, job.cron, job.timezone) == (staff, "30 2 * * *", "Europe/Berlin")
+
+
+@pytest.mark.parametrize("typed", ["200, abc", "abc", "99", "200, 7000", "2" * 40])
+def test_a_bad_expected_status_is_a_field_error_and_nothing_typed_is_lost(staff_client: Client, typed: str) -> None:
+    page = RenderedForm(staff_client, "/admin/jobs/job/add/", form_id="job_form")
+    page.set("name", "typed").set("phrase", "every day at 02:30").set("action_type", "http")
+    page.set("http_url", "http://reports.internal/run").set("http_expected_status", typed)
+
+    response = page.submit()
+
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert "http_expected_status" in form.errors
+    assert form["http_expected_status"].value() == typed and form["name"].value() == "typed"
+    assert not Job.objects.filter(name="typed").exists()
