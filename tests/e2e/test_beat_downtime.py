@@ -19,7 +19,7 @@ def test_slots_passed_while_beat_was_stopped_are_missed_or_caught_up_once(procs,
     # A lookahead shorter than the downtime: the slots beat claimed before it stopped still run (at
     # their ETA, on the worker); the ones after them pass while no scheduler runs.
     grace = {"JOBS_MISFIRE_GRACE_SECONDS": "2", "JOBS_BEAT_LOOKAHEAD_SECONDS": "2"}
-    lookahead = timedelta(seconds=2)
+    lookahead = grace_period = timedelta(seconds=2)
     procs.worker()
     beat = procs.beat(**grace)
     skip = make_job(catchup_policy="skip", overlap_policy="allow")
@@ -40,8 +40,11 @@ def test_slots_passed_while_beat_was_stopped_are_missed_or_caught_up_once(procs,
             message="runs again after the restart",
         )
 
-    # Slots that passed more than the grace before the new beat looked at them.
-    down = (stopped_at + lookahead + timedelta(seconds=1), restarted_at - timedelta(seconds=1))
+    # Slots that passed more than the grace before the new beat looked at them. The new beat's first
+    # pass comes after `restarted_at` (process start-up), so a slot less than the grace before
+    # `restarted_at` may still be within the grace then and run late, rightly: only the slots
+    # before `restarted_at - grace` are certainly missed.
+    down = (stopped_at + lookahead + timedelta(seconds=1), restarted_at - grace_period)
     for job in (skip, once):
         runs = runs_of(job, trigger=RunTrigger.SCHEDULE)
         slots = [run.scheduled_for for run in runs]
