@@ -17,6 +17,7 @@ from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
 
+from jobs.execution.egress import parse_allowed
 from scheduler_site.env import ConfigReader, databases_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -265,6 +266,17 @@ SIMPLE_JWT = {
 # --- Jobs -------------------------------------------------------------------
 JOBS_MIN_INTERVAL_SECONDS = env.int("JOBS_MIN_INTERVAL_SECONDS", 10, minimum=1)
 RUNS_RETENTION_DAYS = env.int("RUNS_RETENTION_DAYS", 30, minimum=1)
+
+# --- Egress (see docs/design.md, "Egress policy") -------------------------------
+# Networks (CIDR or single addresses) and host names http actions may reach
+# beyond the public internet. A network allows every address in it, loopback
+# included (the demo allows 127.0.0.1); a host name allows the private
+# addresses it resolves to. The service's own database, cache and broker
+# ports stay refused whatever is listed.
+JOBS_HTTP_ALLOWED_NETWORKS = env.list("JOBS_HTTP_ALLOWED_NETWORKS", [])
+_egress_problems = parse_allowed(JOBS_HTTP_ALLOWED_NETWORKS)[2]
+if _egress_problems:
+    env.fail("JOBS_HTTP_ALLOWED_NETWORKS", "has " + "; ".join(_egress_problems))
 
 # --- Execution (see docs/design.md, "Execution: who is authoritative") ---------
 # How often beat re-reads due jobs at most; edits, pauses and resumes are seen

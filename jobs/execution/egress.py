@@ -230,7 +230,7 @@ def parse_allowed(entries: Iterable[str]) -> tuple[tuple[Network, ...], frozense
             or ":" in name
             or not all(_LABEL.match(label) for label in name.split("."))
         ):
-            problems.append(f"{raw!r} is neither a CIDR network (10.0.0.0/8), an IP address nor a host name")
+            problems.append(f"{raw!r}, which is neither a CIDR network (10.0.0.0/8), an IP address nor a host name")
             continue
         hosts.add(name)
     return tuple(networks), frozenset(hosts), problems
