@@ -104,6 +104,8 @@ class Job(models.Model):
     http_headers = models.JSONField(default=dict, blank=True)
     http_body = models.TextField(blank=True, default="")
     http_expected_status = models.JSONField(default=list, blank=True)
+    # Off: a 3xx answer is the run's result. On: up to 5 hops, each checked by the egress policy.
+    http_follow_redirects = models.BooleanField(default=False)
     task_name = models.CharField(max_length=200, blank=True, default="")
     task_args = models.JSONField(default=list, blank=True)
     task_kwargs = models.JSONField(default=dict, blank=True)

@@ -247,6 +247,12 @@ class JobAdminForm(forms.ModelForm, ScheduleForm):
         widget=forms.TextInput(attrs={"placeholder": "200, 204"}),
         help_text="Comma-separated status codes; empty means any 2xx.",
     )
+    http_follow_redirects = forms.BooleanField(
+        label="Follow redirects",
+        required=False,
+        help_text="Off: a redirect is the run's result. On: up to 5 hops, each checked by the egress policy; "
+        "headers go only to the URL's own host.",
+    )
     task = LooseChoiceField(label="Task", required=False, choices=_task_choices)
     task_args = forms.CharField(
         label="Arguments",
@@ -310,6 +316,7 @@ class JobAdminForm(forms.ModelForm, ScheduleForm):
             "headers": data.get("http_headers") or {},
             "body": data.get("http_body") or "",
             "expected_status": data.get("http_expected_status") or [],
+            "follow_redirects": bool(data.get("http_follow_redirects")),
         }
 
     def job_data(self) -> dict[str, Any]:
@@ -383,6 +390,7 @@ class JobAdminForm(forms.ModelForm, ScheduleForm):
             "action.headers": "http_headers",
             "action.body": "http_body",
             "action.expected_status": "http_expected_status",
+            "action.follow_redirects": "http_follow_redirects",
             "action.task": "task",
             "action.args": "task_args",
             "action.kwargs": "task_kwargs",
@@ -446,6 +454,7 @@ def initial_from_job(job: Job) -> dict[str, Any]:
             http_headers="\n".join(f"{name}: {value}" for name, value in action["headers"].items()),
             http_body=action["body"],
             http_expected_status=", ".join(str(code) for code in action["expected_status"]),
+            http_follow_redirects=action["follow_redirects"],
         )
     else:
         initial.update(

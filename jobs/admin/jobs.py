@@ -145,6 +145,7 @@ class JobAdmin(admin.ModelAdmin):
                         "http_headers",
                         "http_body",
                         "http_expected_status",
+                        "http_follow_redirects",
                         "task",
                         "task_args",
                         "task_kwargs",

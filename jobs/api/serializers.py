@@ -42,6 +42,10 @@ from jobs.models import (
 from jobs.services import HTTP_METHODS, POLICY_BOUNDS
 
 NEXT_RUNS = 5
+FOLLOW_REDIRECTS_HELP = (
+    "Off (default): a 3xx answer is the run's result. On: up to 5 redirects are followed, each checked by the "
+    "egress policy; the job's headers are sent only to the URL's own origin (scheme, host, port)."
+)
 PREVIEW_MAX = 50
 
 # Keys a client may send back unchanged and that are ignored.
@@ -170,6 +174,7 @@ class HttpActionSerializer(serializers.Serializer):
     expected_status = serializers.ListField(
         child=serializers.IntegerField(), read_only=True, help_text="Accepted status codes; empty means any 2xx."
     )
+    follow_redirects = serializers.BooleanField(read_only=True, help_text=FOLLOW_REDIRECTS_HELP)
 
 
 class TaskActionSerializer(serializers.Serializer):
@@ -182,7 +187,11 @@ class TaskActionSerializer(serializers.Serializer):
 class HttpActionInputSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=[ActionType.HTTP.value])
     method = serializers.ChoiceField(choices=HTTP_METHODS, required=False, default="GET")
-    url = serializers.URLField(help_text="Absolute http:// or https:// URL.")
+    url = serializers.URLField(
+        help_text="Absolute http:// or https:// URL. Refused (400) when ambiguous (credentials, backslashes, IPv4 "
+        "not written as a.b.c.d) or when its host is an address the egress policy does not allow (loopback, "
+        "link-local, private unless allowed by the operator, this service's own database, cache or broker)."
+    )
     headers = serializers.DictField(
         child=serializers.CharField(allow_blank=True),
         required=False,
@@ -195,6 +204,7 @@ class HttpActionInputSerializer(serializers.Serializer):
         required=False,
         help_text="Accepted status codes; empty (default) means any 2xx.",
     )
+    follow_redirects = serializers.BooleanField(required=False, default=False, help_text=FOLLOW_REDIRECTS_HELP)
 
 
 class TaskActionInputSerializer(serializers.Serializer):
@@ -226,6 +236,7 @@ def action_representation(row: Mapping[str, Any]) -> dict[str, Any]:
             "headers": {name: MASK for name in row["http_headers"] or {}},
             "body": row["http_body"],
             "expected_status": row["http_expected_status"],
+            "follow_redirects": row["http_follow_redirects"],
         }
     return {
         "type": ActionType.TASK.value,
@@ -340,6 +351,7 @@ JOB_COLUMNS = (
     "http_headers",
     "http_body",
     "http_expected_status",
+    "http_follow_redirects",
     "task_name",
     "task_args",
     "task_kwargs",

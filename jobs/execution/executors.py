@@ -23,8 +23,9 @@ from urllib.parse import urlsplit
 
 import requests
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
-from jobs.execution import registry
+from jobs.execution import egress, guarded_http, registry
 from jobs.models import MASK, ActionType, Job, RunStatus
 
 EXCERPT_BYTES = 4096
@@ -37,10 +38,13 @@ _ERRNO = re.compile(r"\[Errno -?\d+\][^'\")\]]*")
 
 @dataclass(frozen=True)
 class Outcome:
+    """How an action ended. `permanent`: a failure that a retry would only repeat (no retry follows)."""
+
     status: str
     result: str = ""
     error: str = ""
     reason: str = ""
+    permanent: bool = False
 
 
 def excerpt(text: str, limit: int = EXCERPT_BYTES) -> str:
@@ -113,15 +117,16 @@ def run_http(job: Job, *, timeout: float) -> Outcome:
     url = _shown_url(job.http_url)
     started = time.monotonic()
     try:
-        response = requests.request(
+        response = guarded_http.fetch(
+            egress.policy_for(settings),
             job.http_method or "GET",
             job.http_url,
             headers=dict(job.http_headers or {}),
-            data=job.http_body.encode("utf-8") if job.http_body else None,
+            body=job.http_body.encode("utf-8") if job.http_body else None,
             # (connect, read): each bounded by the whole run's timeout; the
             # worker's time limit bounds the total.
             timeout=(timeout, timeout),
-            stream=True,
+            follow_redirects=job.http_follow_redirects,
         )
         try:
             raw = response.raw.read(BODY_EXCERPT_CHARS * 4, decode_content=True) or b""
@@ -129,6 +134,14 @@ def run_http(job: Job, *, timeout: float) -> Outcome:
             response.close()
     except SoftTimeLimitExceeded:
         raise
+    except egress.EgressRefused as exc:
+        # The same URL would be refused again: a permanent failure, not retried.
+        return Outcome(
+            RunStatus.FAILED,
+            error=excerpt(scrub(f"egress refused: {exc.why} ({job.http_method} {url}).", secrets)),
+            reason="egress refused",
+            permanent=True,
+        )
     except requests.Timeout:
         return Outcome(
             RunStatus.TIMED_OUT,
@@ -158,12 +171,10 @@ def run_http(job: Job, *, timeout: float) -> Outcome:
     if ok:
         return Outcome(RunStatus.SUCCEEDED, result=result)
     wanted = ", ".join(str(c) for c in expected) if expected else "any 2xx"
-    return Outcome(
-        RunStatus.FAILED,
-        result=result,
-        error=f"HTTP {code} from {job.http_method} {url} is not an expected status ({wanted}).",
-        reason="unexpected status",
-    )
+    error = f"HTTP {code} from {job.http_method} {url} is not an expected status ({wanted})."
+    if code in guarded_http.REDIRECT_STATUSES and not job.http_follow_redirects:
+        error += " Redirects are followed only when the job's follow_redirects is on."
+    return Outcome(RunStatus.FAILED, result=result, error=error, reason="unexpected status")
 
 
 def _http_result(code: int, latency_ms: int, body: str) -> str:

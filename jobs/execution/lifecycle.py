@@ -144,7 +144,7 @@ def execute(run: JobRun, *, worker: str, foreground: bool = False) -> Ended | No
         result=outcome.result,
         error=outcome.error,
         reason=outcome.reason,
-        retry=not foreground,
+        retry=not foreground and not outcome.permanent,
     )
 
 

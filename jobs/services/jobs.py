@@ -25,7 +25,7 @@ from django.utils import timezone
 from jobs import cache as job_cache
 from jobs import schedules
 from jobs.beat import mirror
-from jobs.execution import claims, registry, store
+from jobs.execution import claims, egress, registry, store
 from jobs.models import (
     MASK,
     ActionType,
@@ -179,12 +179,13 @@ def _validate_action(
         "http_headers": {},
         "http_body": "",
         "http_expected_status": [],
+        "http_follow_redirects": False,
         "task_name": "",
         "task_args": [],
         "task_kwargs": {},
     }
     allowed_keys = {
-        "http": {"type", "method", "url", "headers", "body", "expected_status"},
+        "http": {"type", "method", "url", "headers", "body", "expected_status", "follow_redirects"},
         "task": {"type", "task", "args", "kwargs"},
     }
     if kind not in allowed_keys:
@@ -202,12 +203,15 @@ def _validate_action(
         url = data.get("url")
         if not isinstance(url, str) or not url:
             errors["action.url"] = ["This field is required."]
+        elif len(url) > 2000:
+            errors["action.url"] = ["Must be at most 2000 characters."]
         else:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                errors["action.url"] = ["Must be an absolute http:// or https:// URL."]
-            elif len(url) > 2000:
-                errors["action.url"] = ["Must be at most 2000 characters."]
+            try:
+                # The literal URL only (no DNS here: an answer now proves nothing
+                # about the run); every run checks the addresses it connects to.
+                egress.policy_for(settings).check_url(url)
+            except egress.EgressRefused as exc:
+                errors["action.url"] = [f"This URL is not allowed: {exc.why}."]
         headers = data.get("headers") or {}
         clean_headers: dict[str, str] = {}
         if not isinstance(headers, Mapping):
@@ -250,12 +254,19 @@ def _validate_action(
         ):
             errors["action.expected_status"] = ["Must be a list of HTTP status codes (100-599); empty means any 2xx."]
             expected = []  # mixed values (200, "abc") cannot be sorted; the error above is what counts
+        follow = data.get("follow_redirects", False)
+        if follow is None:
+            follow = False
+        if not isinstance(follow, bool):
+            errors["action.follow_redirects"] = ["Must be true or false."]
+            follow = False
         fields.update(
             http_method=method,
             http_url=url if isinstance(url, str) else "",
             http_headers=clean_headers,
             http_body=body if isinstance(body, str) else "",
             http_expected_status=sorted(set(expected)) if isinstance(expected, list) else [],
+            http_follow_redirects=follow,
         )
     else:
         name = data.get("task")
@@ -668,6 +679,7 @@ def job_to_spec(job: Job) -> dict[str, Any]:
             "headers": job.masked_headers,
             "body": job.http_body,
             "expected_status": job.http_expected_status,
+            "follow_redirects": job.http_follow_redirects,
         }
     else:
         action = {"type": "task", "task": job.task_name, "args": job.task_args, "kwargs": job.task_kwargs}

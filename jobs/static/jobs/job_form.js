@@ -12,7 +12,7 @@
     once: ["at"]
   };
   var ACTION_ROWS = {
-    http: ["http_method", "http_headers", "http_body", "http_expected_status"],
+    http: ["http_method", "http_headers", "http_body", "http_expected_status", "http_follow_redirects"],
     task: ["task", "task_args", "task_kwargs"]
   };
   var PREVIEW_INPUTS = ["kind", "phrase", "every", "unit", "cron", "at", "timezone"];
