@@ -136,3 +136,9 @@ def login() -> Callable[[Any], APIClient]:
 @pytest.fixture
 def api(user: Any, login: Callable[[Any], APIClient]) -> APIClient:
     return login(user)
+
+
+@pytest.fixture
+def allow_loopback(settings: Any) -> None:
+    """The egress policy allows 127.0.0.1 (tests call local servers; the service's own ports stay refused)."""
+    settings.JOBS_HTTP_ALLOWED_NETWORKS = ["127.0.0.1/32"]

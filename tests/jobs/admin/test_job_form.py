@@ -162,7 +162,7 @@ def test_action_errors_land_on_their_inputs(staff_client: Client, staff: Any) ->
         timeout_seconds="0",
     )
     errors = errors_of(staff_client.post("/admin/jobs/job/add/", data))
-    assert errors["http_url"] == ["Must be an absolute http:// or https:// URL."]
+    assert errors["http_url"] == ['This URL is not allowed: the scheme is "ftp"; only http and https are allowed.']
     assert errors["http_headers"] == ["Bad Header: Not a valid header name."]
     assert errors["http_expected_status"][0].startswith("Must be a list of HTTP status codes")
     assert errors["timeout_seconds"] == ["Must be a whole number from 1 to 86400."]

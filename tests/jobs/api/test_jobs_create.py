@@ -77,6 +77,7 @@ def test_create_with_phrase_returns_201_and_the_documented_representation(api, u
         "headers": {"Authorization": "••••", "X-Trace": "••••"},
         "body": "",
         "expected_status": [200, 202],
+        "follow_redirects": False,
     }
     assert SECRET not in response.content.decode()
     job = Job.objects.get(pk=body["id"])

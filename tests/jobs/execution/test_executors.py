@@ -17,6 +17,8 @@ from jobs.execution import executors, registry
 from jobs.models import MASK, Job, RunStatus
 
 SECRET = "Bearer top-secret-token-42"
+# The local servers these tests call are on 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("allow_loopback")
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -209,7 +209,7 @@ def test_start_and_end_are_logged_with_structured_fields(make_job, sent, caplog)
     assert isinstance(ended.duration_ms, int)
 
 
-def test_header_values_stay_out_of_the_run_and_the_logs(make_job, sent, caplog):
+def test_header_values_stay_out_of_the_run_and_the_logs(make_job, sent, caplog, allow_loopback):
     secret = "Bearer very-secret-value"
     job = make_job(
         action={"type": "http", "url": "http://127.0.0.1:9/hook", "headers": {"Authorization": secret}},
