@@ -370,6 +370,7 @@ class Policy:
                 self.check_address(embedded, port, host=host)
             except EgressRefused as exc:
                 raise EgressRefused(f"{address} embeds the IPv4 address {embedded}: {exc.why}") from None
+            return  # the IPv4 address it carries is where the packets go
         if address.is_unspecified:
             raise EgressRefused(f"{address} is the unspecified address")
         if address.is_multicast:
@@ -434,7 +435,7 @@ def _classify(address: IPAddress) -> tuple[str | None, bool]:
     for network, why, by_name in rules:
         if address in network:
             return why, by_name
-    if not address.is_global:
+    if not address.is_global or address.is_reserved:
         return "a reserved or special-purpose address (not a public one)", False
     return None, False
 

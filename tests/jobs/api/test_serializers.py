@@ -17,7 +17,11 @@ SPECS = [
     {"schedule": {"kind": "once", "at": "2031-01-01T12:00:00+01:00"}, "pause_after_failures": 3},
     {
         "schedule": {"kind": "cron", "cron": "*/5 * * * *", "timezone": "America/New_York"},
-        "action": {"type": "http", "url": "http://collector.example.net/x", "headers": {"Authorization": "Bearer s3cret"}},
+        "action": {
+            "type": "http",
+            "url": "http://collector.example.net/x",
+            "headers": {"Authorization": "Bearer s3cret"},
+        },
     },
 ]
 
