@@ -77,18 +77,25 @@ class Server:
         self.httpd.server_close()
 
 
-@pytest.fixture
-def server() -> Iterator[Server]:
-    running = Server()
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[Server, Server]]:
+    # Module-wide: stopping a server waits for its poll interval (0.5 s).
+    running = (Server(), Server())
     yield running
-    running.close()
+    for each in running:
+        each.close()
 
 
 @pytest.fixture
-def other_server() -> Iterator[Server]:
-    running = Server()
-    yield running
-    running.close()
+def server(servers: tuple[Server, Server]) -> Server:
+    servers[0].hits.clear()
+    return servers[0]
+
+
+@pytest.fixture
+def other_server(servers: tuple[Server, Server]) -> Server:
+    servers[1].hits.clear()
+    return servers[1]
 
 
 @pytest.fixture
