@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
 BROKER_URL = os.environ.get("E2E_BROKER_URL", "redis://127.0.0.1:6379/13")
 READY_TIMEOUT = 30
+E2E_ALLOWED_NETWORK = "127.0.0.1/32"
 T = TypeVar("T")
 
 
@@ -165,6 +166,9 @@ def procs(transactional_db: None, broker: str, settings: Any, tmp_path: Path) ->
     if connection.vendor != "postgresql":
         pytest.skip("end-to-end tests run on the PostgreSQL lane")
     settings.JOBS_MIN_INTERVAL_SECONDS = 1
+    # The tests' http servers listen on 127.0.0.1: allowed by the egress policy, as the demo
+    # allows it, for the jobs created here and the processes that run them.
+    settings.JOBS_HTTP_ALLOWED_NETWORKS = [E2E_ALLOWED_NETWORK]
     env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if key in os.environ}
     env.update(
         DJANGO_SETTINGS_MODULE="scheduler_site.settings",
@@ -179,6 +183,7 @@ def procs(transactional_db: None, broker: str, settings: Any, tmp_path: Path) ->
         JOBS_MIN_INTERVAL_SECONDS="1",
         JOBS_REAPER_INTERVAL_SECONDS="2",
         JOBS_REAPER_GRACE_SECONDS="2",
+        JOBS_HTTP_ALLOWED_NETWORKS=E2E_ALLOWED_NETWORK,
     )
     processes = Processes(env, tmp_path)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -91,3 +92,22 @@ def test_an_http_job_against_a_closed_port_fails_cleanly(procs, make_job, user):
     assert "Connection refused" in run.error
     assert SECRET not in run.error
     assert run.result == ""
+
+
+def test_a_worker_refuses_what_its_egress_policy_does_not_allow_and_does_not_retry(procs, make_job, user, server):
+    # Saved while 127.0.0.1 was allowed; this worker's operator allows nothing beyond the internet.
+    worker = procs.worker(JOBS_HTTP_ALLOWED_NETWORKS="")
+    port = server.rsplit(":", 1)[1]
+    job = make_job(
+        action={"type": "http", "method": "POST", "url": f"http://localhost:{port}/hook", "headers": {"X-Key": SECRET}},
+        max_retries=2,
+        retry_backoff_seconds=1,
+    )
+    run = finished(services.job_request_run(job=job, actor=user))
+    assert (run.status, run.reason) == (RunStatus.FAILED, "egress refused")
+    assert run.error.startswith("egress refused: ")
+    assert "loopback" in run.error
+    assert SECRET not in run.error + worker.output()
+    # A refusal is permanent: no retry is queued (the backoff would have been 1 s).
+    time.sleep(2)
+    assert not JobRun.objects.filter(job_id=job.pk, trigger=RunTrigger.RETRY).exists()
