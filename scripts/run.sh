@@ -28,13 +28,21 @@ fi
 
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
+# The demo's health-check job calls this service itself, an address the egress policy
+# refuses unless allowed: allow exactly that address (unless the environment or .env
+# already says what is allowed; seed_demo then skips the job if it is not).
+CHECK_HOST=$HOST
+case "$CHECK_HOST" in 0.0.0.0 | localhost) CHECK_HOST=127.0.0.1 ;; esac
+if [ -z "${JOBS_HTTP_ALLOWED_NETWORKS+set}" ] && ! grep -qs '^JOBS_HTTP_ALLOWED_NETWORKS=' .env; then
+  export JOBS_HTTP_ALLOWED_NETWORKS=$CHECK_HOST
+fi
 
 echo "[1/4] migrating the database"
 .venv/bin/python manage.py migrate --noinput -v0
 echo "[2/4] collecting static files"
 .venv/bin/python manage.py collectstatic --noinput -v0
 echo "[3/4] creating the demo login and demo jobs"
-.venv/bin/python manage.py seed_demo --base-url "http://$HOST:$PORT"
+.venv/bin/python manage.py seed_demo --base-url "http://$CHECK_HOST:$PORT"
 
 pids=()
 cleanup() {

@@ -86,6 +86,14 @@ else:
             pytest.fail("the MQL guard found problems:\n" + "\n".join(problems), pytrace=False)
 
     @pytest.fixture(autouse=True)
+    def _egress(allow_loopback: None) -> None:
+        """The guard's http jobs point at 127.0.0.1:9 (`data.http_action`; nothing listens there): allowed.
+
+        Not port 1: that is the guard's MONGODB_URI, this service's own database, which the
+        egress policy refuses whatever is allowed.
+        """
+
+    @pytest.fixture(autouse=True)
     def _ordered_ids(monkeypatch: pytest.MonkeyPatch) -> None:
         """UUID keys that grow in creation order, so code that walks rows by key (beat_sync.sync_all)
         issues its queries in the same order on every run and the fixtures stay stable."""

@@ -25,7 +25,7 @@ task_action = factories.task_action
 
 
 def http_action() -> dict[str, Any]:
-    return factories.http_action("http://127.0.0.1:1/hook", headers={"Authorization": "Bearer guard-secret"}, body="{}")
+    return factories.http_action("http://127.0.0.1:9/hook", headers={"Authorization": "Bearer guard-secret"}, body="{}")
 
 
 def once() -> dict[str, Any]:
