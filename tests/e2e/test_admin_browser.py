@@ -177,6 +177,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         CACHE_KEY_PREFIX=f"e2e-{database}",
         LOG_LEVEL="INFO",
         DJANGO_SUPERUSER_PASSWORD=PASSWORD,
+        # The seeded http job calls 127.0.0.1:9, as the demo calls this machine: allowed, like scripts/run.sh.
+        JOBS_HTTP_ALLOWED_NETWORKS="127.0.0.1",
     )
     if os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = os.environ["REDIS_URL"]
