@@ -69,12 +69,22 @@ def assert_config_errors(result, *names: str) -> None:
         ("LOGIN_RATE_PER_USERNAME", "0/min"),
         ("LOGIN_RATE_PER_IP", "00/hour"),
         ("LOGIN_RATE_PER_IP", "lots"),
+        ("JOBS_HTTP_ALLOWED_NETWORKS", "127.1"),
+        ("JOBS_HTTP_ALLOWED_NETWORKS", "10.0.0.0/33"),
+        ("JOBS_HTTP_ALLOWED_NETWORKS", "http://intranet/"),
     ],
 )
 def test_bad_value_stops_start_up_with_one_line_naming_the_variable(env, name, value):
     result = run_python(SETUP, env(SECRET_KEY=SECRET, **{name: value}))
     assert_config_errors(result, name)
     assert value in result.stderr
+
+
+def test_bad_egress_allow_list_entries_are_each_named(env):
+    result = run_python(SETUP, env(SECRET_KEY=SECRET, JOBS_HTTP_ALLOWED_NETWORKS="10.0.0.0/8, 0x7f.1 ,intranet,a b"))
+    assert_config_errors(result, "JOBS_HTTP_ALLOWED_NETWORKS")
+    assert "'0x7f.1'" in result.stderr and "'a b'" in result.stderr
+    assert "10.0.0.0/8'" not in result.stderr and "'intranet'" not in result.stderr
 
 
 def test_missing_secret_key_with_debug_off_is_an_error(env):
