@@ -149,6 +149,13 @@ def test_a_public_looking_name_that_resolves_to_127_0_0_1_is_refused_at_connect(
     assert server.hits == []
 
 
+def test_https_connections_are_checked_too(server: Server, local_names: Callable[..., None]) -> None:
+    local_names("rebound.example", "127.0.0.1")
+    with pytest.raises(EgressRefused, match=r"127\.0\.0\.1 is a loopback address"):
+        fetch(DEFAULT, f"https://rebound.example:{server.port}/")
+    assert server.hits == []
+
+
 def test_localhost_is_refused_at_write_and_at_connect(server: Server) -> None:
     with pytest.raises(EgressRefused, match="loopback name"):
         fetch(DEFAULT, f"http://localhost:{server.port}/")
