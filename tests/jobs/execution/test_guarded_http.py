@@ -19,7 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from jobs.execution import egress, guarded_http
+from jobs import services
+from jobs.execution import claims, egress, executors, guarded_http
 from jobs.execution.egress import EgressRefused, Policy
 from jobs.models import Job, RunStatus, RunTrigger
 
@@ -266,8 +267,6 @@ def http_job(url: str, **fields: Any) -> Job:
 
 
 def test_a_refused_run_fails_permanently_with_the_reason(server: Server, local_names: Callable[..., None]) -> None:
-    from jobs.execution import executors
-
     local_names("rebound.example", "127.0.0.1")
     outcome = executors.run_http(http_job(f"http://rebound.example:{server.port}/x"), timeout=5)
     assert outcome.status == RunStatus.FAILED
@@ -278,8 +277,6 @@ def test_a_refused_run_fails_permanently_with_the_reason(server: Server, local_n
 
 
 def test_an_unfollowed_redirect_is_the_runs_result(server: Server, settings: Any) -> None:
-    from jobs.execution import executors
-
     settings.JOBS_HTTP_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     outcome = executors.run_http(http_job(f"{server.url}/redirect?to=/ok"), timeout=5)
     assert outcome.status == RunStatus.FAILED
@@ -293,9 +290,6 @@ def test_an_unfollowed_redirect_is_the_runs_result(server: Server, settings: Any
 def test_a_refused_run_is_not_retried(
     server: Server, local_names: Callable[..., None], make_job: Any, sent: Any
 ) -> None:
-    from jobs import services
-    from jobs.execution import claims
-
     local_names("rebound.example", "127.0.0.1")
     job = make_job(
         action={"type": "http", "url": f"http://rebound.example:{server.port}/x"}, max_retries=3, timeout_seconds=5
