@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ipaddress import ip_address, ip_network
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -212,8 +213,6 @@ def test_service_endpoints_come_from_every_url_kind() -> None:
 
 
 def test_the_policy_of_the_settings_refuses_the_lanes_own_services(settings: Any) -> None:
-    from urllib.parse import urlsplit
-
     if not settings.REDIS_URL.startswith("redis://127.0.0.1"):
         pytest.skip("the lane's Redis is not on 127.0.0.1")
     settings.JOBS_HTTP_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1"]
