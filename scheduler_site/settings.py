@@ -157,6 +157,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "scheduler_site.middleware.PrivateApiResponsesMiddleware",
 ]
 
 ROOT_URLCONF = "scheduler_site.urls"

@@ -267,13 +267,35 @@ class JobAdminForm(forms.ModelForm, ScheduleForm):
         help_text="A JSON object of keyword arguments.",
     )
 
-    timeout_seconds = forms.IntegerField(initial=services.POLICY_DEFAULTS["timeout_seconds"])
-    max_retries = forms.IntegerField(initial=services.POLICY_DEFAULTS["max_retries"])
-    retry_backoff_seconds = forms.IntegerField(initial=services.POLICY_DEFAULTS["retry_backoff_seconds"])
-    overlap_policy = LooseChoiceField(choices=OverlapPolicy.choices, initial=OverlapPolicy.SKIP)
-    catchup_policy = LooseChoiceField(choices=CatchupPolicy.choices, initial=CatchupPolicy.SKIP)
-    jitter_seconds = forms.IntegerField(initial=services.POLICY_DEFAULTS["jitter_seconds"])
-    pause_after_failures = forms.IntegerField(required=False, help_text="Empty: never pause automatically.")
+    timeout_seconds = forms.IntegerField(
+        initial=services.POLICY_DEFAULTS["timeout_seconds"],
+        help_text="Seconds a run may take; a longer run is ended and recorded timed out.",
+    )
+    max_retries = forms.IntegerField(
+        initial=services.POLICY_DEFAULTS["max_retries"],
+        help_text="Further attempts of a failed or timed-out slot (0: none); a slot fails when its last attempt does.",
+    )
+    retry_backoff_seconds = forms.IntegerField(
+        initial=services.POLICY_DEFAULTS["retry_backoff_seconds"],
+        help_text="Seconds before the first retry; each further retry waits twice as long.",
+    )
+    overlap_policy = LooseChoiceField(
+        choices=OverlapPolicy.choices,
+        initial=OverlapPolicy.SKIP,
+        help_text="When a slot comes while the previous run is still running: skip the new slot, or run both.",
+    )
+    catchup_policy = LooseChoiceField(
+        choices=CatchupPolicy.choices,
+        initial=CatchupPolicy.SKIP,
+        help_text="Slots missed while no scheduler ran: record them missed, or also run the latest one once.",
+    )
+    jitter_seconds = forms.IntegerField(
+        initial=services.POLICY_DEFAULTS["jitter_seconds"],
+        help_text="Start each run up to this many seconds after its slot (a stable random delay per job).",
+    )
+    pause_after_failures = forms.IntegerField(
+        required=False, help_text="Pause the job after this many failed slots in a row. Empty: never pause."
+    )
 
     # Set by the ModelAdmin (JobAdmin.get_form): the user making the change.
     actor: Any = None

@@ -59,8 +59,8 @@ class JobAdmin(admin.ModelAdmin):
     list_display = ("name", "owner", "schedule_text", "enabled", "next_run", "last_status_badge", "history")
     list_select_related = ("owner",)
     list_filter = ("enabled", LastStatusFilter, "schedule_kind", "owner")
-    search_fields = ("name", "owner__username")
-    search_help_text = "Search by job name or owner username."
+    search_fields = ("name", "owner__username", "http_url", "task_name")
+    search_help_text = "Search by job name, owner username, an http job's URL or a task job's task name."
     actions = ("run_now", "pause", "resume", "duplicate")  # plus the site's delete, via delete_queryset
     list_per_page = 50
     save_on_top = False

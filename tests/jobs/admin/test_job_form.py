@@ -186,6 +186,26 @@ def http_job(make_job: Any, user: Any) -> Job:
     return make_job(user, name="hook", action=http_action())
 
 
+def test_the_empty_add_form_opens_without_an_error_and_explains_every_policy(staff_client: Client) -> None:
+    response = staff_client.get("/admin/jobs/job/add/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "errorlist" not in html and "Please correct" not in html
+    form = response.context["adminform"].form
+    policies = (
+        "timeout_seconds",
+        "max_retries",
+        "retry_backoff_seconds",
+        "overlap_policy",
+        "catchup_policy",
+        "jitter_seconds",
+        "pause_after_failures",
+    )
+    for name in policies:
+        assert form.fields[name].help_text, name
+        assert str(form.fields[name].help_text)[:30] in html
+
+
 def test_change_page_masks_header_values(staff_client: Client, http_job: Job) -> None:
     html = staff_client.get(f"/admin/jobs/job/{http_job.pk}/change/").content.decode()
     assert SECRET not in html

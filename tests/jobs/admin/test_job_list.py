@@ -13,6 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from jobs.models import RunStatus
+from tests import factories
 
 STRIP_COLOURS = {
     RunStatus.SUCCEEDED: "succeeded",
@@ -91,6 +92,14 @@ def test_search_by_name_and_owner_username(staff_client: Client, make_user: Any,
     make_job(bob, name="send-digest")
     assert listed_names(staff_client.get("/admin/jobs/job/", {"q": "backup"})) == ["backup-db"]
     assert listed_names(staff_client.get("/admin/jobs/job/", {"q": "bob"})) == ["send-digest"]
+
+
+def test_search_by_an_http_jobs_url_and_a_task_jobs_task_name(staff_client: Client, user: Any, make_job: Any) -> None:
+    make_job(user, name="ping", action=factories.http_action(url="https://billing.example.com/health"))
+    make_job(user, name="nightly", action={"type": "task", "task": "heartbeat"})
+    make_job(user, name="other", action={"type": "task", "task": "echo"})
+    assert listed_names(staff_client.get("/admin/jobs/job/", {"q": "billing.example"})) == ["ping"]
+    assert listed_names(staff_client.get("/admin/jobs/job/", {"q": "heartbeat"})) == ["nightly"]
 
 
 def test_filters_enabled_last_status_kind_owner(
