@@ -136,7 +136,7 @@ class ScheduleForm(forms.Form):
     def schedule_data(self) -> dict[str, Any]:
         """The wire-format schedule dict for what was entered."""
         data = self.cleaned_data
-        zone = (data.get("timezone") or "").strip() or "UTC"
+        zone = str(schedules.canonical_zone((data.get("timezone") or "").strip() or "UTC"))
         kind = data.get("kind") or PHRASE
         if kind == PHRASE:
             return {"phrase": data.get("phrase") or "", "timezone": zone}
