@@ -89,7 +89,8 @@ class JobAdmin(admin.ModelAdmin):
         if when is None:
             return "—"
         return format_html(
-            '<span title="{}">{}</span><br><small class="quiet">{}</small>',
+            '<span data-countdown="{}" title="{}">{}</span><br><small class="quiet">{}</small>',
+            when.isoformat(),
             when.isoformat(),
             relative(when),
             in_zone(when, job.timezone),
@@ -165,19 +166,21 @@ class JobAdmin(admin.ModelAdmin):
             ),
         ]
         if obj is not None:
-            fieldsets.append(
-                (
-                    "State",
-                    {
-                        "fields": (
-                            ("last_status_badge", "last_run_display"),
-                            "next_run_detail",
-                            ("consecutive_failures", "paused_reason"),
-                            ("created_display", "updated_display"),
-                        )
-                    },
-                )
+            # A job's page leads with its state (jobs/static/jobs/live.js refreshes this fieldset).
+            state = (
+                "State",
+                {
+                    "fields": (
+                        ("last_status_badge", "last_run_display"),
+                        "next_run_detail",
+                        "history",
+                        ("consecutive_failures", "paused_reason"),
+                        ("created_display", "updated_display"),
+                    ),
+                    "classes": ("job-state",),
+                },
             )
+            fieldsets.insert(0, state)
         return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> Any:
@@ -188,6 +191,7 @@ class JobAdmin(admin.ModelAdmin):
                 "last_status_badge",
                 "last_run_display",
                 "next_run_detail",
+                "history",
                 "consecutive_failures",
                 "paused_reason",
                 "created_display",
