@@ -5,7 +5,9 @@ web server (`manage.py runserver --noreload`, DEBUG off, static files collected
 and served by WhiteNoise), a Celery worker and beat run as child processes with
 the same environment. The browser logs in, creates a job from a phrase while
 the preview updates, saves, runs it now and sees the run finish, then pauses
-and resumes it from the list. Screenshots of the job list, the form with its
+and resumes it from the list; watches the pages refresh themselves; and edits
+and saves a job of each kind through its real page, uses the page's buttons and
+deletes a copy in bulk. Screenshots of the job list, the form with its
 preview, a job's page with its runs and audit trail, and the overview page go to
 test-artifacts/screenshots/.
 
@@ -366,3 +368,76 @@ def test_the_list_and_overview_refresh_themselves_and_countdowns_tick(page: Any,
     fire = page.locator("tr.upcoming-fire [data-countdown]").first
     text = fire.inner_text()
     expect(fire).not_to_have_text(text, timeout=3_000)
+
+
+def open_job(page: Any, name: str) -> None:
+    page.goto("/admin/jobs/job/")
+    page.get_by_role("link", name=name, exact=True).click()
+    expect(page.locator("#id_name")).to_have_value(name)
+
+
+def save_job(page: Any, name: str) -> None:
+    page.click('input[name="_save"]')
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    expect(page.locator(".errornote")).to_have_count(0)
+
+
+def stored(stack: Stack, name: str, check: str) -> None:
+    """Assert `check` (Python, with `job` bound) on the stored job, in the stack's own database."""
+    stack.manage("shell", "-c", f"from jobs.models import Job; job = Job.objects.get(name={name!r}); assert {check}")
+
+
+def test_operator_edits_and_saves_each_kind_of_job_through_its_page(page: Any, stack: Stack) -> None:
+    log_in(page)
+
+    # Interval, a task: change how often.
+    open_job(page, "heartbeat")
+    page.fill("#id_every", "20")
+    save_job(page, "heartbeat")
+    row = page.locator("#result_list tbody tr", has=page.get_by_role("link", name="heartbeat", exact=True))
+    expect(row).to_contain_text("Every 20 seconds")
+
+    # A phrase, an http action with a secret header: an unchanged save keeps the secret.
+    open_job(page, "nightly-backup")
+    expect(page.locator("#id_http_headers")).to_have_value("Authorization: ••••")
+    page.fill("#id_description", "Backs the database up every night.")
+    save_job(page, "nightly-backup")
+    stored(stack, "nightly-backup", "job.http_headers == {'Authorization': 'Bearer e2e-secret'}")
+
+    # Cron, paused: a new expression, a zone typed in lower case, and enabled again.
+    open_job(page, "quarterly-cleanup")
+    page.fill("#id_cron", "0 4 1 */3 *")
+    page.fill("#id_timezone", "asia/tokyo")
+    page.check("#id_enabled")
+    save_job(page, "quarterly-cleanup")
+    stored(stack, "quarterly-cleanup", "(job.cron, job.timezone, job.enabled) == ('0 4 1 */3 *', 'Asia/Tokyo', True)")
+
+    # A phrase becomes a one-off (another kind), saved paused.
+    open_job(page, "always-fails")
+    page.locator(".schedule-fieldset label", has_text="Once").click()
+    expect(page.locator("#id_at")).to_be_visible()
+    page.fill("#id_at", "2031-01-01T09:00:00")
+    page.fill("#id_timezone", "Europe/Berlin")
+    page.uncheck("#id_enabled")
+    save_job(page, "always-fails")
+    stored(
+        stack,
+        "always-fails",
+        "(job.schedule_kind, job.once_at.isoformat(), job.enabled) == ('once', '2031-01-01T08:00:00+00:00', False)",
+    )
+
+    # The buttons on a job's page, then a bulk delete of the copy.
+    open_job(page, "heartbeat")
+    page.click("button.job-tool-button--duplicate")
+    expect(page.locator(".messagelist")).to_contain_text("Created 1 job (paused)")
+    open_job(page, "heartbeat")
+    page.click("button.job-tool-button--pause")
+    expect(page.locator(".messagelist")).to_contain_text("Paused 1 job.")
+    page.click("button.job-tool-button--resume")
+    expect(page.locator(".messagelist")).to_contain_text("Resumed 1 job.")
+    page.click("button.job-tool-button--run")
+    expect(page.locator(".messagelist")).to_contain_text("Queued a manual run of 1 job.")
+    list_action(page, "heartbeat (copy)", "delete_selected")
+    page.click('input[type="submit"]')  # "Yes, I'm sure"
+    expect(page.locator(".messagelist")).to_contain_text("Successfully deleted 1 job")
+    expect(page.get_by_role("link", name="heartbeat (copy)", exact=True)).to_have_count(0)
