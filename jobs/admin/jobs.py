@@ -56,7 +56,8 @@ class LastStatusFilter(admin.SimpleListFilter):
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     form = JobAdminForm
-    list_display = ("name", "owner", "schedule_text", "enabled", "next_run", "last_status_badge", "history")
+    # Status next to the name, so a phone shows it without scrolling; paused jobs say so under "Next run".
+    list_display = ("name", "last_status_badge", "next_run", "schedule_text", "owner", "history")
     list_select_related = ("owner",)
     list_filter = ("enabled", LastStatusFilter, "schedule_kind", "owner")
     search_fields = ("name", "owner__username", "http_url", "task_name")

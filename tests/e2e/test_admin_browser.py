@@ -441,3 +441,64 @@ def test_operator_edits_and_saves_each_kind_of_job_through_its_page(page: Any, s
     page.click('input[type="submit"]')  # "Yes, I'm sure"
     expect(page.locator(".messagelist")).to_contain_text("Successfully deleted 1 job")
     expect(page.get_by_role("link", name="heartbeat (copy)", exact=True)).to_have_count(0)
+
+
+# What an operator cannot see without a horizontal scroll they may not notice: an element whose right
+# edge passes the main column's, or (on a laptop) a box that scrolls sideways because its content is wider.
+CLIPPED = """
+(laptop) => {
+  const out = [];
+  const main = document.querySelector('#content') || document.body;
+  const limit = main.getBoundingClientRect().right + 1;
+  const scrolls = (el) => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+  for (const el of main.querySelectorAll('*')) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) continue;
+    const name = `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}.${[...el.classList].join('.')}`;
+    if (laptop && scrolls(el) && el.scrollWidth > el.clientWidth + 1) {
+      out.push(`${name} scrolls: ${el.scrollWidth} > ${el.clientWidth}`);
+    }
+    let scroller = el.parentElement;
+    while (scroller && scroller !== main && !scrolls(scroller)) scroller = scroller.parentElement;
+    if (scroller && scroller !== main) continue;  // a phone may scroll a list sideways
+    if (box.right > limit) out.push(`${name} right=${Math.round(box.right)} > ${Math.round(limit)}`);
+  }
+  return out.slice(0, 10);
+}
+"""
+
+PAGES = {
+    "job_list": "/admin/jobs/job/",
+    "runs": "/admin/jobs/jobrun/",
+    "overview": "/admin/overview/",
+    "periodic_tasks": "/admin/django_celery_beat/periodictask/",
+}
+
+
+@pytest.mark.parametrize(("width", "height"), [(1440, 900), (390, 844)])
+def test_nothing_is_cut_off_on_a_laptop_or_a_phone(browser: Any, stack: Stack, width: int, height: int) -> None:
+    context = browser.new_context(viewport={"width": width, "height": height}, base_url=stack.url)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    laptop = width >= 1024
+    try:
+        log_in(page)
+        problems = {}
+        for name, url in PAGES.items():
+            page.goto(url)
+            screenshot(page, f"{name}_{width}x{height}")
+            clipped = page.evaluate(CLIPPED, laptop)
+            if clipped:
+                problems[name] = clipped
+        assert not problems, problems
+        # On a phone the lists may scroll sideways, but each row's status shows without scrolling.
+        for url, status in (
+            ("/admin/jobs/job/", "td.field-last_status_badge"),
+            ("/admin/jobs/jobrun/", "td.field-status_badge"),
+        ):
+            page.goto(url)
+            cell = page.locator(f"#result_list tbody tr {status}").first
+            box = cell.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= width, (url, box)
+    finally:
+        context.close()
