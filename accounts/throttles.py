@@ -215,7 +215,7 @@ class _Outage:
         with self._lock:
             was_down, self._down = self._down, True
         if not was_down:
-            logger.error(
+            logger.warning(
                 "login throttling: shared cache unreachable (%s: %s); counting failed logins in this process "
                 "until it answers (each worker process counts on its own)",
                 type(exc).__name__,

@@ -239,3 +239,14 @@ def test_defaults():
     assert project.LOGIN_FAILURES_PER_USERNAME == 20
     assert (project.LOGIN_LOCKOUT_SECONDS, project.LOGIN_LOCKOUT_MAX_SECONDS) == (60, 900)
     assert project.LOGIN_FAILURES_FORGOTTEN_AFTER_SECONDS == 3600
+
+
+def test_the_scrape_exposes_the_login_counters(user, clock):
+    from scheduler_site.metrics import render
+
+    fail("alice", 3)
+    assert_throttled(attempt("alice"))
+    body = render()[0].decode()
+    assert 'scheduler_login_throttled_total{limit="pair"}' in body
+    assert 'scheduler_login_throttled_total{limit="username"}' in body  # every limit is present from the start
+    assert "scheduler_login_failures_total " in body

@@ -122,7 +122,7 @@ def assert_throttled(response, retry_after=None):
 
 
 def outage_logs(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "accounts.throttles" and r.levelno == logging.ERROR]
+    return [r.getMessage() for r in caplog.records if "shared cache unreachable" in r.getMessage()]
 
 
 # --- a closed port ---------------------------------------------------------------------------------
