@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -189,6 +190,20 @@ def test_redis_stopping_mid_attack_and_coming_back_empty_opens_nothing(user, pri
     # New failures go to Redis once more, shared by every process.
     assert attempt("bob", address="192.0.2.1").status_code == 401
     assert redis.Redis(port=private_redis.port).dbsize() > 0
+
+
+def test_a_frozen_redis_costs_each_attempt_its_timeouts_and_still_refuses(user, private_redis):
+    assert attempt("alice").status_code == 401
+    private_redis.process.send_signal(signal.SIGSTOP)  # accepts connections, answers nothing
+    try:
+        started = time.monotonic()
+        for _ in range(3):
+            assert attempt("alice").status_code == 401
+        assert_throttled(attempt("alice", user.raw_password))
+        # Four attempts, each paying at most a read and a write timeout (0.2 s each here).
+        assert time.monotonic() - started < 4
+    finally:
+        private_redis.process.send_signal(signal.SIGCONT)
 
 
 # --- the in-process store itself ---------------------------------------------------------------------
