@@ -502,3 +502,27 @@ def test_nothing_is_cut_off_on_a_laptop_or_a_phone(browser: Any, stack: Stack, w
             assert box is not None and box["x"] + box["width"] <= width, (url, box)
     finally:
         context.close()
+
+
+def test_the_main_pages_have_no_serious_accessibility_violations(page: Any, stack: Stack) -> None:
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright", reason="axe-playwright-python is missing").Axe()
+    log_in(page)
+    page.goto("/admin/jobs/job/")
+    job_url = page.get_by_role("link", name="heartbeat", exact=True).get_attribute("href")
+    problems = {}
+    for name, url in {
+        "job_list": "/admin/jobs/job/",
+        "job_page": job_url,
+        "add_form": "/admin/jobs/job/add/",
+        "overview": "/admin/overview/",
+    }.items():
+        page.goto(url)
+        violations = axe.run(page).response["violations"]
+        serious = [
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+            for v in violations
+            if v["impact"] in ("serious", "critical")
+        ]
+        if serious:
+            problems[name] = serious
+    assert not problems, "\n".join(f"{name}: {line}" for name, lines in problems.items() for line in lines)
