@@ -28,6 +28,7 @@ from jobs import schedules, services
 from jobs.diagnostics.display import format_local, relative
 from jobs.execution import registry
 from jobs.models import MASK, ActionType, CatchupPolicy, Job, OverlapPolicy
+from scheduler_site.parsers import MAX_JSON_DEPTH, depth_exceeds
 
 PHRASE = "phrase"
 KIND_CHOICES = [
@@ -136,7 +137,7 @@ class ScheduleForm(forms.Form):
     def schedule_data(self) -> dict[str, Any]:
         """The wire-format schedule dict for what was entered."""
         data = self.cleaned_data
-        zone = (data.get("timezone") or "").strip() or "UTC"
+        zone = str(schedules.canonical_zone((data.get("timezone") or "").strip() or "UTC"))
         kind = data.get("kind") or PHRASE
         if kind == PHRASE:
             return {"phrase": data.get("phrase") or "", "timezone": zone}
@@ -389,9 +390,18 @@ class JobAdminForm(forms.ModelForm, ScheduleForm):
         if not raw:
             return kind()
         try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise ValidationError(f"Not valid JSON ({exc.msg}); expected e.g. {example}.") from None
+            value = json.loads(raw)
+        except RecursionError:
+            value = None  # nested past the decoder's recursion limit: refused below like any too-deep value
+            too_deep = True
+        except ValueError as exc:  # JSONDecodeError has .msg; an integer past 4,300 digits is a plain ValueError
+            reason = getattr(exc, "msg", None) or "a number has too many digits"
+            raise ValidationError(f"Not valid JSON ({reason}); expected e.g. {example}.") from None
+        else:
+            too_deep = depth_exceeds(value, MAX_JSON_DEPTH)
+        if too_deep:
+            raise ValidationError(f"Nested more than {MAX_JSON_DEPTH} levels deep; expected e.g. {example}.")
+        return value
 
     def clean_task_args(self) -> Any:
         return self._clean_json("task_args", list, '["a", 1]')

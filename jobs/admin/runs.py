@@ -51,12 +51,10 @@ class JobFilter(admin.SimpleListFilter):
 class JobRunAdmin(ReadOnlyAdmin):
     list_display = (
         "short_id",
+        "status_badge",  # next to the id, so a phone shows it without scrolling
         "job_link",
-        "status_badge",
         "trigger",
-        "attempt",
         "scheduled_display",
-        "started_display",
         "lateness_display",
         "duration_display",
         "error_excerpt",
@@ -105,9 +103,11 @@ class JobRunAdmin(ReadOnlyAdmin):
             context["subtitle"] = f"for {in_zone(run.scheduled_for, run.job.timezone)} · {run.get_status_display()}"
         return super().render_change_form(request, context, *args, **kwargs)
 
+    # The list leaves out the start time and the attempt to fit a laptop screen: the start is the slot
+    # plus the lateness, and a retry's attempt follows its id (both are on the run's page).
     @admin.display(description="Run", ordering="scheduled_for")
     def short_id(self, run: JobRun) -> str:
-        return str(run.pk)[:8]
+        return f"{str(run.pk)[:8]} #{run.attempt}" if run.attempt > 1 else str(run.pk)[:8]
 
     @admin.display(description="Job", ordering="job__name")
     def job_link(self, run: JobRun) -> str:

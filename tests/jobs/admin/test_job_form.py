@@ -104,6 +104,15 @@ def test_create_once_reads_the_time_in_the_chosen_zone(staff_client: Client, use
     assert job.once_at.isoformat().startswith("2031-07-01T07:30")  # 09:30 CEST is 07:30 UTC
 
 
+def test_a_zone_typed_in_lower_case_is_the_zone_the_time_is_read_in(staff_client: Client, user: Any) -> None:
+    data = form_data(user, kind="once", at="2031-07-01T09:30", timezone="europe/berlin")
+    response = staff_client.post("/admin/jobs/job/add/", data)
+    assert response.status_code == 302, errors_of(response)
+    job = Job.objects.get(name="nightly-report")
+    assert job.timezone == "Europe/Berlin"
+    assert job.once_at.isoformat().startswith("2031-07-01T07:30")  # not 09:30 UTC
+
+
 def test_create_an_http_job(staff_client: Client, user: Any) -> None:
     data = form_data(
         user,

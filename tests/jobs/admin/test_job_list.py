@@ -72,11 +72,11 @@ def test_strip_colours(staff_client: Client, user: Any, make_job: Any, make_run:
     assert colours == ["succeeded", "failed", "timed_out", "skipped", "missed"]
     css = (Path(__file__).parents[3] / "jobs/static/jobs/admin.css").read_text()
     assert ".run-square--succeeded { background: var(--job-ok); }" in css
-    assert "--job-ok: #2e9e4f;" in css  # green
+    assert "--job-ok: #1e7b3a;" in css  # green
     assert ".run-square--failed, .run-square--timed_out { background: var(--job-fail); }" in css
-    assert "--job-fail: #d64545;" in css  # red
-    assert "--job-miss: #e6a23c;" in css  # amber
-    assert "--job-skip: #9aa0a6;" in css  # grey
+    assert "--job-fail: #b83232;" in css  # red
+    assert "--job-miss: #975a00;" in css  # amber
+    assert "--job-skip: #676d74;" in css  # grey
 
 
 def test_paused_job_shows_paused_and_why(staff_client: Client, user: Any, make_job: Any) -> None:

@@ -113,3 +113,22 @@ def test_a_retry_or_manual_runs_delay_is_not_shown_as_lateness(
         "+35.0 s" not in by_trigger["Retry"] and 'title="retry: started 35.0 s after its slot"' in by_trigger["Retry"]
     )
     assert "+2.5 s" not in by_trigger["Manual"] and "started 2.5 s after the request" in by_trigger["Manual"]
+
+
+def test_a_jobs_page_leads_with_its_state_and_refreshes_it(staff_client: Client, user: Any, make_job: Any) -> None:
+    job = make_job(user, schedule={"kind": "interval", "every": 30, "unit": "seconds"})
+    html = staff_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    state = html.index('class="module aligned job-state"')
+    assert state < html.index('name="name"') < html.index('id="recent-runs"')
+    assert "Last 20 runs" in html[state : html.index('name="name"')]
+    assert re.search(r'<span data-countdown="[^"]+" title="[^"]+">in \d+', html)  # the next run, ticking
+    assert "jobs/live.js" in html
+    assert "jobs/live.js" not in staff_client.get("/admin/jobs/job/add/").content.decode()  # a form being typed
+
+
+def test_the_job_list_and_the_overview_refresh_themselves(staff_client: Client, user: Any, make_job: Any) -> None:
+    make_job(user)
+    listing = staff_client.get("/admin/jobs/job/").content.decode()
+    assert "jobs/live.js" in listing and "data-countdown=" in listing
+    overview = staff_client.get("/admin/overview/").content.decode()
+    assert "jobs/live.js" in overview and "data-countdown=" in overview

@@ -156,7 +156,7 @@ def test_a_job_owned_row_shows_the_jobs_name_link_and_last_run(
     rows = {row.split("<th", 1)[1].split("</th>", 1)[0]: row for row in html.split("<tr")[1:] if "<th " in row}
     head, job_row = next((head, row) for head, row in rows.items() if "mirrored" in head)
     assert f"job:{job.pk}" not in head  # the job's name, not its mirror's
-    assert f'<a href="/admin/jobs/job/{job.pk}/change/">mirrored</a>' in job_row
+    assert f'<a href="/admin/jobs/job/{job.pk}/change/">open job</a>' in job_row
     assert "2025-06-02 09:00" in job_row  # the job's last run, in its zone (Berlin, summer time)
     assert any("system:reap-lost-runs" in head and "(system)" in head for head in rows)
     system = staff_client.get("/admin/django_celery_beat/periodictask/", {"managed_by": "system"})
