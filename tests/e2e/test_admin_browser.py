@@ -541,3 +541,23 @@ def test_the_api_docs_render_under_the_content_security_policy(page: Any, stack:
     page.goto("/api/docs/")
     expect(page.locator(".swagger-ui .information-container")).to_contain_text("Scheduler")
     expect(page.locator(".opblock-tag-section").first).to_be_visible()
+
+
+def test_times_of_what_happened_show_in_the_viewers_zone_slots_in_the_jobs(browser: Any, stack: Stack) -> None:
+    if not stack.has_worker:
+        pytest.skip("needs runs")
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=stack.url, timezone_id="Asia/Tokyo")
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    try:
+        log_in(page)
+        open_job(page, "weekly-report")  # Europe/Berlin, run by hand in the first test
+        started = page.locator("#recent-runs tr.run-row time[data-viewer-zone]").first
+        expect(started).to_contain_text("GMT+9")  # the viewer's zone (Tokyo), not the job's
+        assert started.get_attribute("title").endswith(" UTC")
+        audit = page.locator("#audit-trail time[data-viewer-zone]").first
+        expect(audit).to_contain_text("GMT+9")
+        next_run = page.locator("fieldset.job-state .field-next_run_detail time")
+        expect(next_run).to_contain_text("09:00 CE")  # a slot: the job's own zone
+    finally:
+        context.close()
