@@ -442,6 +442,8 @@ def test_operator_edits_and_saves_each_kind_of_job_through_its_page(page: Any, s
     expect(page.locator(".messagelist")).to_contain_text("Resumed 1 job.")
     page.click("button.job-tool-button--run")
     expect(page.locator(".messagelist")).to_contain_text("Queued a manual run of 1 job.")
+    list_action(page, "nightly-backup", "duplicate")  # the bulk form of Duplicate
+    expect(page.locator(".messagelist")).to_contain_text("Created 1 job (paused)")
     list_action(page, "heartbeat (copy)", "delete_selected")
     page.click('input[type="submit"]')  # "Yes, I'm sure"
     expect(page.locator(".messagelist")).to_contain_text("Successfully deleted 1 job")
