@@ -494,8 +494,10 @@ def test_nothing_is_cut_off_on_a_laptop_or_a_phone(browser: Any, stack: Stack, w
     laptop = width >= 1024
     try:
         log_in(page)
+        page.goto("/admin/jobs/job/")
+        job_page = page.get_by_role("link", name="heartbeat", exact=True).get_attribute("href")
         problems = {}
-        for name, url in PAGES.items():
+        for name, url in {**PAGES, "job_page": job_page}.items():
             page.goto(url)
             screenshot(page, f"{name}_{width}x{height}")
             clipped = page.evaluate(CLIPPED, laptop)
