@@ -18,12 +18,15 @@ def claims_of(token: str) -> dict[str, Any]:
 def forge(user: Any, *, key: str | None = None, algorithm: str | None = None, **claims: Any) -> str:
     """A token the service would accept, unless `key`, `algorithm` or `claims` say otherwise."""
     now = int(time.time())
+    jti = uuid.uuid4().hex
     payload = {
         "token_type": "access",
         "exp": now + 600,
         "iat": now,
-        "jti": uuid.uuid4().hex,
+        "jti": jti,
         "user_id": str(user.pk),
+        "gen": user.token_generation,
+        "family": jti,
         **claims,
     }
     algorithm = algorithm or settings.ALGORITHM
