@@ -6,11 +6,20 @@ import logging
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 
-from accounts.revocation import RevocationStoreUnavailable, revoke, revoke_family, revoke_once
-from accounts.tokens import STORE_DOWN_MESSAGE, family_expiry, family_of, load_live_refresh_token, revoke_reused
+from accounts.revocation import RevocationStoreUnavailable, revocation_of, revoke, revoke_family, revoke_once
+from accounts.tokens import (
+    RefreshToken,
+    check_generation,
+    family_expiry,
+    family_of,
+    generation_of,
+    malformed,
+    user_id_of,
+)
 from jobs.execution import store
 from jobs.services import jobs_pause_for_deactivated_owner
 from scheduler_site.errors import ServiceUnavailable
@@ -18,11 +27,57 @@ from scheduler_site.errors import ServiceUnavailable
 User = get_user_model()
 logger = logging.getLogger(__name__)
 
+STORE_DOWN_MESSAGE = "The token revocation store is unreachable; try again shortly."
+
 
 def user_create(*, username: str, password: str, email: str = "", is_staff: bool = False) -> Any:
     if is_staff:
         return User.objects.create_superuser(username=username, email=email, password=password)
     return User.objects.create_user(username=username, email=email, password=password)
+
+
+def revoke_reused(token: Any) -> AuthenticationFailed:
+    """An already-rotated refresh token came back: one of its copies is stolen, so its whole family ends."""
+    try:
+        revoke_family(family_of(token), family_expiry())
+    except RevocationStoreUnavailable as exc:
+        raise ServiceUnavailable(STORE_DOWN_MESSAGE) from exc
+    return AuthenticationFailed(
+        "Refresh token was already used; every token of this login has been revoked.", code="token_revoked"
+    )
+
+
+def load_live_refresh_token(raw: str) -> RefreshToken:
+    """Decode a refresh token and check it is live: not revoked, nor its family, its user active, of the
+    user's current generation. Presenting an already-rotated token revokes its family (401).
+
+    Fails closed: if the revocation store is unreachable this raises
+    ServiceUnavailable (503) rather than honour a token that may be revoked.
+    """
+    try:
+        token = RefreshToken(raw)
+    except TokenError as exc:
+        raise AuthenticationFailed(str(exc), code="token_not_valid") from exc
+    except (TypeError, ValueError, OverflowError) as exc:  # signed, but a claim of the wrong type
+        raise malformed("claim") from exc
+    user_id = user_id_of(token)
+    generation_of(token)
+    family = family_of(token)
+    try:
+        revoked, family_revoked = revocation_of(token[api_settings.JTI_CLAIM], family)
+    except RevocationStoreUnavailable as exc:
+        raise ServiceUnavailable(STORE_DOWN_MESSAGE) from exc
+    if family_revoked:
+        raise AuthenticationFailed("Token has been revoked.", code="token_revoked")
+    if revoked:
+        raise revoke_reused(token)
+    user = None
+    if user_id is not None:
+        user = get_user_model().objects.filter(**{api_settings.USER_ID_FIELD: user_id}).first()
+    if user is None or not user.is_active:
+        raise AuthenticationFailed("User is inactive or no longer exists.", code="user_inactive")
+    check_generation(token, user)
+    return token
 
 
 def token_refresh(*, refresh: str) -> dict[str, str]:

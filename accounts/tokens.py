@@ -9,6 +9,9 @@ Every token carries
 - `family`: the jti of the login's first refresh token. Refresh rotates (a new
   refresh token each time, the old one revoked) and the family id is passed
   on, as it is to the access tokens minted on the way; see accounts.revocation.
+
+Kept free of the error module and the services: DRF imports the authentication
+class (which uses these checks) while its own modules are still loading.
 """
 
 from __future__ import annotations
@@ -18,18 +21,13 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken as BaseRefreshToken
-
-from accounts.revocation import RevocationStoreUnavailable, revocation_of, revoke_family
-from scheduler_site.errors import ServiceUnavailable
 
 GENERATION_CLAIM = "gen"
 FAMILY_CLAIM = "family"
 STALE_MESSAGE = "Token was issued before a password change or deactivation; sign in again."
-STORE_DOWN_MESSAGE = "The token revocation store is unreachable; try again shortly."
 
 
 class RefreshToken(BaseRefreshToken):
@@ -41,7 +39,7 @@ class RefreshToken(BaseRefreshToken):
         return token
 
 
-def _malformed(what: str) -> InvalidToken:
+def malformed(what: str) -> InvalidToken:
     return InvalidToken({"detail": f"Token has a malformed {what}.", "code": "token_not_valid"})
 
 
@@ -57,20 +55,20 @@ def user_id_of(token: Any) -> Any:
     try:
         return field.to_python(claim)
     except (ValidationError, TypeError, ValueError) as exc:
-        raise _malformed("user id") from exc
+        raise malformed("user id") from exc
 
 
 def generation_of(token: Any) -> int:
     value = token.get(GENERATION_CLAIM)
     if type(value) is not int or value < 0:  # bool is an int subclass: refused too
-        raise _malformed("token generation")
+        raise malformed("token generation")
     return value
 
 
 def family_of(token: Any) -> str:
     value = token.get(FAMILY_CLAIM)
     if not isinstance(value, str) or not value or len(value) > 64:
-        raise _malformed("token family")
+        raise malformed("token family")
     return value
 
 
@@ -83,47 +81,3 @@ def check_generation(token: Any, user: Any) -> None:
 def family_expiry() -> float:
     """When every refresh token of a family minted until now has expired (a revoked family's lifetime)."""
     return time.time() + api_settings.REFRESH_TOKEN_LIFETIME.total_seconds()
-
-
-def revoke_reused(token: Any) -> AuthenticationFailed:
-    """An already-rotated refresh token came back: one of its copies is stolen, so its whole family ends."""
-    try:
-        revoke_family(family_of(token), family_expiry())
-    except RevocationStoreUnavailable as exc:
-        raise ServiceUnavailable(STORE_DOWN_MESSAGE) from exc
-    return AuthenticationFailed(
-        "Refresh token was already used; every token of this login has been revoked.", code="token_revoked"
-    )
-
-
-def load_live_refresh_token(raw: str) -> RefreshToken:
-    """Decode a refresh token and check it is live: not revoked, nor its family, its user active, of the
-    user's current generation. Presenting an already-rotated token revokes its family (401).
-
-    Fails closed: if the revocation store is unreachable this raises
-    ServiceUnavailable (503) rather than honour a token that may be revoked.
-    """
-    try:
-        token = RefreshToken(raw)
-    except TokenError as exc:
-        raise AuthenticationFailed(str(exc), code="token_not_valid") from exc
-    except (TypeError, ValueError, OverflowError) as exc:  # signed, but a claim of the wrong type
-        raise _malformed("claim") from exc
-    user_id = user_id_of(token)
-    generation_of(token)
-    family = family_of(token)
-    try:
-        revoked, family_revoked = revocation_of(token[api_settings.JTI_CLAIM], family)
-    except RevocationStoreUnavailable as exc:
-        raise ServiceUnavailable(STORE_DOWN_MESSAGE) from exc
-    if family_revoked:
-        raise AuthenticationFailed("Token has been revoked.", code="token_revoked")
-    if revoked:
-        raise revoke_reused(token)
-    user = None
-    if user_id is not None:
-        user = get_user_model().objects.filter(**{api_settings.USER_ID_FIELD: user_id}).first()
-    if user is None or not user.is_active:
-        raise AuthenticationFailed("User is inactive or no longer exists.", code="user_inactive")
-    check_generation(token, user)
-    return token
