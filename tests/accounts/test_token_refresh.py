@@ -74,7 +74,7 @@ def test_a_family_revoked_on_reuse_stays_revoked_while_any_of_its_refresh_tokens
     with time_machine.travel(timezone.now() + timedelta(minutes=settings.REFRESH_TOKEN_EXPIRE_MINUTES / 2)):
         newest = refresh(anon, api.tokens["refresh"]).json()  # lives a full lifetime from now
         assert_401(refresh(anon, api.tokens["refresh"]), "token_revoked")
-    family = claims_of(newest["refresh"])["family"]
+        family = claims_of(newest["refresh"])["family"]
     lifetime = settings.REFRESH_TOKEN_EXPIRE_MINUTES * 60
     assert lifetime - 5 <= cache.ttl("revoked-family:" + family) <= lifetime + 2
 
