@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.test import Client
 
 from accounts.services import user_deactivate, user_reactivate
@@ -20,6 +21,12 @@ ME = "/api/v1/me/"
 REFRESH = "/api/v1/token/refresh/"
 STALE = "Token was issued before a password change or deactivation; sign in again."
 User = get_user_model()
+
+
+class NewMD5Hasher(MD5PasswordHasher):
+    """A cheap stand-in for a new preferred hasher."""
+
+    algorithm = "md5-new"
 
 
 def assert_tokens_dead(anon: Any, tokens: dict[str, str], code: str = "token_not_valid") -> None:
@@ -58,7 +65,7 @@ def test_a_password_change_in_the_admin_ends_older_tokens(anon, user, api, login
 
 
 def test_disabling_password_login_in_the_admin_ends_older_tokens(anon, user, api, staff_client):
-    response = staff_client.post(f"/admin/accounts/user/{user.pk}/password/", {"usable_password": "false"})
+    response = staff_client.post(f"/admin/accounts/user/{user.pk}/password/", {"usable_password": "false", "unset-password": "1"})
     assert response.status_code == 302
     assert not User.objects.get(pk=user.pk).has_usable_password()
     assert_tokens_dead(anon, api.tokens)
@@ -92,10 +99,7 @@ def test_other_saves_end_nothing(anon, user, api):
 def test_a_password_rehash_at_login_is_no_password_change(anon, user, api, settings):
     # Django re-hashes a password at login when the preferred hasher changes; tokens must survive that
     # (and the token minted by that very login must work).
-    settings.PASSWORD_HASHERS = [
-        "django.contrib.auth.hashers.SHA1PasswordHasher",  # deprecated, but cheap and still available
-        "django.contrib.auth.hashers.MD5PasswordHasher",
-    ]
+    settings.PASSWORD_HASHERS = [f"{__name__}.NewMD5Hasher", "django.contrib.auth.hashers.MD5PasswordHasher"]
     old_hash = User.objects.get(pk=user.pk).password
     response = anon.post("/api/v1/token/", {"username": "alice", "password": user.raw_password}, format="json")
     assert response.status_code == 200
