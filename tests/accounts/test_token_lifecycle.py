@@ -65,7 +65,9 @@ def test_a_password_change_in_the_admin_ends_older_tokens(anon, user, api, login
 
 
 def test_disabling_password_login_in_the_admin_ends_older_tokens(anon, user, api, staff_client):
-    response = staff_client.post(f"/admin/accounts/user/{user.pk}/password/", {"usable_password": "false", "unset-password": "1"})
+    response = staff_client.post(
+        f"/admin/accounts/user/{user.pk}/password/", {"usable_password": "false", "unset-password": "1"}
+    )
     assert response.status_code == 302
     assert not User.objects.get(pk=user.pk).has_usable_password()
     assert_tokens_dead(anon, api.tokens)
