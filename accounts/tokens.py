@@ -1,4 +1,4 @@
-"""The service's JWTs: what they carry beyond simplejwt's claims, and the checks on a refresh token.
+"""The service's JWTs: what they carry beyond simplejwt's claims, and how those claims are read.
 
 Every token carries
 - `gen`: the user's `token_generation` when its login happened. A password
@@ -10,8 +10,10 @@ Every token carries
   refresh token each time, the old one revoked) and the family id is passed
   on, as it is to the access tokens minted on the way; see accounts.revocation.
 
-Kept free of the error module and the services: DRF imports the authentication
-class (which uses these checks) while its own modules are still loading.
+Refresh, its rotation and revocation are services (accounts.services). This
+module stays free of the error module and the services: DRF imports the
+authentication class (which uses these checks) while its own modules are
+still loading.
 """
 
 from __future__ import annotations
