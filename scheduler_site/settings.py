@@ -304,6 +304,10 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
     "TOKEN_OBTAIN_SERIALIZER": "accounts.serializers.TokenObtainSerializer",
     "TOKEN_REFRESH_SERIALIZER": "accounts.serializers.TokenRefreshSerializer",
+    # Refresh returns a new refresh token and revokes the old one; accounts.services.token_refresh
+    # does it (with the revocation list in Redis: the blacklist app cannot run on MongoDB).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": False,
 }
 
 # --- Jobs -------------------------------------------------------------------
