@@ -262,7 +262,7 @@ class JobWriteSerializer(serializers.Serializer):
     """
 
     name = serializers.CharField(max_length=200, help_text="Unique among the owner's jobs.")
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True, allow_null=True, help_text="null means empty.")
     schedule = ScheduleInputField()
     action = ActionInputField()
     enabled = serializers.BooleanField(required=False, default=True)
