@@ -20,9 +20,9 @@ from rest_framework.views import APIView
 
 from jobs import schedules, selectors
 from jobs.api.permissions import IsOwnerOrStaff
-from jobs.api.serializers import ErrorSerializer
 from jobs.diagnostics import explain
 from scheduler_site.errors import Conflict
+from scheduler_site.openapi import ErrorSerializer
 
 
 class JobExplainView(APIView):

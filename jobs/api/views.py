@@ -19,7 +19,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -34,7 +34,6 @@ from jobs.api.pagination import Pagination
 from jobs.api.permissions import IsOwnerOrStaff
 from jobs.api.serializers import (
     JOB_COLUMNS,
-    ErrorSerializer,
     JobChangeSerializer,
     JobEventSerializer,
     JobRunSerializer,
@@ -47,22 +46,19 @@ from jobs.api.serializers import (
 )
 from jobs.api.throttles import JobWriteThrottle, RunNowThrottle
 from jobs.models import Job
+from scheduler_site.openapi import error_response
 
 CACHE_HEADER = "X-Cache"
 _RENDERER = JSONRenderer()
 
 
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=f"{description} (error shape).")
-
-
-E400 = {400: _error("Invalid input; `fields` names each problem by dotted path")}
-E401 = {401: _error("Missing, invalid, expired or revoked token, or the user is inactive")}
-E403 = {403: _error("Not allowed (e.g. resuming a job paused because its owner was deactivated; staff only)")}
-E404 = {404: _error("No such job, or it belongs to another user")}
-E409 = {409: _error("The owner already has a job of this name, or JOBS_MAX_PER_USER jobs")}
-E413 = {413: _error("The request body is larger than MAX_REQUEST_BODY_BYTES")}
-E429 = {429: _error("Too many requests of this kind from this user; `Retry-After` says when to retry")}
+E400 = {400: error_response("Invalid input; `fields` names each problem by dotted path")}
+E401 = {401: error_response("Missing, invalid, expired or revoked token, or the user is inactive")}
+E403 = {403: error_response("Not allowed (e.g. resuming a job paused because its owner was deactivated; staff only)")}
+E404 = {404: error_response("No such job, or it belongs to another user")}
+E409 = {409: error_response("The owner already has a job of this name, or JOBS_MAX_PER_USER jobs")}
+E413 = {413: error_response("The request body is larger than MAX_REQUEST_BODY_BYTES")}
+E429 = {429: error_response("Too many requests of this kind from this user; `Retry-After` says when to retry")}
 JOB_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's id.")
 X_CACHE = OpenApiParameter(
     CACHE_HEADER,
