@@ -8,11 +8,14 @@ in size by DATA_UPLOAD_MAX_MEMORY_SIZE (a 413, see `errors`) and in depth here
 JSON may spell characters no database stores as text: NUL (`\u0000`, which
 PostgreSQL refuses) and lone UTF-16 surrogates (`\ud800`, which are not
 Unicode and cannot be encoded as UTF-8). Either, in any key or string value,
-is a 400 here rather than a 500 at the first write or render.
+is a 400 here rather than a 500 at the first write or render. So is a number
+past a float's range (`1e400`), which Python reads as infinity: JSON cannot
+spell it back.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -42,14 +45,18 @@ def depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-def unstorable_text(value: Any) -> str | None:
-    """The first key or string in `value` holding NUL or a lone surrogate, or None (iterative)."""
+def unstorable(value: Any) -> str | None:
+    """Why `value` cannot be stored, or None: a key or string with NUL or a lone surrogate,
+    or a number too large for a float (iterative: no recursion limit)."""
     stack = [value]
     while stack:
         current = stack.pop()
         if isinstance(current, str):
             if _UNSTORABLE.search(current):
-                return current
+                return "text may not contain NUL characters (\\u0000) or unpaired surrogates (\\ud800)"
+        elif isinstance(current, float):
+            if not math.isfinite(current):
+                return "a number is too large"
         elif isinstance(current, dict):
             stack.extend(current.keys())
             stack.extend(current.values())
@@ -67,8 +74,7 @@ class JSONParser(parsers.JSONParser):
             raise too_deep from None
         if depth_exceeds(data, MAX_JSON_DEPTH):
             raise too_deep
-        if unstorable_text(data) is not None:
-            raise ParseError(
-                "JSON parse error - text may not contain NUL characters (\\u0000) or unpaired surrogates (\\ud800)."
-            )
+        problem = unstorable(data)
+        if problem is not None:
+            raise ParseError(f"JSON parse error - {problem}.")
         return data

@@ -97,6 +97,16 @@ def test_nul_characters_and_lone_surrogates_are_a_400(api, field, escaped):
     assert not Job.objects.exists()
 
 
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_a_number_past_a_floats_range_is_a_400(api, number):
+    # Read as infinity: stored, it answered 409 "duplicate name" though no job had the name.
+    body = json.dumps(job_data(action=task_action(a="PLACEHOLDER"))).replace('"PLACEHOLDER"', number)
+
+    error = assert_error(_post_raw(api, body), 400, "parse_error")
+    assert "too large" in error["message"]
+    assert not Job.objects.exists()
+
+
 def test_a_surrogate_pair_is_ordinary_text(api):
     body = json.dumps(job_data(action=task_action(), description="smile"))
     body = body.replace('"smile"', '"\\ud83d\\ude00"')
