@@ -29,7 +29,7 @@ from rest_framework.response import Response
 
 from jobs import cache as job_cache
 from jobs import selectors, services
-from jobs.api.filters import JobFilter
+from jobs.api.filters import NON_EMPTY_FILTERS, JobFilter
 from jobs.api.pagination import Pagination
 from jobs.api.permissions import IsOwnerOrStaff
 from jobs.api.serializers import (
@@ -203,6 +203,10 @@ class JobViewSet(viewsets.GenericViewSet):
             if unknown:
                 known = ", ".join(sorted(allowed)) or "none"
                 raise ValidationError({name: [f"Unknown query parameter; allowed: {known}."] for name in unknown})
+            empty = [name for name in NON_EMPTY_FILTERS if "" in request.query_params.getlist(name)]
+            if empty:
+                message = "Must not be empty; leave the parameter out for no filter."
+                raise ValidationError({name: [message] for name in empty})
 
     @staticmethod
     def _cache_address(request: Request) -> tuple[str, str]:
