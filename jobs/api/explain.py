@@ -42,7 +42,7 @@ class JobExplainView(APIView):
             OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's id."),
             OpenApiParameter(
                 "since",
-                OpenApiTypes.STR,
+                {"type": "string", "minLength": 1},
                 OpenApiParameter.QUERY,
                 description="Window start: a duration back from now (30m, 24h, 7d) or an ISO 8601 time. Default 24h.",
             ),

@@ -57,7 +57,9 @@ SCHEDULE_READ_ONLY_KEYS = frozenset({"anchor", "human", "next_runs"})
 
 
 def _timezone_field() -> serializers.CharField:
-    return serializers.CharField(required=False, default="UTC", help_text="IANA time zone name.")
+    return serializers.CharField(
+        required=False, default="UTC", allow_null=True, help_text="IANA time zone name; null means UTC."
+    )
 
 
 @closed(ignored=SCHEDULE_READ_ONLY_KEYS)

@@ -95,7 +95,8 @@ def test_anonymous_is_401(anon, job):
 
 
 @pytest.mark.parametrize(
-    "since", ["yesterday", "0h", "2030-01-01T00:00:00Z", "500d", "9" * 5000 + "d", "99999999999999999999s", "\u0663h"]
+    "since",
+    ["", "yesterday", "0h", "2030-01-01T00:00:00Z", "500d", "9" * 5000 + "d", "99999999999999999999s", "\u0663h"],
 )
 def test_bad_since_is_a_validation_error(api, job, since):
     response = get(api, job.pk, f"?since={since}")

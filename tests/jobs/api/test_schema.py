@@ -190,12 +190,19 @@ def test_a_schedule_is_one_of_its_shapes_so_an_empty_one_is_not_allowed(schema):
         {"phrase": "every 15 minutes"},
         {"kind": "interval", "every": 2, "unit": "hours", "timezone": "Europe/Berlin"},
         {"kind": "cron", "cron": "*/5 * * * *"},
+        {"kind": "cron", "cron": "*/5 * * * *", "timezone": None},
         {"kind": "once", "at": "2031-01-01T12:00:00+01:00"},
     ],
 )
 def test_each_documented_schedule_shape_is_accepted(api, schedule):
     response = api.post("/api/v1/schedules/preview/", {"schedule": schedule}, format="json")
     assert response.status_code == 200, response.content
+
+
+def test_explain_documents_that_since_may_not_be_empty(schema):
+    parameters = schema["paths"]["/api/v1/jobs/{id}/explain/"]["get"]["parameters"]
+    since = next(parameter for parameter in parameters if parameter["name"] == "since")
+    assert since["schema"]["minLength"] == 1
 
 
 def test_an_empty_schedule_is_a_400(api):
