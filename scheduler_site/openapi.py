@@ -107,6 +107,11 @@ class SchedulerAutoSchema(AutoSchema):
                 responses[code] = self._get_response_for_code(
                     error_response(described.removesuffix(" (error shape).")), code, direction=direction
                 )
+        if "429" in responses:
+            responses["429"].setdefault("headers", {})["Retry-After"] = {
+                "schema": {"type": "integer", "minimum": 0},
+                "description": "Seconds until a request of this kind is accepted again.",
+            }
         return dict(sorted(responses.items()))
 
     def _error_answers(self) -> dict[str, str]:

@@ -67,6 +67,8 @@ def test_throttled_operations_document_429(schema):
     }
     for path, method, operation in _operations(schema):
         assert ("429" in operation["responses"]) == ((path, method) in throttled), (path, method)
+        if (path, method) in throttled:
+            assert operation["responses"]["429"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
 
 
 def test_an_answer_a_view_lists_keeps_its_own_description(schema):
