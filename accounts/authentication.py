@@ -21,6 +21,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -68,6 +69,20 @@ def _verified_token(raw_token: bytes, verify: Callable[[bytes], Any]) -> Any:
     return copy.copy(token)
 
 
+def _user_id(claim: Any) -> Any:
+    """The token's user id in the user model's own type; a malformed one makes the token invalid (401).
+
+    Left to the ORM, a non-UUID id is a validation error, which DRF would answer with 400.
+    """
+    if claim is None:
+        return None
+    field = get_user_model()._meta.get_field(api_settings.USER_ID_FIELD)
+    try:
+        return field.to_python(claim)
+    except (ValidationError, TypeError, ValueError) as exc:
+        raise InvalidToken({"detail": "Token has a malformed user id.", "code": "token_not_valid"}) from exc
+
+
 class RevocableJWTAuthentication(JWTAuthentication):
     """simplejwt's checks, plus revocation and the user snapshot in one cache round trip.
 
@@ -82,8 +97,13 @@ class RevocableJWTAuthentication(JWTAuthentication):
         return super().authenticate(request)
 
     def get_validated_token(self, raw_token: bytes) -> Any:
-        token = _verified_token(bytes(raw_token), super().get_validated_token)
-        user_id = token.get(api_settings.USER_ID_CLAIM)
+        try:
+            token = _verified_token(bytes(raw_token), super().get_validated_token)
+        except (TypeError, ValueError, OverflowError) as exc:
+            # A signed token whose claims have the wrong type (e.g. `exp` as a string): simplejwt
+            # raises these from its checks instead of a TokenError.
+            raise InvalidToken({"detail": "Token has malformed claims.", "code": "token_not_valid"}) from exc
+        user_id = _user_id(token.get(api_settings.USER_ID_CLAIM))
         jti = token.get(api_settings.JTI_CLAIM)
         keys = [revoked_key(jti)] if jti else []
         if user_id is not None:
@@ -106,7 +126,7 @@ class RevocableJWTAuthentication(JWTAuthentication):
         return token
 
     def get_user(self, validated_token: Any) -> Any:
-        user_id = validated_token.get(api_settings.USER_ID_CLAIM)
+        user_id = _user_id(validated_token.get(api_settings.USER_ID_CLAIM))
         if user_id is None:
             raise InvalidToken({"detail": "Token contained no recognizable user identification.", "code": "no_user"})
         snapshot = getattr(validated_token, "_cached_snapshot", None)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,20 +11,38 @@ from rest_framework_simplejwt import views as jwt_views
 
 from accounts import services
 from accounts.serializers import AccessTokenSerializer, LogoutSerializer, MeSerializer, TokenPairSerializer
-from accounts.throttles import LoginAddressThrottle, LoginUsernameThrottle
+from accounts.throttles import LoginAttempt
 from scheduler_site.openapi import error_response
 
 _AUTH_ERRORS = {401: error_response("Invalid credentials or token")}
 _STORE_DOWN = {503: error_response("The token revocation store is unreachable; try again shortly")}
 
 
-@extend_schema(tags=["auth"], responses={200: TokenPairSerializer, **_AUTH_ERRORS})
+_LOCKED = {429: error_response("Too many failed logins for this username or address; `Retry-After` says when")}
+
+
+@extend_schema(tags=["auth"], responses={200: TokenPairSerializer, **_AUTH_ERRORS, **_LOCKED})
 class TokenObtainView(jwt_views.TokenObtainPairView):
-    """Exchange a username and password for an access and a refresh token."""
+    """Exchange a username and password for an access and a refresh token.
+
+    Failed logins are counted and lock the attacker's pair or address (accounts.throttles): the gate
+    runs before the password is checked, the outcome is recorded after.
+    """
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [LoginUsernameThrottle, LoginAddressThrottle]
+    throttle_classes: list = []
+
+    def post(self, request: Request, *args: object, **kwargs: object) -> Response:
+        attempt = LoginAttempt(request)
+        attempt.check()
+        try:
+            response = super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            attempt.failed()
+            raise
+        attempt.succeeded()
+        return response
 
 
 @extend_schema(tags=["auth"], responses={200: AccessTokenSerializer, **_AUTH_ERRORS, **_STORE_DOWN})

@@ -59,8 +59,6 @@ def base_env(db: str, workdir: Path) -> dict[str, str]:
         DEBUG="false",
         REDIS_URL=f"redis://127.0.0.1:6379/{REDIS_DB}",
         LOG_LEVEL="WARNING",
-        LOGIN_RATE_PER_USERNAME="100000/min",
-        LOGIN_RATE_PER_IP="100000/min",
         STATIC_ROOT=str(workdir / "static"),
         BROKER_DIR=str(workdir / "broker"),
     )

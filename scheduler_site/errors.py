@@ -181,6 +181,13 @@ def handler400(request: HttpRequest, exception: Exception | None = None) -> Http
 def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse(error_body("permission_denied", "You do not have permission to do this."), status=403)
+    if request.path.startswith("/admin/") and getattr(getattr(request, "user", None), "is_staff", False):
+        # Inside the admin a refusal keeps the admin's header, breadcrumbs and navigation.
+        from django.contrib import admin
+        from django.shortcuts import render
+
+        context = {**admin.site.each_context(request), "title": "Permission denied", "subtitle": None}
+        return render(request, "admin/403.html", context, status=403)
     from django.views.defaults import permission_denied
 
     return permission_denied(request, exception)

@@ -19,6 +19,9 @@ container has its own pid 1). So:
 * Beat's last tick is a timestamp in the shared cache: the scheduler calls
   `record_beat_tick()` on every tick; the scrape reads it
   (`scheduler_beat_last_tick_timestamp_seconds`, 0 = never).
+* Login failures and throttle refusals (`scheduler_login_failures_total`,
+  `scheduler_login_throttled_total{limit}`) are counted where they happen, in
+  the web processes, like the HTTP counters below.
 * HTTP request counts and latencies (`scheduler_http_requests_total`,
   `scheduler_http_request_duration_seconds`, labelled by the resolver's route
   name, never the raw path, so cardinality stays bounded) and cache hits and
@@ -96,6 +99,20 @@ CACHE_REQUESTS = Counter(
 )
 for _result in ("hit", "miss"):
     CACHE_REQUESTS.labels(_result)
+LOGIN_FAILURES = Counter(
+    "scheduler_login_failures",
+    "Failed logins (wrong username or password, or an inactive user) at token obtain.",
+    registry=REGISTRY,
+)
+LOGIN_THROTTLED = Counter(
+    "scheduler_login_throttled",
+    "Token obtain attempts refused before the password was checked, by the limit that refused them "
+    "(pair: username and address, address, username).",
+    ["limit"],
+    registry=REGISTRY,
+)
+for _limit in ("pair", "address", "username"):
+    LOGIN_THROTTLED.labels(_limit)
 
 
 # --- hooks other modules call ------------------------------------------------------
@@ -104,6 +121,16 @@ for _result in ("hit", "miss"):
 def record_cache(hit: bool) -> None:
     """Count one response-cache lookup (jobs.cache calls this)."""
     CACHE_REQUESTS.labels("hit" if hit else "miss").inc()
+
+
+def record_login_failure() -> None:
+    """Count one failed login (accounts.throttles calls this)."""
+    LOGIN_FAILURES.inc()
+
+
+def record_login_throttled(limit: str) -> None:
+    """Count one login refused by the limit named (accounts.throttles calls this)."""
+    LOGIN_THROTTLED.labels(limit).inc()
 
 
 def record_beat_tick(at: datetime | None = None) -> None:

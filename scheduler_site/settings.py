@@ -156,6 +156,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "scheduler_site.middleware.PrivateApiResponsesMiddleware",
 ]
 
 ROOT_URLCONF = "scheduler_site.urls"
@@ -213,8 +214,29 @@ REST_FRAMEWORK = {
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
 
-LOGIN_RATE_PER_USERNAME = env.rate("LOGIN_RATE_PER_USERNAME", "10/min")
-LOGIN_RATE_PER_IP = env.rate("LOGIN_RATE_PER_IP", "300/min")
+# Token obtain counts failed logins (accounts/throttles.py): this many lock a
+# (username, address) pair, an address, or a username for the addresses that
+# failed on it; a lock lasts LOGIN_LOCKOUT_SECONDS and doubles with each further
+# failure up to LOGIN_LOCKOUT_MAX_SECONDS; counters are forgotten that long
+# after their latest failure.
+LOGIN_FAILURES_PER_PAIR = env.int("LOGIN_FAILURES_PER_PAIR", 5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", 100, minimum=1)
+LOGIN_FAILURES_PER_USERNAME = env.int("LOGIN_FAILURES_PER_USERNAME", 20, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", 60, minimum=1)
+LOGIN_LOCKOUT_MAX_SECONDS = env.int("LOGIN_LOCKOUT_MAX_SECONDS", 900, minimum=1)
+LOGIN_FAILURES_FORGOTTEN_AFTER_SECONDS = env.int("LOGIN_FAILURES_FORGOTTEN_AFTER_SECONDS", 3600, minimum=1)
+if LOGIN_LOCKOUT_MAX_SECONDS < LOGIN_LOCKOUT_SECONDS:
+    env.fail(
+        "LOGIN_LOCKOUT_MAX_SECONDS",
+        f"must be at least LOGIN_LOCKOUT_SECONDS ({LOGIN_LOCKOUT_SECONDS}), got {LOGIN_LOCKOUT_MAX_SECONDS}",
+    )
+if LOGIN_FAILURES_FORGOTTEN_AFTER_SECONDS < LOGIN_LOCKOUT_MAX_SECONDS:
+    # A counter forgotten while still locked would end its lock early.
+    env.fail(
+        "LOGIN_FAILURES_FORGOTTEN_AFTER_SECONDS",
+        f"must be at least LOGIN_LOCKOUT_MAX_SECONDS ({LOGIN_LOCKOUT_MAX_SECONDS}), "
+        f"got {LOGIN_FAILURES_FORGOTTEN_AFTER_SECONDS}",
+    )
 # Per user: creates, replaces, changes and deletes of jobs; run-now requests.
 API_RATE_JOB_WRITES = env.rate("API_RATE_JOB_WRITES", "120/min")
 API_RATE_RUN_NOW = env.rate("API_RATE_RUN_NOW", "30/min")

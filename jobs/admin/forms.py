@@ -28,6 +28,7 @@ from jobs import schedules, services
 from jobs.diagnostics.display import format_local, relative
 from jobs.execution import registry
 from jobs.models import MASK, ActionType, CatchupPolicy, Job, OverlapPolicy
+from scheduler_site.parsers import MAX_JSON_DEPTH, depth_exceeds
 
 PHRASE = "phrase"
 KIND_CHOICES = [
@@ -136,7 +137,7 @@ class ScheduleForm(forms.Form):
     def schedule_data(self) -> dict[str, Any]:
         """The wire-format schedule dict for what was entered."""
         data = self.cleaned_data
-        zone = (data.get("timezone") or "").strip() or "UTC"
+        zone = str(schedules.canonical_zone((data.get("timezone") or "").strip() or "UTC"))
         kind = data.get("kind") or PHRASE
         if kind == PHRASE:
             return {"phrase": data.get("phrase") or "", "timezone": zone}
@@ -261,13 +262,35 @@ class JobAdminForm(forms.ModelForm, ScheduleForm):
         help_text="A JSON object of keyword arguments.",
     )
 
-    timeout_seconds = forms.IntegerField(initial=services.POLICY_DEFAULTS["timeout_seconds"])
-    max_retries = forms.IntegerField(initial=services.POLICY_DEFAULTS["max_retries"])
-    retry_backoff_seconds = forms.IntegerField(initial=services.POLICY_DEFAULTS["retry_backoff_seconds"])
-    overlap_policy = LooseChoiceField(choices=OverlapPolicy.choices, initial=OverlapPolicy.SKIP)
-    catchup_policy = LooseChoiceField(choices=CatchupPolicy.choices, initial=CatchupPolicy.SKIP)
-    jitter_seconds = forms.IntegerField(initial=services.POLICY_DEFAULTS["jitter_seconds"])
-    pause_after_failures = forms.IntegerField(required=False, help_text="Empty: never pause automatically.")
+    timeout_seconds = forms.IntegerField(
+        initial=services.POLICY_DEFAULTS["timeout_seconds"],
+        help_text="Seconds a run may take; a longer run is ended and recorded timed out.",
+    )
+    max_retries = forms.IntegerField(
+        initial=services.POLICY_DEFAULTS["max_retries"],
+        help_text="Further attempts of a failed or timed-out slot (0: none); a slot fails when its last attempt does.",
+    )
+    retry_backoff_seconds = forms.IntegerField(
+        initial=services.POLICY_DEFAULTS["retry_backoff_seconds"],
+        help_text="Seconds before the first retry; each further retry waits twice as long.",
+    )
+    overlap_policy = LooseChoiceField(
+        choices=OverlapPolicy.choices,
+        initial=OverlapPolicy.SKIP,
+        help_text="When a slot comes while the previous run is still running: skip the new slot, or run both.",
+    )
+    catchup_policy = LooseChoiceField(
+        choices=CatchupPolicy.choices,
+        initial=CatchupPolicy.SKIP,
+        help_text="Slots missed while no scheduler ran: record them missed, or also run the latest one once.",
+    )
+    jitter_seconds = forms.IntegerField(
+        initial=services.POLICY_DEFAULTS["jitter_seconds"],
+        help_text="Start each run up to this many seconds after its slot (a stable random delay per job).",
+    )
+    pause_after_failures = forms.IntegerField(
+        required=False, help_text="Pause the job after this many failed slots in a row. Empty: never pause."
+    )
 
     # Set by the ModelAdmin (JobAdmin.get_form): the user making the change.
     actor: Any = None
@@ -360,9 +383,18 @@ class JobAdminForm(forms.ModelForm, ScheduleForm):
         if not raw:
             return kind()
         try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise ValidationError(f"Not valid JSON ({exc.msg}); expected e.g. {example}.") from None
+            value = json.loads(raw)
+        except RecursionError:
+            value = None  # nested past the decoder's recursion limit: refused below like any too-deep value
+            too_deep = True
+        except ValueError as exc:  # JSONDecodeError has .msg; an integer past 4,300 digits is a plain ValueError
+            reason = getattr(exc, "msg", None) or "a number has too many digits"
+            raise ValidationError(f"Not valid JSON ({reason}); expected e.g. {example}.") from None
+        else:
+            too_deep = depth_exceeds(value, MAX_JSON_DEPTH)
+        if too_deep:
+            raise ValidationError(f"Nested more than {MAX_JSON_DEPTH} levels deep; expected e.g. {example}.")
+        return value
 
     def clean_task_args(self) -> Any:
         return self._clean_json("task_args", list, '["a", 1]')

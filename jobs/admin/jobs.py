@@ -56,11 +56,12 @@ class LastStatusFilter(admin.SimpleListFilter):
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     form = JobAdminForm
-    list_display = ("name", "owner", "schedule_text", "enabled", "next_run", "last_status_badge", "history")
+    # Status next to the name, so a phone shows it without scrolling; paused jobs say so under "Next run".
+    list_display = ("name", "last_status_badge", "next_run", "schedule_text", "owner", "history")
     list_select_related = ("owner",)
     list_filter = ("enabled", LastStatusFilter, "schedule_kind", "owner")
-    search_fields = ("name", "owner__username")
-    search_help_text = "Search by job name or owner username."
+    search_fields = ("name", "owner__username", "http_url", "task_name")
+    search_help_text = "Search by job name, owner username, an http job's URL or a task job's task name."
     actions = ("run_now", "pause", "resume", "duplicate")  # plus the site's delete, via delete_queryset
     list_per_page = 50
     save_on_top = False
@@ -89,7 +90,8 @@ class JobAdmin(admin.ModelAdmin):
         if when is None:
             return "—"
         return format_html(
-            '<span title="{}">{}</span><br><small class="quiet">{}</small>',
+            '<span data-countdown="{}" title="{}">{}</span><br><small class="quiet">{}</small>',
+            when.isoformat(),
             when.isoformat(),
             relative(when),
             in_zone(when, job.timezone),
@@ -165,19 +167,21 @@ class JobAdmin(admin.ModelAdmin):
             ),
         ]
         if obj is not None:
-            fieldsets.append(
-                (
-                    "State",
-                    {
-                        "fields": (
-                            ("last_status_badge", "last_run_display"),
-                            "next_run_detail",
-                            ("consecutive_failures", "paused_reason"),
-                            ("created_display", "updated_display"),
-                        )
-                    },
-                )
+            # A job's page leads with its state (jobs/static/jobs/live.js refreshes this fieldset).
+            state = (
+                "State",
+                {
+                    "fields": (
+                        ("last_status_badge", "last_run_display"),
+                        "next_run_detail",
+                        "history",
+                        ("consecutive_failures", "paused_reason"),
+                        ("created_display", "updated_display"),
+                    ),
+                    "classes": ("job-state",),
+                },
             )
+            fieldsets.insert(0, state)
         return fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> Any:
@@ -188,6 +192,7 @@ class JobAdmin(admin.ModelAdmin):
                 "last_status_badge",
                 "last_run_display",
                 "next_run_detail",
+                "history",
                 "consecutive_failures",
                 "paused_reason",
                 "created_display",

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from jobs.diagnostics.display import format_local
-from jobs.models import EventKind, JobEvent, JobRun, PauseReason
+from jobs.models import EventKind, JobEvent, JobRun, PauseReason, RunTrigger
 
 ERROR_EXCERPT = 140
 
@@ -34,9 +34,14 @@ def in_zone(moment: datetime | None, zone: str) -> str:
 
 
 def lateness(run: JobRun) -> str:
+    """How late a run started against its slot. A retry waits for its backoff by design and a manual
+    run has no slot (its time is the request's), so their delay is not lateness."""
     seconds = run.lateness_seconds
     if seconds is None:
         return "—"
+    if run.trigger in (RunTrigger.RETRY, RunTrigger.MANUAL):
+        since = "the request" if run.trigger == RunTrigger.MANUAL else "its slot"
+        return format_html('<span title="{}">—</span>', f"{run.trigger}: started {seconds:.1f} s after {since}")
     return f"{seconds:+.1f} s" if abs(seconds) < 120 else f"{seconds / 60:+.1f} min"
 
 
@@ -59,12 +64,20 @@ def event_summary(event: JobEvent) -> str:
     """One line for an audit event: what changed, from what to what (secrets are masked by the service)."""
     changes = event.changes or {}
     if event.kind == EventKind.UPDATED:
-        return "; ".join(f"{name}: {_short(c.get('old'))} → {_short(c.get('new'))}" for name, c in changes.items())
+        return "; ".join(_change_summary(name, c) for name, c in changes.items())
     if event.kind == EventKind.RUN_REQUESTED and changes.get("run_id"):
         return f"run {str(changes['run_id'])[:8]}"
     if changes.get("reason"):
         return PauseReason(changes["reason"]).label if changes["reason"] in PauseReason.values else changes["reason"]
     return ""
+
+
+def _change_summary(name: str, change: dict[str, Any]) -> str:
+    # Secret headers are masked on both sides, so "a → b" would show two identical masks: the service
+    # records which headers were added, removed or changed instead.
+    if change.get("summary"):
+        return "; ".join(change["summary"])
+    return f"{name}: {_short(change.get('old'))} → {_short(change.get('new'))}"
 
 
 def _short(value: Any) -> str:

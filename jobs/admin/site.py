@@ -23,6 +23,8 @@ class SchedulerAdminSite(admin.AdminSite):
     site_header = "Scheduler administration"
     site_title = "Scheduler admin"
     index_title = "Operations"
+    # "View site": the service has no public pages; its API documentation is what a visitor can use.
+    site_url = "/api/docs/"
 
     def get_urls(self) -> list[Any]:
         # Ahead of the default patterns, whose last one catches every unknown URL.

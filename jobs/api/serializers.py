@@ -304,7 +304,9 @@ class JobWriteSerializer(serializers.Serializer):
     catchup_policy = serializers.ChoiceField(choices=CatchupPolicy.choices, required=False, default=CatchupPolicy.SKIP)
     jitter_seconds = _policy_int("jitter_seconds", default=0, help_text="Start up to this long after the slot.")
     pause_after_failures = _policy_int(
-        "pause_after_failures", allow_null=True, help_text="Pause after this many consecutive failed runs."
+        "pause_after_failures",
+        allow_null=True,
+        help_text="Pause after this many consecutive failed slots (a slot fails when its last attempt does).",
     )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:

@@ -263,7 +263,11 @@ def record_outcomes(job_id: Any, runs: Sequence[JobRun], *, now: datetime | None
         for run in ordered:
             if run.status not in EXECUTED_STATUSES:
                 continue
-            failures = failures + 1 if run.status in FAILED_STATUSES else 0
+            if run.status not in FAILED_STATUSES:
+                failures = 0
+            elif policies.last_attempt(run, job):
+                # Failed slots count, not attempts: a slot with retries left has not failed yet.
+                failures += 1
             at = run.started_at or run.finished_at or now
             if last_at is None or at >= last_at:
                 last_at, last_status = at, run.status

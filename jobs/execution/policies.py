@@ -78,14 +78,19 @@ def overlaps(run: JobRun, job: Job) -> bool:
     return earlier.exclude(pk=run.pk).exists()
 
 
+def last_attempt(run: JobRun, job: Job) -> bool:
+    """Whether no retry follows this run if it fails: its slot's outcome is this run's."""
+    return run.attempt > job.max_retries
+
+
 def should_auto_pause(job: Job) -> bool:
-    """After `pause_after_failures` consecutive failed runs (each attempt counted) the job is paused."""
+    """After `pause_after_failures` consecutive failed slots (a slot fails when its last attempt does)."""
     limit = job.pause_after_failures
     return bool(job.enabled and limit and job.consecutive_failures >= limit)
 
 
 def retry_of(run: JobRun, job: Job) -> JobRun | None:
     """The next attempt of a failed run (same slot, trigger `retry`), if the policy allows; not yet claimed."""
-    if run.attempt > job.max_retries or blocked_by_pause(job, run):
+    if last_attempt(run, job) or blocked_by_pause(job, run):
         return None
     return claims.new_run(job, run.scheduled_for, trigger=RunTrigger.RETRY, attempt=run.attempt + 1)

@@ -21,7 +21,7 @@ No module is named after a function it exports, so ``schedules.parse`` and
 
 from jobs.schedules.descriptions import describe
 from jobs.schedules.fire import next_fire_time, next_fire_times, slots_between
-from jobs.schedules.model import KINDS, UNITS, Schedule, ScheduleError
+from jobs.schedules.model import KINDS, UNITS, Schedule, ScheduleError, canonical_zone
 from jobs.schedules.phrases import parse_phrase
 from jobs.schedules.wire import from_dict, parse, to_dict
 
@@ -30,6 +30,7 @@ __all__ = [
     "UNITS",
     "Schedule",
     "ScheduleError",
+    "canonical_zone",
     "describe",
     "from_dict",
     "next_fire_time",

@@ -95,6 +95,22 @@ def _known_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones() - {"localtime", "Factory", "posixrules"})
 
 
+@functools.cache
+def _zones_by_folded_name() -> dict[str, str]:
+    return {name.casefold(): name for name in _known_zones()}  # no two IANA keys differ only in case
+
+
+def canonical_zone(name: object) -> object:
+    """The IANA spelling of a zone name typed in any case, spaces around it ignored.
+
+    "europe/berlin " -> "Europe/Berlin". Anything else is returned unchanged for
+    `_load_zone` to refuse with its message.
+    """
+    if isinstance(name, str):
+        return _zones_by_folded_name().get(name.strip().casefold(), name)
+    return name
+
+
 def _zone_error(name: object) -> str:
     shown = name if isinstance(name, str) else repr(name)
     return f'Unknown time zone "{shown}"; use an IANA name such as "Europe/Berlin".'

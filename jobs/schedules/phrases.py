@@ -17,6 +17,7 @@ from jobs.schedules.model import (
     _load_zone,
     _require_aware,
     _ts,
+    canonical_zone,
 )
 
 _PHRASE_EXAMPLE = "every monday at 09:00"
@@ -175,6 +176,7 @@ def parse_phrase(
     """
     _require_aware(now, "now")
     errors: dict[str, list[str]] = {}
+    timezone = canonical_zone(timezone)
     try:
         tz = _load_zone(timezone)
     except ScheduleError as exc:

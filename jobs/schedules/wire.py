@@ -18,6 +18,7 @@ from jobs.schedules.model import (
     _load_zone,
     _require_aware,
     _ts,
+    canonical_zone,
 )
 from jobs.schedules.phrases import _PHRASE_EXAMPLE, _parse_phrase
 
@@ -84,7 +85,7 @@ def _build(
     future check, no minimum interval, and the anchor comes from the data."""
     errors: dict[str, list[str]] = {}
 
-    tz_name = data.get("timezone")
+    tz_name = canonical_zone(data.get("timezone"))
     if tz_name is None:
         tz_name = "UTC"
     tz: ZoneInfo | None

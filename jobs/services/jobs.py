@@ -563,6 +563,8 @@ def _apply_update(job: Job, actor: Any, new: dict[str, Any], *, enabled_change: 
                 "old": _masked(old) if secret else _jsonable(old),
                 "new": _masked(value) if secret else _jsonable(value),
             }
+            if secret:
+                changes[field]["summary"] = _header_changes(old, value)
             setattr(job, field, value)
     if changes:
         update_fields = [*changes, "updated_at"]
@@ -593,6 +595,20 @@ def _same_schedule(old: schedules.Schedule, new: schedules.Schedule) -> bool:
 
 def _masked(headers: Any) -> dict[str, str]:
     return {key: MASK for key in (headers or {})}
+
+
+def _header_changes(old: Any, new: Any) -> list[str]:
+    """What an edit did to the headers, by name only ("header X-Token: changed"): values stay secret."""
+    old, new = old or {}, new or {}
+    summary = []
+    for name in sorted({*old, *new}, key=str.lower):
+        if name not in old:
+            summary.append(f"header {name}: added")
+        elif name not in new:
+            summary.append(f"header {name}: removed")
+        elif old[name] != new[name]:
+            summary.append(f"header {name}: changed")
+    return summary
 
 
 def _jsonable(value: Any) -> Any:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from jobs import cache as job_cache
@@ -71,6 +72,9 @@ def job_request_run(*, job: Job, actor: Any, send: bool = True) -> JobRun:
     With send=False the run is only recorded (queued), for a caller that
     executes it itself (`run_execute_now`, behind `manage.py run_job`).
     """
+    if job.paused_reason == PauseReason.OWNER_DEACTIVATED and not _is_staff_or_operator(actor):
+        # The same rule as resume: a deactivated owner's jobs run again only by staff's decision.
+        raise PermissionDenied("This job was paused because its owner was deactivated; only staff can run it.")
     run = claims.new_run(job, timezone.now(), trigger=RunTrigger.MANUAL)
     claims.claim_one(run)  # a manual run's claim is its own id: never taken
     record_event(job, actor, EventKind.RUN_REQUESTED, {"run_id": str(run.id)})
@@ -78,6 +82,11 @@ def job_request_run(*, job: Job, actor: Any, send: bool = True) -> JobRun:
     if send:
         publish([dispatch.run_message(run)])
     return run
+
+
+def _is_staff_or_operator(actor: Any) -> bool:
+    """Staff, or no user at all: an operator at `manage.py run_job`."""
+    return actor is None or bool(getattr(actor, "is_staff", False))
 
 
 def run_execute_now(*, job: Job, actor: Any = None) -> JobRun:

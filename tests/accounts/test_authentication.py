@@ -154,3 +154,22 @@ def test_session_authentication_still_works_for_the_admin(client, staff):
     response = client.get(ME)
     assert response.status_code == 200
     assert response.json()["is_staff"] is True
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": "tomorrow"},
+        {"exp": [1]},
+        {"exp": 10**30},
+        {"iat": "now"},
+        {"user_id": "not-a-uuid"},
+        {"user_id": 12345},
+        {"user_id": {"id": 1}},
+        {"user_id": ""},
+    ],
+    ids=repr,
+)
+def test_a_signed_token_with_malformed_claims_is_401_not_400_or_500(anon, user, claims):
+    # Signed with the real key: only the claim's type is wrong.
+    assert_401(anon.get(ME, **bearer(forge(user, **claims))))

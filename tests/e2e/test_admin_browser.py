@@ -5,7 +5,9 @@ web server (`manage.py runserver --noreload`, DEBUG off, static files collected
 and served by WhiteNoise), a Celery worker and beat run as child processes with
 the same environment. The browser logs in, creates a job from a phrase while
 the preview updates, saves, runs it now and sees the run finish, then pauses
-and resumes it from the list. Screenshots of the job list, the form with its
+and resumes it from the list; watches the pages refresh themselves; and edits
+and saves a job of each kind through its real page, uses the page's buttons and
+deletes a copy in bulk. Screenshots of the job list, the form with its
 preview, a job's page with its runs and audit trail, and the overview page go to
 test-artifacts/screenshots/.
 
@@ -299,12 +301,12 @@ def test_operator_creates_runs_pauses_and_resumes_a_job(page: Any, stack: Stack)
     expect(runs).to_have_count(1)
     expect(runs.first).to_contain_text("Manual")
     if stack.has_worker:
-        deadline = time.monotonic() + 30
-        while "succeeded" not in runs.first.inner_text():
-            assert time.monotonic() < deadline, "the manual run did not succeed in 30 s\n" + stack.log_tail()
-            time.sleep(1)
-            page.reload()
+        # The page refreshes its runs itself (jobs/static/jobs/live.js): no reload.
+        page.evaluate("window.notReloaded = true")
+        expect(runs.first).to_contain_text("succeeded", timeout=30_000)
+        assert page.evaluate("window.notReloaded") is True
         expect(page.locator("#audit-trail")).to_contain_text("Run requested")
+        expect(page.locator("fieldset.job-state .run-square--succeeded")).to_have_count(1)
     else:
         expect(runs.first).to_contain_text("queued")
     screenshot(page, "job_page")
@@ -335,3 +337,192 @@ def test_operator_creates_runs_pauses_and_resumes_a_job(page: Any, stack: Stack)
     if stack.has_worker:
         expect(page.locator('[data-status="succeeded"]')).not_to_have_text("0")
     screenshot(page, "overview")
+
+
+def test_the_list_and_overview_refresh_themselves_and_countdowns_tick(page: Any, stack: Stack) -> None:
+    if not stack.has_worker:
+        pytest.skip("needs the worker and beat to produce runs")
+    log_in(page)
+    page.goto("/admin/jobs/job/")
+    page.evaluate("window.notReloaded = true")
+    row = page.locator("#result_list tbody tr", has=page.get_by_role("link", name="heartbeat", exact=True))
+    countdown = row.locator("[data-countdown]")
+    before = countdown.inner_text()
+    assert re.match(r"in \d+ seconds?|just now", before), before
+    expect(countdown).not_to_have_text(before, timeout=3_000)  # ticks every second
+
+    # Beat runs the 10-second heartbeat; its strip grows without a reload, and a selection survives it.
+    squares = row.locator(".run-square").count()
+    expect(row.locator(".run-square")).not_to_have_count(squares, timeout=30_000)
+    assert page.evaluate("window.notReloaded") is True
+    other = page.locator("#result_list tbody tr", has=page.get_by_role("link", name="nightly-backup", exact=True))
+    other.locator("input.action-select").check()
+    page.wait_for_timeout(6_000)  # a refresh interval: none while a row is selected
+    expect(other.locator("input.action-select")).to_be_checked()
+    expect(page.locator(".action-counter")).to_contain_text("1 of")
+
+    page.goto("/admin/overview/")
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator("body")).to_have_attribute("data-live-refreshed", re.compile(r"\d+"), timeout=10_000)
+    assert page.evaluate("window.notReloaded") is True
+    fire = page.locator("tr.upcoming-fire [data-countdown]").first
+    text = fire.inner_text()
+    expect(fire).not_to_have_text(text, timeout=3_000)
+
+
+def open_job(page: Any, name: str) -> None:
+    page.goto("/admin/jobs/job/")
+    page.get_by_role("link", name=name, exact=True).click()
+    expect(page.locator("#id_name")).to_have_value(name)
+
+
+def save_job(page: Any, name: str) -> None:
+    page.click('input[name="_save"]')
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    expect(page.locator(".errornote")).to_have_count(0)
+
+
+def stored(stack: Stack, name: str, check: str) -> None:
+    """Assert `check` (Python, with `job` bound) on the stored job, in the stack's own database."""
+    stack.manage("shell", "-c", f"from jobs.models import Job; job = Job.objects.get(name={name!r}); assert {check}")
+
+
+def test_operator_edits_and_saves_each_kind_of_job_through_its_page(page: Any, stack: Stack) -> None:
+    log_in(page)
+
+    # Interval, a task: change how often.
+    open_job(page, "heartbeat")
+    page.fill("#id_every", "20")
+    save_job(page, "heartbeat")
+    row = page.locator("#result_list tbody tr", has=page.get_by_role("link", name="heartbeat", exact=True))
+    expect(row).to_contain_text("Every 20 seconds")
+
+    # A phrase, an http action with a secret header: an unchanged save keeps the secret.
+    open_job(page, "nightly-backup")
+    expect(page.locator("#id_http_headers")).to_have_value("Authorization: ••••")
+    page.fill("#id_description", "Backs the database up every night.")
+    save_job(page, "nightly-backup")
+    stored(stack, "nightly-backup", "job.http_headers == {'Authorization': 'Bearer e2e-secret'}")
+
+    # Cron, paused: a new expression, a zone typed in lower case, and enabled again.
+    open_job(page, "quarterly-cleanup")
+    page.fill("#id_cron", "0 4 1 */3 *")
+    page.fill("#id_timezone", "asia/tokyo")
+    page.check("#id_enabled")
+    save_job(page, "quarterly-cleanup")
+    stored(stack, "quarterly-cleanup", "(job.cron, job.timezone, job.enabled) == ('0 4 1 */3 *', 'Asia/Tokyo', True)")
+
+    # A phrase becomes a one-off (another kind), saved paused.
+    open_job(page, "always-fails")
+    page.locator(".schedule-fieldset label", has_text="Once").click()
+    expect(page.locator("#id_at")).to_be_visible()
+    page.fill("#id_at", "2031-01-01T09:00:00")
+    page.fill("#id_timezone", "Europe/Berlin")
+    page.uncheck("#id_enabled")
+    save_job(page, "always-fails")
+    stored(
+        stack,
+        "always-fails",
+        "(job.schedule_kind, job.once_at.isoformat(), job.enabled) == ('once', '2031-01-01T08:00:00+00:00', False)",
+    )
+
+    # The buttons on a job's page, then a bulk delete of the copy.
+    open_job(page, "heartbeat")
+    page.click("button.job-tool-button--duplicate")
+    expect(page.locator(".messagelist")).to_contain_text("Created 1 job (paused)")
+    open_job(page, "heartbeat")
+    page.click("button.job-tool-button--pause")
+    expect(page.locator(".messagelist")).to_contain_text("Paused 1 job.")
+    page.click("button.job-tool-button--resume")
+    expect(page.locator(".messagelist")).to_contain_text("Resumed 1 job.")
+    page.click("button.job-tool-button--run")
+    expect(page.locator(".messagelist")).to_contain_text("Queued a manual run of 1 job.")
+    list_action(page, "heartbeat (copy)", "delete_selected")
+    page.click('input[type="submit"]')  # "Yes, I'm sure"
+    expect(page.locator(".messagelist")).to_contain_text("Successfully deleted 1 job")
+    expect(page.get_by_role("link", name="heartbeat (copy)", exact=True)).to_have_count(0)
+
+
+# What an operator cannot see without a horizontal scroll they may not notice: an element whose right
+# edge passes the main column's, or (on a laptop) a box that scrolls sideways because its content is wider.
+CLIPPED = """
+(laptop) => {
+  const out = [];
+  const main = document.querySelector('#content') || document.body;
+  const limit = main.getBoundingClientRect().right + 1;
+  const scrolls = (el) => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+  for (const el of main.querySelectorAll('*')) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) continue;
+    const name = `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}.${[...el.classList].join('.')}`;
+    if (laptop && scrolls(el) && el.scrollWidth > el.clientWidth + 1) {
+      out.push(`${name} scrolls: ${el.scrollWidth} > ${el.clientWidth}`);
+    }
+    let scroller = el.parentElement;
+    while (scroller && scroller !== main && !scrolls(scroller)) scroller = scroller.parentElement;
+    if (scroller && scroller !== main) continue;  // a phone may scroll a list sideways
+    if (box.right > limit) out.push(`${name} right=${Math.round(box.right)} > ${Math.round(limit)}`);
+  }
+  return out.slice(0, 10);
+}
+"""
+
+PAGES = {
+    "job_list": "/admin/jobs/job/",
+    "runs": "/admin/jobs/jobrun/",
+    "overview": "/admin/overview/",
+    "periodic_tasks": "/admin/django_celery_beat/periodictask/",
+}
+
+
+@pytest.mark.parametrize(("width", "height"), [(1440, 900), (390, 844)])
+def test_nothing_is_cut_off_on_a_laptop_or_a_phone(browser: Any, stack: Stack, width: int, height: int) -> None:
+    context = browser.new_context(viewport={"width": width, "height": height}, base_url=stack.url)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    laptop = width >= 1024
+    try:
+        log_in(page)
+        problems = {}
+        for name, url in PAGES.items():
+            page.goto(url)
+            screenshot(page, f"{name}_{width}x{height}")
+            clipped = page.evaluate(CLIPPED, laptop)
+            if clipped:
+                problems[name] = clipped
+        assert not problems, problems
+        # On a phone the lists may scroll sideways, but each row's status shows without scrolling.
+        for url, status in (
+            ("/admin/jobs/job/", "td.field-last_status_badge"),
+            ("/admin/jobs/jobrun/", "td.field-status_badge"),
+        ):
+            page.goto(url)
+            cell = page.locator(f"#result_list tbody tr {status}").first
+            box = cell.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= width, (url, box)
+    finally:
+        context.close()
+
+
+def test_the_main_pages_have_no_serious_accessibility_violations(page: Any, stack: Stack) -> None:
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright", reason="axe-playwright-python is missing").Axe()
+    log_in(page)
+    page.goto("/admin/jobs/job/")
+    job_url = page.get_by_role("link", name="heartbeat", exact=True).get_attribute("href")
+    problems = {}
+    for name, url in {
+        "job_list": "/admin/jobs/job/",
+        "job_page": job_url,
+        "add_form": "/admin/jobs/job/add/",
+        "overview": "/admin/overview/",
+    }.items():
+        page.goto(url)
+        violations = axe.run(page).response["violations"]
+        serious = [
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+            for v in violations
+            if v["impact"] in ("serious", "critical")
+        ]
+        if serious:
+            problems[name] = serious
+    assert not problems, "\n".join(f"{name}: {line}" for name, lines in problems.items() for line in lines)

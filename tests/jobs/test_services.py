@@ -136,6 +136,8 @@ def test_update_records_changed_fields_with_header_values_masked(alice):
     assert event.changes["http_headers"] == {
         "old": {"Authorization": "••••", "X-Trace": "••••"},
         "new": {"Authorization": "••••"},
+        # Both sides are masked, so the event says by name what changed.
+        "summary": ["header Authorization: changed", "header X-Trace: removed"],
     }
     assert SECRET not in str(event.changes) and "Bearer new" not in str(event.changes)
 

@@ -257,7 +257,7 @@ def test_415_unsupported_media_type(anon):
 # --- 429 ---------------------------------------------------------------------------
 
 
-@override_settings(LOGIN_RATE_PER_USERNAME="1/min")
+@override_settings(LOGIN_FAILURES_PER_PAIR=1)
 def test_429_throttled(anon):
     anon.post("/api/v1/token/", {"username": "alice", "password": "wrong"}, format="json")
     response = anon.post("/api/v1/token/", {"username": "alice", "password": "wrong"}, format="json")

@@ -32,7 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         SQLITE_PATH=str(tmp / "db.sqlite3"),
         STATIC_ROOT=str(tmp / "static"),
         BROKER_DIR=str(tmp / "broker"),
-        LOGIN_RATE_PER_USERNAME="3/min",
+        LOGIN_FAILURES_PER_PAIR="3",
         LOG_LEVEL="WARNING",
     )
     # No REDIS_URL, DATABASE_URL or MONGODB_URI: the embedded default.
@@ -86,7 +86,7 @@ def test_two_workers_share_revocation_and_throttle_state(server: Server):
     assert {status for status, _, _ in answers} == {401}
     assert {body["error"]["code"] for _, _, body in answers} == {"token_revoked"}
 
-    # -- throttle: LOGIN_RATE_PER_USERNAME=3/min counts attempts on every worker together
+    # -- throttle: LOGIN_FAILURES_PER_PAIR=3 counts failures on every worker together
     attempt = {"username": "mallory", "password": "wrong"}
     for _ in range(3):
         status, _, body = server.request("POST", "/api/v1/token/", attempt)

@@ -21,7 +21,7 @@ SHOW_SETTINGS = """
 import django, json
 django.setup()
 from django.conf import settings
-names = ["DEBUG", "SECRET_KEY", "ALGORITHM", "ACCESS_TOKEN_EXPIRE_MINUTES", "LOGIN_RATE_PER_USERNAME",
+names = ["DEBUG", "SECRET_KEY", "ALGORITHM", "ACCESS_TOKEN_EXPIRE_MINUTES", "LOGIN_FAILURES_PER_PAIR",
          "SECURE_SSL_REDIRECT"]
 print(json.dumps({name: getattr(settings, name) for name in names}))
 """
@@ -64,11 +64,13 @@ def assert_config_errors(result, *names: str) -> None:
         ("ALGORITHM", "RS512"),
         ("ALGORITHM", "none"),
         ("DEBUG", "maybe"),
-        ("LOGIN_RATE_PER_USERNAME", "ten"),
-        ("LOGIN_RATE_PER_USERNAME", "10/fortnight"),
-        ("LOGIN_RATE_PER_USERNAME", "0/min"),
-        ("LOGIN_RATE_PER_IP", "00/hour"),
-        ("LOGIN_RATE_PER_IP", "lots"),
+        ("LOGIN_FAILURES_PER_PAIR", "ten"),
+        ("LOGIN_FAILURES_PER_PAIR", "0"),
+        ("LOGIN_FAILURES_PER_ADDRESS", "lots"),
+        ("LOGIN_FAILURES_PER_USERNAME", "-1"),
+        ("LOGIN_LOCKOUT_SECONDS", "0"),
+        ("LOGIN_LOCKOUT_MAX_SECONDS", "30"),  # shorter than the first lockout (60)
+        ("LOGIN_FAILURES_FORGOTTEN_AFTER_SECONDS", "600"),  # forgotten while still locked (900)
     ],
 )
 def test_bad_value_stops_start_up_with_one_line_naming_the_variable(env, name, value):
@@ -94,11 +96,11 @@ def test_missing_secret_key_with_debug_on_uses_a_development_key(env):
 def test_every_bad_variable_is_reported_at_once_by_manage_py(env):
     result = manage(
         "check",
-        env=env(ACCESS_TOKEN_EXPIRE_MINUTES="abc", ALGORITHM="none", LOGIN_RATE_PER_USERNAME="x", DEBUG="maybe"),
+        env=env(ACCESS_TOKEN_EXPIRE_MINUTES="abc", ALGORITHM="none", LOGIN_FAILURES_PER_PAIR="x", DEBUG="maybe"),
     )
     # DEBUG is unknown, so it is treated as off: the missing SECRET_KEY is reported too.
     assert_config_errors(
-        result, "ACCESS_TOKEN_EXPIRE_MINUTES", "ALGORITHM", "LOGIN_RATE_PER_USERNAME", "DEBUG", "SECRET_KEY"
+        result, "ACCESS_TOKEN_EXPIRE_MINUTES", "ALGORITHM", "LOGIN_FAILURES_PER_PAIR", "DEBUG", "SECRET_KEY"
     )
 
 
@@ -110,7 +112,7 @@ def test_defaults(env):
         "SECRET_KEY": SECRET,
         "ALGORITHM": "HS256",
         "ACCESS_TOKEN_EXPIRE_MINUTES": 60,
-        "LOGIN_RATE_PER_USERNAME": "10/min",
+        "LOGIN_FAILURES_PER_PAIR": 5,
         "SECURE_SSL_REDIRECT": False,
     }
 
@@ -122,14 +124,14 @@ def test_env_file_values_are_read_and_the_real_environment_wins(env, tmp_path):
         f"SECRET_KEY={SECRET}-from-file\n"
         "ACCESS_TOKEN_EXPIRE_MINUTES=15\n"
         "ALGORITHM=HS512\n"
-        "LOGIN_RATE_PER_USERNAME=5/min\n"
+        "LOGIN_FAILURES_PER_PAIR=7\n"
     )
     result = run_python(SHOW_SETTINGS, env(ENV_FILE=str(env_file), ALGORITHM="HS384"))
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout)
     assert values["SECRET_KEY"] == f"{SECRET}-from-file"
     assert values["ACCESS_TOKEN_EXPIRE_MINUTES"] == 15
-    assert values["LOGIN_RATE_PER_USERNAME"] == "5/min"
+    assert values["LOGIN_FAILURES_PER_PAIR"] == 7
     assert values["ALGORITHM"] == "HS384"
 
 

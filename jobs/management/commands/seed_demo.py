@@ -48,6 +48,7 @@ class Command(BaseCommand):
         self, *args: Any, username: str, password: str | None, no_jobs: bool, base_url: str, **options: Any
     ) -> None:
         User = get_user_model()
+        given = password is not None
         password = password or secrets.token_urlsafe(12)
         user = User.objects.filter(username=username).first()
         if user is None:
@@ -57,7 +58,7 @@ class Command(BaseCommand):
             user.set_password(password)
             user.is_active = True
             user.save(update_fields=["password", "is_active"])
-            self.stdout.write(f"[1/2] reset the password of {username!r}")
+            self.stdout.write(f"[1/2] the demo user {username!r} exists: password set, account active")
         if not no_jobs:
             for spec in DEMO_JOBS:
                 if spec["action"]["type"] == "http":
@@ -67,4 +68,7 @@ class Command(BaseCommand):
                     continue
                 services.job_create(owner=user, actor=user, data=spec)
                 self.stdout.write(f"[2/2] created job {spec['name']!r}")
-        self.stdout.write(self.style.SUCCESS(f"Demo login: username={username} password={password}"))
+        if given:  # the caller has the password (scripts/run.sh prints it once everything runs)
+            self.stdout.write(self.style.SUCCESS(f"Demo login ready: username={username}"))
+        else:
+            self.stdout.write(self.style.SUCCESS(f"Demo login: username={username} password={password}"))

@@ -56,3 +56,22 @@ def test_non_staff_user_cannot_preview_or_act_on_a_job(user: Any, make_job: Any)
 @pytest.mark.parametrize("url", PAGES)
 def test_staff_user_sees_every_page(staff_client: Client, url: str) -> None:
     assert staff_client.get(url).status_code == 200
+
+
+def test_a_refusal_inside_the_admin_keeps_the_admins_layout(db: Any) -> None:
+    from accounts.models import User
+
+    clerk = User.objects.create_user(username="clerk", password="s3cret-Passw0rd", is_staff=True)  # no permissions
+    client = Client()
+    client.force_login(clerk)
+    response = client.get("/admin/jobs/job/")
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "Scheduler administration" in html  # the admin's header
+    assert 'class="breadcrumbs"' in html and "Permission denied" in html
+    assert 'href="/admin/logout/"' in html or "logout" in html  # still signed in, with a way out
+
+
+def test_view_site_leads_to_the_api_documentation(staff_client: Client) -> None:
+    html = staff_client.get("/admin/").content.decode()
+    assert '<a href="/api/docs/">View site</a>' in html

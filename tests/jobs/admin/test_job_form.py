@@ -104,6 +104,15 @@ def test_create_once_reads_the_time_in_the_chosen_zone(staff_client: Client, use
     assert job.once_at.isoformat().startswith("2031-07-01T07:30")  # 09:30 CEST is 07:30 UTC
 
 
+def test_a_zone_typed_in_lower_case_is_the_zone_the_time_is_read_in(staff_client: Client, user: Any) -> None:
+    data = form_data(user, kind="once", at="2031-07-01T09:30", timezone="europe/berlin")
+    response = staff_client.post("/admin/jobs/job/add/", data)
+    assert response.status_code == 302, errors_of(response)
+    job = Job.objects.get(name="nightly-report")
+    assert job.timezone == "Europe/Berlin"
+    assert job.once_at.isoformat().startswith("2031-07-01T07:30")  # not 09:30 UTC
+
+
 def test_create_an_http_job(staff_client: Client, user: Any) -> None:
     data = form_data(
         user,
@@ -184,6 +193,26 @@ def test_duplicate_name_is_reported_on_name(staff_client: Client, user: Any, mak
 @pytest.fixture
 def http_job(make_job: Any, user: Any) -> Job:
     return make_job(user, name="hook", action=http_action())
+
+
+def test_the_empty_add_form_opens_without_an_error_and_explains_every_policy(staff_client: Client) -> None:
+    response = staff_client.get("/admin/jobs/job/add/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "errorlist" not in html and "Please correct" not in html
+    form = response.context["adminform"].form
+    policies = (
+        "timeout_seconds",
+        "max_retries",
+        "retry_backoff_seconds",
+        "overlap_policy",
+        "catchup_policy",
+        "jitter_seconds",
+        "pause_after_failures",
+    )
+    for name in policies:
+        assert form.fields[name].help_text, name
+        assert str(form.fields[name].help_text)[:30] in html
 
 
 def test_change_page_masks_header_values(staff_client: Client, http_job: Job) -> None:

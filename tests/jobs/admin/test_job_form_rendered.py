@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.forms import RadioSelect, Select
 from django.test import Client
 
 from jobs.models import EventKind, Job, JobEvent
@@ -106,3 +107,62 @@ def test_a_bad_expected_status_is_a_field_error_and_nothing_typed_is_lost(staff_
     assert "http_expected_status" in form.errors
     assert form["http_expected_status"].value() == typed and form["name"].value() == "typed"
     assert not Job.objects.filter(name="typed").exists()
+
+
+HUGE = "9" * 300_000
+# Per field of the add page, what a careless or hostile operator may type (empty, wrong type, huge, mixed
+# valid and invalid lists, other scripts' digits, NUL). Each must end as a saved job or a field error that
+# shows the page again with the typed value, never a 500.
+HOSTILE = {
+    "name": ["", " ", HUGE, "a\x00b", "<script>alert(1)</script>"],
+    "description": [HUGE, "\x00"],
+    "kind": ["", "bogus", "interval"],
+    "phrase": ["", HUGE, "every ² minutes", "every 99999999999999999999 days", "on 9999-12-31 at 23:59"],
+    "timezone": ["", "Mars/Base", HUGE, "../../etc/passwd"],
+    "action_type": ["", "bogus"],
+    "http_method": ["", "BREW"],
+    "http_url": ["", "not a url", "ftp://example.com/", "http://" + "a" * 3000 + ".com/"],
+    "http_headers": ["no colon", ": empty name", "X-A: 1\nX-A: 2", "X-Ünicode: é", "X-Long: " + HUGE],
+    "http_body": [HUGE],
+    "http_expected_status": ["200, abc", "", "1e3", "200,,300", "-200"],
+    "task": ["", "no-such-task", "cleanup_runs"],
+    "task_args": ["", "[1, 'a']", "{}", "[" * 5000, HUGE],
+    "task_kwargs": ["", "[]", '{"a":', '{"a": NaN}', "{" * 5000],
+    "timeout_seconds": ["", "-1", "0", "abc", "1e309", "\uff11\uff12", HUGE],  # fullwidth 12
+    "max_retries": ["", "-1", "abc", "99999999999"],
+    "retry_backoff_seconds": ["-5", "abc", HUGE],
+    "overlap_policy": ["", "bogus"],
+    "catchup_policy": ["", "bogus"],
+    "jitter_seconds": ["-1", "abc", "99999999999"],
+    "pause_after_failures": ["0", "-1", "abc", HUGE],
+    "owner": ["", "not-a-uuid", "00000000-0000-4000-8000-000000000000"],
+}
+HTTP_FIELDS = {"http_method", "http_url", "http_headers", "http_body", "http_expected_status"}
+
+
+@pytest.mark.parametrize(
+    ("field", "typed"),
+    [(field, value) for field, values in HOSTILE.items() for value in values],
+    ids=lambda value: value if len(str(value)) < 30 else f"{str(value)[:12]}...({len(str(value))})",
+)
+def test_hostile_input_in_any_field_is_a_field_error_or_a_saved_job_never_a_500(
+    staff_client: Client, field: str, typed: str
+) -> None:
+    page = RenderedForm(staff_client, "/admin/jobs/job/add/", form_id="job_form")
+    page.set("name", "hostile").set("phrase", "every day at 02:30").set("timezone", "UTC")
+    if field in HTTP_FIELDS:
+        page.set("action_type", "http").set("http_url", "https://reports.example.com/run")
+    else:
+        page.set("action_type", "task").set("task", "echo")
+    page.set(field, typed)
+
+    response = page.submit()
+
+    assert response.status_code in (200, 302), response.status_code
+    if response.status_code == 302:
+        return  # accepted: a valid value after all
+    form = response.context["adminform"].form
+    assert form.errors, "shown again without saying why"
+    if field in form.fields and not isinstance(form.fields[field].widget, (Select, RadioSelect)):
+        assert form[field].value() == typed, "what was typed is lost"
+    assert not Job.objects.filter(name="hostile").exists() or field == "name"

@@ -13,6 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from jobs.models import RunStatus
+from tests import factories
 
 STRIP_COLOURS = {
     RunStatus.SUCCEEDED: "succeeded",
@@ -71,11 +72,11 @@ def test_strip_colours(staff_client: Client, user: Any, make_job: Any, make_run:
     assert colours == ["succeeded", "failed", "timed_out", "skipped", "missed"]
     css = (Path(__file__).parents[3] / "jobs/static/jobs/admin.css").read_text()
     assert ".run-square--succeeded { background: var(--job-ok); }" in css
-    assert "--job-ok: #2e9e4f;" in css  # green
+    assert "--job-ok: #1e7b3a;" in css  # green
     assert ".run-square--failed, .run-square--timed_out { background: var(--job-fail); }" in css
-    assert "--job-fail: #d64545;" in css  # red
-    assert "--job-miss: #e6a23c;" in css  # amber
-    assert "--job-skip: #9aa0a6;" in css  # grey
+    assert "--job-fail: #b83232;" in css  # red
+    assert "--job-miss: #975a00;" in css  # amber
+    assert "--job-skip: #676d74;" in css  # grey
 
 
 def test_paused_job_shows_paused_and_why(staff_client: Client, user: Any, make_job: Any) -> None:
@@ -91,6 +92,14 @@ def test_search_by_name_and_owner_username(staff_client: Client, make_user: Any,
     make_job(bob, name="send-digest")
     assert listed_names(staff_client.get("/admin/jobs/job/", {"q": "backup"})) == ["backup-db"]
     assert listed_names(staff_client.get("/admin/jobs/job/", {"q": "bob"})) == ["send-digest"]
+
+
+def test_search_by_an_http_jobs_url_and_a_task_jobs_task_name(staff_client: Client, user: Any, make_job: Any) -> None:
+    make_job(user, name="ping", action=factories.http_action(url="https://billing.example.com/health"))
+    make_job(user, name="nightly", action={"type": "task", "task": "heartbeat"})
+    make_job(user, name="other", action={"type": "task", "task": "echo"})
+    assert listed_names(staff_client.get("/admin/jobs/job/", {"q": "billing.example"})) == ["ping"]
+    assert listed_names(staff_client.get("/admin/jobs/job/", {"q": "heartbeat"})) == ["nightly"]
 
 
 def test_filters_enabled_last_status_kind_owner(

@@ -37,6 +37,7 @@ def test_every_change_is_in_the_audit_trail_newest_first(api, user):
     assert updated["http_headers"] == {
         "old": {"Authorization": "••••", "X-Trace": "••••"},
         "new": {"A": "••••"},
+        "summary": ["header A: added", "header Authorization: removed", "header X-Trace: removed"],
     }
     assert SECRET not in response.content.decode() and "new-1" not in response.content.decode()
 

@@ -149,6 +149,15 @@ def test_once_phrase_uses_the_given_timezone(api):
     assert schedule["next_runs"] == ["2031-01-01T12:00:00+01:00"]
 
 
+def test_a_timezone_in_any_case_is_stored_and_answered_as_its_iana_name(api):
+    response = api.post(
+        URL, job_data(schedule={"phrase": "every day at 06:00", "timezone": "europe/BERLIN"}), format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["schedule"]["timezone"] == "Europe/Berlin"
+    assert Job.objects.get().timezone == "Europe/Berlin"
+
+
 def test_cron_interval_and_once_kinds_are_accepted(api):
     cron = api.post(
         URL, job_data(schedule={"kind": "cron", "cron": "*/5 * * * *", "timezone": "Asia/Tokyo"}), format="json"

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from accounts.services import user_deactivate
-from jobs.models import Job, JobEvent
+from jobs.models import Job, JobEvent, JobRun
 from tests.jobs.api.conftest import assert_error
 
 
@@ -117,3 +117,17 @@ def test_only_staff_can_resume_jobs_paused_by_deactivation(login, make_job, user
     assert response.status_code == 200, response.content
     assert response.json()["enabled"] is True
     assert JobEvent.objects.get(job_ref=job.pk, kind="resumed").actor_name == "root"
+
+
+def test_only_staff_can_run_now_a_job_paused_by_deactivation(login, make_job, user, staff):
+    job = make_job(user)
+    user_deactivate(user=user, actor=staff)
+    user.is_active = True  # reactivated later: their jobs stay paused until staff decide
+    user.save(update_fields=["is_active"])
+
+    assert_error(login(user).post(f"/api/v1/jobs/{job.pk}/run/"), 403, "permission_denied")
+    assert not JobRun.objects.filter(job=job).exists()
+    assert not JobEvent.objects.filter(job_ref=job.pk, kind="run_requested").exists()
+
+    assert login(staff).post(f"/api/v1/jobs/{job.pk}/run/").status_code == 202
+    assert JobRun.objects.filter(job=job, trigger="manual").count() == 1

@@ -91,21 +91,31 @@ def test_a_failed_run_is_retried_with_growing_backoff(make_job, sent):
     statuses = list(JobRun.objects.filter(job=job).order_by("attempt").values_list("attempt", "status"))
     assert statuses == [(1, "failed"), (2, "failed"), (3, "failed"), (4, "failed")]
     job.refresh_from_db()
-    assert job.consecutive_failures == 4
+    assert job.consecutive_failures == 1  # one failed slot, however many attempts it took
 
 
-def test_consecutive_failures_pause_the_job(make_job, sent):
-    job = make_job(action={"type": "task", "task": "fail"}, pause_after_failures=2, max_retries=5)
+def test_consecutive_failed_slots_pause_the_job_attempts_do_not(make_job, sent):
+    job = make_job(action={"type": "task", "task": "fail"}, pause_after_failures=2, max_retries=1)
     first = claim(job)
     execute(first, worker="w")
-    retry = JobRun.objects.select_related("job").get(trigger=RunTrigger.RETRY)
-    execute(retry, worker="w")
     job.refresh_from_db()
+    assert job.consecutive_failures == 0  # a retry follows: the slot has not failed yet
+    execute(sent.runs[-1][0], worker="w")
+    job.refresh_from_db()
+    assert (job.consecutive_failures, job.enabled) == (1, True)
+
+    second = claim(job, at=job.next_run_at + timedelta(seconds=10))
+    execute(second, worker="w")
+    job.refresh_from_db()
+    assert (job.consecutive_failures, job.enabled) == (1, True)
+    execute(sent.runs[-1][0], worker="w")
+    job.refresh_from_db()
+    assert job.consecutive_failures == 2
     assert not job.enabled
     assert job.paused_reason == PauseReason.AUTO
     assert job.next_run_at is None
     assert JobEvent.objects.filter(job=job, kind=EventKind.AUTO_PAUSED).exists()
-    assert len(sent.runs) == 1  # no retry after the pause
+    assert len(sent.runs) == 2  # one retry per slot, none after the pause
 
 
 def test_a_success_resets_consecutive_failures(make_job, sent, settings):

@@ -19,7 +19,18 @@ def test_parse_timezone_defaults_to_utc() -> None:
     assert parse({"kind": "cron", "cron": "0 9 * * 1", "timezone": None}, now=NOW).timezone == "UTC"
 
 
-@pytest.mark.parametrize("tz", ["Mars/Base", "", "localtime", "Europe", "../etc/passwd", 5])
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("europe/berlin", "Europe/Berlin"), ("AMERICA/NEW_YORK", "America/New_York"), (" utc ", "UTC"), ("Utc", "UTC")],
+)
+def test_parse_a_timezone_in_any_case_is_stored_as_its_iana_name(typed: str, stored: str) -> None:
+    schedule = parse({"kind": "cron", "cron": "0 9 * * 1", "timezone": typed}, now=NOW)
+    assert schedule.timezone == stored
+    assert to_dict(schedule)["timezone"] == stored
+    assert parse_phrase("every monday at 09:00", timezone=typed, now=NOW).timezone == stored
+
+
+@pytest.mark.parametrize("tz", ["Mars/Base", "", "localtime", "LOCALTIME", "factory", "Europe", "../etc/passwd", 5])
 def test_parse_unknown_timezone(tz: object) -> None:
     fields = field_errors({"kind": "cron", "cron": "0 9 * * 1", "timezone": tz})
     assert list(fields) == ["timezone"]
