@@ -20,7 +20,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiExample,
+    PolymorphicProxySerializer,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.fields import empty
 
@@ -281,6 +286,35 @@ def _policy_int(name: str, **kwargs: Any) -> serializers.IntegerField:
     return serializers.IntegerField(min_value=low, max_value=high, required=False, **kwargs)
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A weekly task",
+            request_only=True,
+            value={
+                "name": "weekly-report",
+                "schedule": {"phrase": "every monday at 09:00", "timezone": "Europe/Berlin"},
+                "action": {"type": "task", "task": "echo", "kwargs": {"hello": "world"}},
+            },
+        ),
+        OpenApiExample(
+            "An http call on a cron schedule",
+            request_only=True,
+            value={
+                "name": "hourly-hook",
+                "schedule": {"kind": "cron", "cron": "5 * * * *"},
+                "action": {
+                    "type": "http",
+                    "method": "POST",
+                    "url": "https://example.com/hook",
+                    "headers": {"Authorization": "Bearer ..."},
+                    "expected_status": [200, 202],
+                },
+                "max_retries": 2,
+            },
+        ),
+    ]
+)
 @closed(ignored=JOB_READ_ONLY_KEYS)
 class JobWriteSerializer(serializers.Serializer):
     """Create (`POST`), replace (`PUT`) or change (`PATCH`) a job.
