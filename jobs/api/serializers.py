@@ -233,8 +233,10 @@ class HttpActionInputSerializer(serializers.Serializer):
 class TaskActionInputSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=[ActionType.TASK.value])
     task = serializers.CharField(help_text="A registered task name, e.g. `echo`.")
-    args = serializers.ListField(child=serializers.JSONField(), required=False)
-    kwargs = serializers.DictField(child=serializers.JSONField(), required=False)
+    args = serializers.ListField(child=serializers.JSONField(), required=False, allow_null=True, help_text="null: [].")
+    kwargs = serializers.DictField(
+        child=serializers.JSONField(), required=False, allow_null=True, help_text="null: {}."
+    )
 
 
 ACTION_SCHEMA = PolymorphicProxySerializer(

@@ -397,3 +397,11 @@ def test_a_create_past_the_per_user_limit_is_a_409(api, user, settings, make_use
     assert "2 jobs" in error["message"]
     assert Job.objects.filter(owner=user).count() == 2
     assert login(make_user()).post(URL, job_data(), format="json").status_code == 201
+
+
+def test_a_tasks_null_args_and_kwargs_are_empty_as_the_schema_says(api):
+    response = api.post(
+        URL, job_data(action={"type": "task", "task": "echo", "args": None, "kwargs": None}), format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["action"]["args"] == [] and response.json()["action"]["kwargs"] == {}
