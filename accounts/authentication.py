@@ -1,9 +1,12 @@
 """JWT authentication: simplejwt's token checks, the revocation list, and a cached user snapshot.
 
 A request with a token costs one round trip to the shared cache, which
-answers both "is this token revoked?" and "who is this user, are they still
-active?" (a snapshot of the user's row, see accounts.user_snapshots). Only
-when the snapshot is missing is the database read.
+answers both "is this token, or its login's refresh family, revoked?" and
+"who is this user, are they still active, which token generation is
+current?" (a snapshot of the user's row, see accounts.user_snapshots). A
+token of another generation than the user's was minted before a password
+change, deactivation or reactivation, and is refused (see accounts.tokens).
+Only when the snapshot is missing is the database read.
 
 If the cache is unreachable, a valid access token is still accepted (access
 tokens are short-lived) but the user is read from the database, so
@@ -21,14 +24,14 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts import user_snapshots
-from accounts.revocation import revoked_key
+from accounts.revocation import revoked_family_key, revoked_key
+from accounts.tokens import check_generation, family_of, generation_of, user_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -69,20 +72,6 @@ def _verified_token(raw_token: bytes, verify: Callable[[bytes], Any]) -> Any:
     return copy.copy(token)
 
 
-def _user_id(claim: Any) -> Any:
-    """The token's user id in the user model's own type; a malformed one makes the token invalid (401).
-
-    Left to the ORM, a non-UUID id is a validation error, which DRF would answer with 400.
-    """
-    if claim is None:
-        return None
-    field = get_user_model()._meta.get_field(api_settings.USER_ID_FIELD)
-    try:
-        return field.to_python(claim)
-    except (ValidationError, TypeError, ValueError) as exc:
-        raise InvalidToken({"detail": "Token has a malformed user id.", "code": "token_not_valid"}) from exc
-
-
 class RevocableJWTAuthentication(JWTAuthentication):
     """simplejwt's checks, plus revocation and the user snapshot in one cache round trip.
 
@@ -103,9 +92,13 @@ class RevocableJWTAuthentication(JWTAuthentication):
             # A signed token whose claims have the wrong type (e.g. `exp` as a string): simplejwt
             # raises these from its checks instead of a TokenError.
             raise InvalidToken({"detail": "Token has malformed claims.", "code": "token_not_valid"}) from exc
-        user_id = _user_id(token.get(api_settings.USER_ID_CLAIM))
+        user_id = user_id_of(token)
+        generation_of(token)  # checked against the user in get_user(); a malformed one is 401 now
+        family = family_of(token)
         jti = token.get(api_settings.JTI_CLAIM)
-        keys = [revoked_key(jti)] if jti else []
+        keys = [revoked_family_key(family)]
+        if jti:
+            keys.append(revoked_key(jti))
         if user_id is not None:
             keys.append(user_snapshots.key(user_id))
         request = getattr(self, "_request", None)
@@ -116,7 +109,9 @@ class RevocableJWTAuthentication(JWTAuthentication):
         except Exception as exc:  # unreachable cache: fail open on revocation only
             logger.warning("token revocation check skipped: store unreachable (%s)", exc)
             found = None
-        if found is not None and jti and found.get(revoked_key(jti)) is not None:
+        if found is not None and (
+            found.get(revoked_family_key(family)) is not None or (jti and found.get(revoked_key(jti)) is not None)
+        ):
             raise InvalidToken({"detail": "Token has been revoked.", "code": "token_revoked"})
         if found is not None and extra:
             request.cache_prefetched = {key: found.get(key) for key in extra}
@@ -126,7 +121,7 @@ class RevocableJWTAuthentication(JWTAuthentication):
         return token
 
     def get_user(self, validated_token: Any) -> Any:
-        user_id = _user_id(validated_token.get(api_settings.USER_ID_CLAIM))
+        user_id = user_id_of(validated_token)
         if user_id is None:
             raise InvalidToken({"detail": "Token contained no recognizable user identification.", "code": "no_user"})
         snapshot = getattr(validated_token, "_cached_snapshot", None)
@@ -140,4 +135,5 @@ class RevocableJWTAuthentication(JWTAuthentication):
                 user_snapshots.store(user)
         if not user.is_active:
             raise AuthenticationFailed("User is inactive.", code="user_inactive")
+        check_generation(validated_token, user)
         return user

@@ -2,51 +2,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer as BaseRefreshSerializer
-from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts.revocation import is_revoked
-from scheduler_site.errors import ServiceUnavailable
+from accounts import services
+from accounts.tokens import RefreshToken
 
 
 class TokenObtainSerializer(TokenObtainPairSerializer):
+    token_class = RefreshToken  # carries the user's token generation and a new refresh family
     default_error_messages = {"no_active_account": "Invalid username or password."}
 
 
-def load_live_refresh_token(raw: str) -> RefreshToken:
-    """Decode a refresh token and check it is neither revoked nor owned by an inactive user.
-
-    Fails closed: if the revocation store is unreachable this raises
-    ServiceUnavailable (503) rather than honour a token that may be revoked.
-    """
-    try:
-        token = RefreshToken(raw)
-    except TokenError as exc:
-        raise AuthenticationFailed(str(exc), code="token_not_valid") from exc
-    try:
-        revoked = is_revoked(token[api_settings.JTI_CLAIM])
-    except Exception as exc:
-        raise ServiceUnavailable("The token revocation store is unreachable; try again shortly.") from exc
-    if revoked:
-        raise AuthenticationFailed("Token has been revoked.", code="token_revoked")
-    user_id = token.get(api_settings.USER_ID_CLAIM)
-    user = get_user_model().objects.filter(**{api_settings.USER_ID_FIELD: user_id}).first()
-    if user is None or not user.is_active:
-        raise AuthenticationFailed("User is inactive or no longer exists.", code="user_inactive")
-    return token
-
-
 class TokenRefreshSerializer(BaseRefreshSerializer):
+    """A live refresh token in; a new access token and the rotated refresh token out."""
+
+    refresh = serializers.CharField()
+    access = serializers.CharField(read_only=True)
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
-        token = load_live_refresh_token(attrs["refresh"])
-        return {"access": str(token.access_token)}
+        return services.token_refresh(refresh=attrs["refresh"])
 
 
 class LogoutSerializer(serializers.Serializer):
@@ -58,10 +35,6 @@ class TokenPairSerializer(serializers.Serializer):
 
     access = serializers.CharField()
     refresh = serializers.CharField()
-
-
-class AccessTokenSerializer(serializers.Serializer):
-    access = serializers.CharField()
 
 
 @extend_schema_field(

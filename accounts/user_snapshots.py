@@ -1,7 +1,8 @@
 """Snapshots of users in the shared cache, so an authenticated API request needs no database read.
 
 A snapshot holds what requests use (id, username, email, is_active,
-is_staff, is_superuser), never the password hash. Every save or delete of a
+is_staff, is_superuser, and the token generation every token is checked
+against), never the password hash. Every save or delete of a
 user through the ORM drops its snapshot (signal handlers in accounts.apps:
 the one place that sees every write path, admin included), so deactivation
 takes effect on the next request in every process. Snapshots expire after
@@ -22,11 +23,12 @@ from django.core.cache import cache
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_TTL = 60
-FIELDS = ("username", "email", "is_active", "is_staff", "is_superuser")
+FIELDS = ("username", "email", "is_active", "is_staff", "is_superuser", "token_generation")
 
 
 def key(user_id: Any) -> str:
-    return f"user-snapshot:{user_id}"
+    # "2": snapshots with the token generation; those stored before it are never read.
+    return f"user-snapshot:2:{user_id}"
 
 
 def store(user: Any) -> None:

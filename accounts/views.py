@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 
 from accounts import services
-from accounts.serializers import AccessTokenSerializer, LogoutSerializer, MeSerializer, TokenPairSerializer
+from accounts.serializers import LogoutSerializer, MeSerializer, TokenPairSerializer
 from accounts.throttles import LoginAttempt
 from scheduler_site.openapi import error_response
 
@@ -45,16 +45,20 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
         return response
 
 
-@extend_schema(tags=["auth"], responses={200: AccessTokenSerializer, **_AUTH_ERRORS, **_STORE_DOWN})
+@extend_schema(tags=["auth"], responses={200: TokenPairSerializer, **_AUTH_ERRORS, **_STORE_DOWN})
 class TokenRefreshView(jwt_views.TokenRefreshView):
-    """Exchange a live refresh token for a new access token."""
+    """Exchange a live refresh token for a new access token and a new refresh token (rotation).
+
+    The old refresh token is revoked; presenting it again revokes every token of its login.
+    """
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
 
 class LogoutView(APIView):
-    """Revoke the refresh token in the body and the access token presented with it."""
+    """End the login of the refresh token in the body: it, every token rotated from the same login, and
+    the access token presented."""
 
     permission_classes = [IsAuthenticated]
 

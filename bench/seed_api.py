@@ -31,8 +31,8 @@ def main() -> None:
     django.setup()
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
-    from rest_framework_simplejwt.tokens import AccessToken
 
+    from accounts.tokens import RefreshToken
     from jobs import services
     from jobs.models import Job
 
@@ -76,7 +76,8 @@ def main() -> None:
         first_job[owner_id] = job_id
     with open(args.out, "w") as out:
         for user in users:
-            out.write(f"{AccessToken.for_user(user)} {first_job[user.pk]}\n")
+            # The service's own tokens (with the user's token generation and a family), as a login mints.
+            out.write(f"{RefreshToken.for_user(user).access_token} {first_job[user.pk]}\n")
     print(f"seeded {len(users)} users, {len(rows)} jobs")
 
 

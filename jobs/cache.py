@@ -4,8 +4,14 @@ Keys are versioned: every write to a job bumps its owner's version (and the
 global version staff views use) to a fresh token, so the next read in any
 process misses and sees the write. Nothing ever scans keys. Entries live at most
 API_CACHE_TTL_SECONDS and never past the earliest `next_run_at` they contain,
-so cached `next_runs` are never in the past; a bump lost while the cache was
-unreachable is thus bounded by the TTL.
+so cached `next_runs` are never in the past.
+
+A bump that fails (Redis unreachable or stalled while a write commits) is not
+dropped: the process retries it every BUMP_RETRY_SECONDS until it succeeds, for
+as long as an entry could live (API_CACHE_TTL_SECONDS). So once Redis answers
+again, an entry cached before the write stops being served within about that
+interval instead of living out its TTL. (A process that dies with a bump
+pending leaves the TTL as the bound.)
 
 The cache is an accelerator only: when it is unreachable every function here
 logs a warning and the caller reads from the database.
@@ -15,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -60,21 +68,73 @@ def bump(owner_id: Any) -> None:
     flushed) its replacement can never coincide with an old version whose
     entries are still cached.
     """
-    try:
-        cache.set_many({_OWNER.format(owner_id): _new_version(), _GLOBAL: _new_version()}, timeout=None)
-    except Exception as exc:
-        _warn("invalidation", exc)
+    bump_many([owner_id])
 
 
 def bump_many(owner_ids: Iterable[Any]) -> None:
-    """`bump` for several owners in one round trip."""
-    versions = {_OWNER.format(owner_id): _new_version() for owner_id in owner_ids}
-    if not versions:
+    """`bump` for several owners in one round trip; retried in the background if the cache fails."""
+    owners = list(owner_ids)
+    if not owners:
         return
     try:
-        cache.set_many({**versions, _GLOBAL: _new_version()}, timeout=None)
+        _set_versions(owners)
     except Exception as exc:
         _warn("invalidation", exc)
+        _retry.add(owners)
+
+
+def _set_versions(owners: Iterable[Any]) -> None:
+    versions = {_OWNER.format(owner_id): _new_version() for owner_id in owners}
+    cache.set_many({**versions, _GLOBAL: _new_version()}, timeout=None)
+
+
+BUMP_RETRY_SECONDS = 0.5
+
+
+class _BumpRetry:
+    """Owners whose bump failed, retried by one daemon thread per process until the cache takes them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: set[Any] = set()
+        self._since = 0.0  # monotonic time of the oldest failure still pending
+        self._running = False
+
+    def add(self, owners: Iterable[Any]) -> None:
+        with self._lock:
+            if not self._pending:
+                self._since = time.monotonic()
+            self._pending.update(owners)
+            if self._running:
+                return
+            self._running = True
+        threading.Thread(target=self._run, name="jobs-cache-bump-retry", daemon=True).start()
+
+    def pending(self) -> set[Any]:
+        with self._lock:
+            return set(self._pending)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(BUMP_RETRY_SECONDS)
+            with self._lock:
+                owners = list(self._pending)
+                expired = time.monotonic() - self._since > settings.API_CACHE_TTL_SECONDS
+                if not owners or expired:  # done, or every entry it guarded has expired anyway
+                    self._pending.clear()
+                    self._running = False
+                    return
+            try:
+                _set_versions(owners)
+            except Exception as exc:  # still unreachable: the first failure was logged as a warning
+                logger.debug("jobs cache invalidation retry failed: %s", exc)
+                continue
+            logger.info("jobs cache invalidation of %d owner(s) done after the cache came back", len(owners))
+            with self._lock:
+                self._pending.difference_update(owners)
+
+
+_retry = _BumpRetry()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
 
+from csp import constants as csp
+
 from scheduler_site.env import ConfigReader, databases_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,6 +53,24 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # Probes and scrapers call these over plain HTTP from inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp) on every answer: scripts only from this site, or inline with the
+# request's nonce (django-celery-beat's crontab help, templates/admin/djcelery/); the API docs load their
+# init script as a file (SpectacularSwaggerSplitView). Styles may be inline: the admin and Swagger UI use
+# style attributes, and a style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF, csp.NONCE],
+        "style-src": [csp.SELF, csp.UNSAFE_INLINE],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF, "data:"],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    }
+}
 
 # --- Storage ----------------------------------------------------------------
 MONGODB_URI = env.str("MONGODB_URI", "")
@@ -140,6 +160,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     _BEAT_APP,
     "accounts",
     "jobs",
@@ -156,6 +177,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "scheduler_site.middleware.PrivateApiResponsesMiddleware",
 ]
 
@@ -285,6 +307,10 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
     "TOKEN_OBTAIN_SERIALIZER": "accounts.serializers.TokenObtainSerializer",
     "TOKEN_REFRESH_SERIALIZER": "accounts.serializers.TokenRefreshSerializer",
+    # Refresh returns a new refresh token and revokes the old one; accounts.services.token_refresh
+    # does it (with the revocation list in Redis: the blacklist app cannot run on MongoDB).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": False,
 }
 
 # --- Jobs -------------------------------------------------------------------

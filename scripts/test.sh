@@ -20,6 +20,8 @@ fi
 scripts/services.sh
 # Debian's chromium for the admin's browser tests (they report themselves skipped without it).
 scripts/install_browser.sh || echo "chromium could not be installed: the browser tests will be skipped"
+# Debian's nginx for the proxy test (tests/deploy/test_nginx.py; skipped without it).
+scripts/install_nginx.sh || echo "nginx could not be installed: the proxy test will be skipped"
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

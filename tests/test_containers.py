@@ -271,7 +271,7 @@ def test_gunicorn_config_binds_the_published_port_and_keeps_access_log_off(monke
         monkeypatch.delenv(name, raising=False)
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert config["bind"] == "0.0.0.0:8000"
-    assert "8000:8000" in SERVICES["web"]["ports"]
+    assert "8000" in SERVICES["web"]["expose"]
     assert "EXPOSE 8000" in DOCKERFILE
     assert config["accesslog"] is None
     assert config["graceful_timeout"] > 0
@@ -368,3 +368,17 @@ def test_every_variable_read_is_documented_in_env_example():
     documented = set(re.findall(r"^(\w+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     read = settings_variables() | os_environ_variables(ROOT / "gunicorn.conf.py")
     assert read - documented == set()
+
+
+def test_only_nginx_is_published_and_it_reaches_web_with_the_repositorys_template():
+    published = sorted(name for name, service in SERVICES.items() if service.get("ports"))
+    assert published == ["nginx"]
+    nginx = SERVICES["nginx"]
+    assert nginx["ports"] == ["8000:8000"]
+    assert nginx["environment"]["WEB_UPSTREAM"] == "web:8000"
+    assert "./deploy/nginx:/etc/nginx/templates:ro" in nginx["volumes"]
+    template = (ROOT / "deploy" / "nginx" / "default.conf.template").read_text()
+    assert "${WEB_UPSTREAM}" in template and "${NGINX_PORT}" in template
+    assert nginx["depends_on"]["web"]["condition"] == "service_healthy"
+    # One proxy in front: DRF takes the client's address from nginx's X-Forwarded-For.
+    assert service_environment("web")["NUM_PROXIES"] == "1"

@@ -6,11 +6,12 @@ import uuid
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from jobs.admin.shared import ReadOnlyAdmin, change_url, event_summary
+from jobs.admin.shared import ReadOnlyAdmin, change_url, event_summary, event_time
 from jobs.models import Job, JobEvent
 
 
@@ -29,9 +30,11 @@ class JobRefFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[JobEvent]) -> QuerySet[JobEvent]:
         value = self.value()
-        if value and _is_uuid(value):
-            return queryset.filter(job_ref=value)
-        return queryset
+        if not value:
+            return queryset
+        if not _is_uuid(value):  # the admin's "?e=1" page, not every job's events
+            raise IncorrectLookupParameters(f"{value!r} is not a job id")
+        return queryset.filter(job_ref=value)
 
 
 def _is_uuid(value: str) -> bool:
@@ -44,12 +47,16 @@ def _is_uuid(value: str) -> bool:
 
 @admin.register(JobEvent)
 class JobEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "job_link", "actor_name", "kind", "summary")
+    list_display = ("when", "job_link", "actor_name", "kind", "summary")
     list_filter = ("kind", JobRefFilter, ("created_at", admin.DateFieldListFilter))
     search_fields = ("job_name", "actor_name")
     search_help_text = "Search by job name or actor."
-    fields = ("created_at", "job_link", "actor_name", "kind", "summary", "changes")
-    readonly_fields = ("job_link", "summary")
+    fields = ("when", "job_link", "actor_name", "kind", "summary", "changes")
+    readonly_fields = ("when", "job_link", "summary")
+
+    @admin.display(description="When", ordering="created_at")
+    def when(self, event: JobEvent) -> str:
+        return event_time(event.created_at)
 
     @admin.display(description="Job", ordering="job_name")
     def job_link(self, event: JobEvent) -> str:

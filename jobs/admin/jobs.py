@@ -22,7 +22,16 @@ from django.views.decorators.http import require_POST
 
 from jobs import schedules, selectors, services
 from jobs.admin.forms import JobAdminForm, ScheduleForm, fire_times
-from jobs.admin.shared import change_url, duration, event_summary, excerpt, in_zone, lateness, status_badge
+from jobs.admin.shared import (
+    change_url,
+    duration,
+    event_summary,
+    event_time,
+    excerpt,
+    lateness,
+    slot_time,
+    status_badge,
+)
 from jobs.diagnostics.display import relative
 from jobs.models import FAILED_STATUSES, Job, JobEvent, JobRun, PauseReason, RunStatus
 
@@ -90,11 +99,10 @@ class JobAdmin(admin.ModelAdmin):
         if when is None:
             return "—"
         return format_html(
-            '<span data-countdown="{}" title="{}">{}</span><br><small class="quiet">{}</small>',
-            when.isoformat(),
+            '<span data-countdown="{}">{}</span><br><small class="quiet">{}</small>',
             when.isoformat(),
             relative(when),
-            in_zone(when, job.timezone),
+            slot_time(when, job.timezone),
         )
 
     @admin.display(description="Last status", ordering="last_status")
@@ -346,9 +354,10 @@ class JobAdmin(admin.ModelAdmin):
 
 
 def _when(moment: datetime | None, zone: str) -> str:
+    """Something that happened: in the viewer's zone, and how long ago."""
     if moment is None:
         return "—"
-    return format_html('{} <span class="quiet">({})</span>', in_zone(moment, zone), relative(moment))
+    return format_html('{} <span class="quiet">({})</span>', event_time(moment, zone), relative(moment))
 
 
 def _jobs(n: int) -> str:
@@ -405,8 +414,8 @@ def job_page_context(job: Job) -> dict[str, Any]:
                 "badge": status_badge(run.status),
                 "trigger": run.get_trigger_display(),
                 "attempt": run.attempt,
-                "scheduled": in_zone(run.scheduled_for, job.timezone),
-                "started": in_zone(run.started_at, job.timezone),
+                "scheduled": slot_time(run.scheduled_for, job.timezone),
+                "started": event_time(run.started_at, job.timezone),
                 "lateness": lateness(run),
                 "duration": duration(run),
                 "error": excerpt(run.error or run.reason),
@@ -416,7 +425,7 @@ def job_page_context(job: Job) -> dict[str, Any]:
         "all_runs_url": reverse("admin:jobs_jobrun_changelist") + f"?job__id__exact={job.pk}",
         "audit_trail": [
             {
-                "at": in_zone(event.created_at, job.timezone),
+                "at": event_time(event.created_at, job.timezone),
                 "relative": relative(event.created_at),
                 "actor": event.actor_name,
                 "kind": event.kind.replace("_", " ").capitalize(),

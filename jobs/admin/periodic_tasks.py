@@ -27,7 +27,7 @@ from django.utils.html import format_html
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
-from jobs.admin.shared import change_url, in_zone
+from jobs.admin.shared import change_url, event_time
 from jobs.models import Job
 
 JOB_TASK_PREFIX = "job:"
@@ -137,8 +137,8 @@ class JobAwarePeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
         # The project's scheduler never fires a mirror row, so its own last_run_at stays empty: show the job's.
         job = _job_of(task)
         if job is not None:
-            return in_zone(job.last_run_at, job.timezone)
-        return in_zone(task.last_run_at, "UTC")
+            return event_time(job.last_run_at, job.timezone)
+        return event_time(task.last_run_at)
 
     def _is_job_owned(self, obj: PeriodicTask | None) -> bool:
         return job_id_of_task(obj) is not None

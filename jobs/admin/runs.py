@@ -12,7 +12,17 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from jobs.admin.shared import ReadOnlyAdmin, change_url, duration, excerpt, in_zone, lateness, status_badge
+from jobs.admin.shared import (
+    ReadOnlyAdmin,
+    change_url,
+    duration,
+    event_time,
+    excerpt,
+    in_zone,
+    lateness,
+    slot_time,
+    status_badge,
+)
 from jobs.models import Job, JobRun
 
 
@@ -120,19 +130,19 @@ class JobRunAdmin(ReadOnlyAdmin):
     # Times in the job's own zone, as on the job's page.
     @admin.display(description="Scheduled for", ordering="scheduled_for")
     def scheduled_display(self, run: JobRun) -> str:
-        return in_zone(run.scheduled_for, run.job.timezone)
+        return slot_time(run.scheduled_for, run.job.timezone)
 
     @admin.display(description="Started", ordering="started_at")
     def started_display(self, run: JobRun) -> str:
-        return in_zone(run.started_at, run.job.timezone)
+        return event_time(run.started_at, run.job.timezone)
 
     @admin.display(description="Finished")
     def finished_display(self, run: JobRun) -> str:
-        return in_zone(run.finished_at, run.job.timezone)
+        return event_time(run.finished_at, run.job.timezone)
 
     @admin.display(description="Recorded")
     def created_display(self, run: JobRun) -> str:
-        return in_zone(run.created_at, run.job.timezone)
+        return event_time(run.created_at, run.job.timezone)
 
     @admin.display(description="Lateness")
     def lateness_display(self, run: JobRun) -> str:

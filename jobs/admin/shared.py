@@ -33,6 +33,33 @@ def in_zone(moment: datetime | None, zone: str) -> str:
     return format_local(moment.astimezone(tz))
 
 
+# One timestamp format on every page (`Mon 2025-06-02 09:00 CEST`), with the UTC time on hover:
+# - `slot_time`: when a schedule says something happens (a slot, a next run), in the job's own zone,
+#   where the schedule is defined;
+# - `event_time`: when something happened (a run started, an edit), in the viewer's zone: the page
+#   shows it in `zone` (the job's, or UTC) and jobs/static/jobs/live.js rewrites it in the browser's zone.
+
+
+def slot_time(moment: datetime | None, zone: str) -> str:
+    return _time(moment, zone, viewer=False)
+
+
+def event_time(moment: datetime | None, zone: str = "UTC") -> str:
+    return _time(moment, zone, viewer=True)
+
+
+def _time(moment: datetime | None, zone: str, *, viewer: bool) -> str:
+    if moment is None:
+        return "—"
+    utc = moment.astimezone(UTC)
+    template = (
+        '<time datetime="{}" title="{}" data-viewer-zone>{}</time>'
+        if viewer
+        else '<time datetime="{}" title="{}">{}</time>'
+    )
+    return format_html(template, utc.isoformat(), format_local(utc), in_zone(moment, zone))
+
+
 def lateness(run: JobRun) -> str:
     """How late a run started against its slot. A retry waits for its backoff by design and a manual
     run has no slot (its time is the request's), so their delay is not lateness."""

@@ -84,3 +84,20 @@ def test_logging_in_again_after_logout_works(anon, user, login):
     fresh = login(user)
     assert fresh.get(ME).status_code == 200
     assert anon.get(ME, **bearer(client.tokens["access"])).status_code == 401
+
+
+def test_logout_ends_every_token_of_the_login_rotated_or_not(anon, user, api):
+    rotated = anon.post(REFRESH, {"refresh": api.tokens["refresh"]}, format="json").json()
+    newest = anon.post(REFRESH, {"refresh": rotated["refresh"]}, format="json").json()
+    assert api.post(URL, {"refresh": newest["refresh"]}, format="json").status_code == 204
+
+    for access in (rotated["access"], newest["access"]):  # minted by refresh, never presented to logout
+        assert_401(anon.get(ME, **bearer(access)), "token_revoked")
+    assert_401(anon.post(REFRESH, {"refresh": newest["refresh"]}, format="json"), "token_revoked")
+
+
+def test_logout_with_an_already_rotated_refresh_token_is_a_reuse(anon, user, api):
+    rotated = anon.post(REFRESH, {"refresh": api.tokens["refresh"]}, format="json").json()
+    assert_401(api.post(URL, {"refresh": api.tokens["refresh"]}, format="json"), "token_revoked")
+    assert_401(anon.post(REFRESH, {"refresh": rotated["refresh"]}, format="json"), "token_revoked")
+    assert_401(anon.get(ME, **bearer(rotated["access"])), "token_revoked")

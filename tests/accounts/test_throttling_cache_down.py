@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,25 +18,10 @@ from rest_framework.test import APIClient
 
 from accounts import throttles
 from scheduler_site.metrics import REGISTRY
-from tests.processes import free_port
+from tests.redis_server import PrivateRedis, caches_at
 
 URL = "/api/v1/token/"
 ATTACKER = "203.0.113.66"
-
-
-def caches_at(location: str) -> dict:
-    return {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": location,
-            "KEY_PREFIX": "scheduler",
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                "SOCKET_CONNECT_TIMEOUT": 0.2,
-                "SOCKET_TIMEOUT": 0.2,
-            },
-        }
-    }
 
 
 @pytest.fixture(autouse=True)
@@ -61,41 +45,6 @@ def cache_down(settings, user):
     with pytest.raises(redis.exceptions.ConnectionError):
         cache.get("probe")
     return user
-
-
-class PrivateRedis:
-    """A redis-server of the test's own on a free port, stopped by its PID and started again empty."""
-
-    def __init__(self, tmp_path) -> None:
-        self.port = free_port()
-        self.dir = tmp_path
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        client.close()
-
-    def stop(self) -> None:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -15,17 +15,23 @@ def claims_of(token: str) -> dict[str, Any]:
     return jwt.decode(token, settings.SECRET_KEY, algorithms=[settings.ALGORITHM])
 
 
-def forge(user: Any, *, key: str | None = None, algorithm: str | None = None, **claims: Any) -> str:
-    """A token the service would accept, unless `key`, `algorithm` or `claims` say otherwise."""
+def forge(user: Any, *, key: str | None = None, algorithm: str | None = None, without: Any = (), **claims: Any) -> str:
+    """A token the service would accept, unless `key`, `algorithm`, `without` (claims left out) or `claims`
+    say otherwise."""
     now = int(time.time())
+    jti = uuid.uuid4().hex
     payload = {
         "token_type": "access",
         "exp": now + 600,
         "iat": now,
-        "jti": uuid.uuid4().hex,
+        "jti": jti,
         "user_id": str(user.pk),
+        "gen": user.token_generation,
+        "family": jti,
         **claims,
     }
+    for claim in without:
+        del payload[claim]
     algorithm = algorithm or settings.ALGORITHM
     if algorithm == "none":
         return jwt.encode(payload, None, algorithm="none")

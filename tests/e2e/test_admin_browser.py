@@ -234,6 +234,11 @@ def page(browser: Any, stack: Stack) -> Iterator[Any]:
     page.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # A script or style the Content-Security-Policy blocked is reported on the console only.
+    page.on(
+        "console",
+        lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     yield page
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
@@ -437,10 +442,16 @@ def test_operator_edits_and_saves_each_kind_of_job_through_its_page(page: Any, s
     expect(page.locator(".messagelist")).to_contain_text("Resumed 1 job.")
     page.click("button.job-tool-button--run")
     expect(page.locator(".messagelist")).to_contain_text("Queued a manual run of 1 job.")
+    list_action(page, "nightly-backup", "duplicate")  # the bulk form of Duplicate
+    expect(page.locator(".messagelist")).to_contain_text("Created 1 job (paused)")
     list_action(page, "heartbeat (copy)", "delete_selected")
     page.click('input[type="submit"]')  # "Yes, I'm sure"
     expect(page.locator(".messagelist")).to_contain_text("Successfully deleted 1 job")
     expect(page.get_by_role("link", name="heartbeat (copy)", exact=True)).to_have_count(0)
+
+    # django-celery-beat's task form runs its inline script under the CSP (with the request's nonce).
+    page.goto("/admin/django_celery_beat/periodictask/add/")
+    expect(page.locator("#id_name")).to_be_visible()
 
 
 # What an operator cannot see without a horizontal scroll they may not notice: an element whose right
@@ -483,8 +494,10 @@ def test_nothing_is_cut_off_on_a_laptop_or_a_phone(browser: Any, stack: Stack, w
     laptop = width >= 1024
     try:
         log_in(page)
+        page.goto("/admin/jobs/job/")
+        job_page = page.get_by_role("link", name="heartbeat", exact=True).get_attribute("href")
         problems = {}
-        for name, url in PAGES.items():
+        for name, url in {**PAGES, "job_page": job_page}.items():
             page.goto(url)
             screenshot(page, f"{name}_{width}x{height}")
             clipped = page.evaluate(CLIPPED, laptop)
@@ -526,3 +539,29 @@ def test_the_main_pages_have_no_serious_accessibility_violations(page: Any, stac
         if serious:
             problems[name] = serious
     assert not problems, "\n".join(f"{name}: {line}" for name, lines in problems.items() for line in lines)
+
+
+def test_the_api_docs_render_under_the_content_security_policy(page: Any, stack: Stack) -> None:
+    page.goto("/api/docs/")
+    expect(page.locator(".swagger-ui .information-container")).to_contain_text("Scheduler")
+    expect(page.locator(".opblock-tag-section").first).to_be_visible()
+
+
+def test_times_of_what_happened_show_in_the_viewers_zone_slots_in_the_jobs(browser: Any, stack: Stack) -> None:
+    if not stack.has_worker:
+        pytest.skip("needs runs")
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=stack.url, timezone_id="Asia/Tokyo")
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    try:
+        log_in(page)
+        open_job(page, "weekly-report")  # Europe/Berlin, run by hand in the first test
+        started = page.locator("#recent-runs tr.run-row time[data-viewer-zone]").first
+        expect(started).to_contain_text("GMT+9")  # the viewer's zone (Tokyo), not the job's
+        assert started.get_attribute("title").endswith(" UTC")
+        audit = page.locator("#audit-trail time[data-viewer-zone]").first
+        expect(audit).to_contain_text("GMT+9")
+        next_run = page.locator("fieldset.job-state .field-next_run_detail time")
+        expect(next_run).to_contain_text("09:00 CE")  # a slot: the job's own zone
+    finally:
+        context.close()

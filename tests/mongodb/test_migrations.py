@@ -21,6 +21,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.recorder import MigrationRecorder
 
+from accounts.models import User
 from jobs.execution import claims
 from jobs.execution.store import mongodb_migrations as mongo
 from jobs.models import Job, JobEvent, JobRun
@@ -127,3 +128,19 @@ def test_jobs_0002_moves_the_keys_of_existing_documents_into__id(database_at_job
         call_command("migrate", "jobs", "0001", verbosity=0)
     assert ("jobs", "0002_keys_in__id_claim_per_job") in MigrationRecorder(connection).applied_migrations()
     assert mql.store.indexes["jobs_jobrun"]["run_claim_per_job"]  # nothing was undone
+
+
+def test_accounts_0002_gives_existing_users_token_generation_0(mql: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tokens compare their `gen` claim with the user's field: a document without it would refuse them all.
+    monkeypatch.setattr(mql, "store", Store())
+    try:
+        call_command("migrate", "accounts", "0001", verbosity=0)
+        before = MigrationExecutor(connection).loader.project_state(("accounts", "0001_initial")).apps
+        user = before.get_model("accounts", "User").objects.create(username="before-0002")
+        assert "token_generation" not in mql.store.docs("users")[0]
+        call_command("migrate", "accounts", "0002", verbosity=0)
+        (doc,) = mql.store.docs("users")
+        assert doc["token_generation"] == 0
+        assert User.objects.get(pk=user.pk).token_generation == 0
+    finally:
+        ContentType.objects.clear_cache()

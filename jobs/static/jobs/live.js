@@ -1,6 +1,9 @@
 /*
  * Live admin pages: the job list, a job's page and the overview refresh what they show every few
- * seconds without a reload, and countdowns ("in 14 seconds") tick every second.
+ * seconds without a reload, countdowns ("in 14 seconds") tick every second, and times of things that
+ * happened (<time data-viewer-zone>) are shown in the viewer's own time zone (the server writes them
+ * in the job's zone or UTC; the UTC time is in each one's tooltip). Loaded on every admin page
+ * (templates/admin/base_site.html); a page with nothing to refresh is never fetched again.
  *
  * Refresh: the page is fetched again (same URL) and
  *   - the job list's rows are updated cell by cell where the same jobs are listed in the same order
@@ -38,6 +41,25 @@
       text = count + NBSP + unit + (count === 1 ? "" : "s");
     }
     return seconds > 0 ? "in " + text : text + " ago";
+  }
+
+  // `Mon 2025-06-02 09:00 CEST` (seconds only when there are any), as the server writes times.
+  const VIEWER_FORMAT = new Intl.DateTimeFormat("en-GB", {
+    weekday: "short", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short",
+  });
+
+  function viewerText(date) {
+    const p = Object.fromEntries(VIEWER_FORMAT.formatToParts(date).map((part) => [part.type, part.value]));
+    const clock = p.second === "00" ? `${p.hour}:${p.minute}` : `${p.hour}:${p.minute}:${p.second}`;
+    return `${p.weekday} ${p.year}-${p.month}-${p.day} ${clock} ${p.timeZoneName}`;
+  }
+
+  function localise(root) {
+    root.querySelectorAll("time[data-viewer-zone]").forEach(function (el) {
+      const at = new Date(el.getAttribute("datetime"));
+      if (!Number.isNaN(at.getTime())) el.textContent = viewerText(at);
+    });
   }
 
   function tick() {
@@ -94,6 +116,7 @@
       });
       if (!response.ok || response.redirected) return; // e.g. logged out: leave the page as it is
       const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      localise(fresh);  // compared with what the page shows, already localised
       updateRows(fresh);
       updateRegions(fresh);
       tick();
@@ -105,10 +128,16 @@
     }
   }
 
+  function refreshable() {
+    return document.querySelector("#result_list input.action-select") !== null ||
+      REGIONS.some((selector) => document.querySelector(selector) !== null);
+  }
+
   function start() {
+    localise(document);
     tick();
     window.setInterval(tick, 1000);
-    window.setInterval(refresh, REFRESH_SECONDS * 1000);
+    if (refreshable()) window.setInterval(refresh, REFRESH_SECONDS * 1000);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
