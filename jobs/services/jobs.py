@@ -188,7 +188,8 @@ def _validate_action(
         "http": {"type", "method", "url", "headers", "body", "expected_status", "follow_redirects"},
         "task": {"type", "task", "args", "kwargs"},
     }
-    if kind not in allowed_keys:
+    # An object or a list is unhashable: the membership test alone would raise TypeError (a 500).
+    if not isinstance(kind, str) or kind not in allowed_keys:
         raise ValidationError({"action.type": ['Must be "http" or "task".']})
     for key in data:
         if key not in allowed_keys[kind]:
