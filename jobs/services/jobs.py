@@ -310,7 +310,9 @@ def _action_size_errors(fields: Mapping[str, Any]) -> dict[str, list[str]]:
     if len(fields["http_body"].encode("utf-8")) > MAX_HTTP_BODY_BYTES:
         errors["action.body"] = [f"Must be at most {MAX_HTTP_BODY_BYTES} bytes (UTF-8)."]
     try:
-        size = len(json.dumps([fields["task_args"], fields["task_kwargs"]], ensure_ascii=False).encode("utf-8"))
+        # allow_nan=False: NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them (a 500).
+        text = json.dumps([fields["task_args"], fields["task_kwargs"]], ensure_ascii=False, allow_nan=False)
+        size = len(text.encode("utf-8"))
     except (TypeError, ValueError, RecursionError):
         errors["action.kwargs"] = ["Must be plain JSON (objects, arrays, strings, numbers, true/false/null)."]
     else:
