@@ -56,6 +56,7 @@ WARM_TTL = 3600
 _WARMING_KEY = "revocations:warming"
 _WARMING_TTL = 120
 _WARM_BATCH = 1000
+_WARM_SPREAD = 300
 
 
 class RevocationStoreUnavailable(Exception):
@@ -192,15 +193,21 @@ def warm() -> bool:
         return False
     copied = 0
     try:
+        # Rows come by expiry; a batch shares the expiry of its last row, so it holds rows that expire
+        # within _WARM_SPREAD seconds of each other: an entry outlives its row by at most that much
+        # (harmless: its tokens have expired), and a day of revocations is a few hundred round trips.
         batch: dict[str, int] = {}
-        latest = 0.0
+        first = latest = 0.0
         for row_key, expires_at in _unexpired():
-            batch[_cache_key(row_key)] = 1
-            latest = expires_at.timestamp()  # rows come by expiry: the batch's last lives longest
-            if len(batch) >= _WARM_BATCH:
+            at = expires_at.timestamp()
+            if batch and (len(batch) >= _WARM_BATCH or at - first > _WARM_SPREAD):
                 cache.set_many(batch, timeout=_ttl(latest))
                 copied += len(batch)
                 batch = {}
+            if not batch:
+                first = at
+            batch[_cache_key(row_key)] = 1
+            latest = at
         if batch:
             cache.set_many(batch, timeout=_ttl(latest))
             copied += len(batch)
