@@ -111,7 +111,7 @@ else:
     _BEAT_APP = "django_celery_beat"
 
 # --- Shared state between processes (cache) ----------------------------------
-# Response cache, throttle counters, revoked token ids and short locks must be
+# Response cache, throttle counters, revoked token ids (a copy: accounts.revocation) and short locks must be
 # shared by every web, worker and beat process, so a per-process memory cache
 # is never used. Without Redis, the database cache on the embedded SQLite file
 # is what all local processes share.
