@@ -121,6 +121,7 @@ def test_the_copy_leaves_out_expired_revocations_and_outlives_none_by_much(db):
 
 
 def test_only_one_process_copies_at_a_time(db):
+    cache.clear()
     assert cache.add("revocations:warming", "someone else", timeout=60)
     assert not revocation.warm()
     assert cache.get(revocation.WARM_KEY) is None

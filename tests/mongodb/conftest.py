@@ -86,14 +86,6 @@ else:
             pytest.fail("the MQL guard found problems:\n" + "\n".join(problems), pytrace=False)
 
     @pytest.fixture(autouse=True)
-    def _warm_revocations(_clean_cache: None) -> None:
-        """The cache as a running service has it: holding every revocation (the marker set), so the recorded
-        paths are the steady state; the paths of a cache that lost them are recorded by their own tests."""
-        from accounts import revocation
-
-        assert revocation.warm()
-
-    @pytest.fixture(autouse=True)
     def _ordered_ids(monkeypatch: pytest.MonkeyPatch) -> None:
         """UUID keys that grow in creation order, so code that walks rows by key (beat_sync.sync_all)
         issues its queries in the same order on every run and the fixtures stay stable."""
