@@ -151,7 +151,7 @@ def revocation_from(found: dict[str, object], jti: str | None, family: str) -> t
         warm()
         return answer
     return (
-        bool(jti) and found.get(revoked_key(jti)) is not None,  # type: ignore[arg-type]
+        bool(jti) and found.get(revoked_key(jti)) is not None,
         found.get(revoked_family_key(family)) is not None,
     )
 
