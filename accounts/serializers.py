@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer as BaseRefreshSerializer
@@ -36,10 +37,21 @@ class TokenPairSerializer(serializers.Serializer):
     refresh = serializers.CharField()
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "anyOf": [{"format": "email"}, {"maxLength": 0}],
+        "description": "The user's email address; empty when none was given (Django users may have none).",
+    }
+)
+class EmailOrBlankField(serializers.CharField):
+    pass
+
+
 class MeSerializer(serializers.Serializer):
     """The signed-in user, as `GET /api/v1/me/` shows them."""
 
     id = serializers.CharField(read_only=True)
     username = serializers.CharField(read_only=True)
-    email = serializers.EmailField(read_only=True)
+    email = EmailOrBlankField(read_only=True)
     is_staff = serializers.BooleanField(read_only=True)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -12,11 +12,16 @@ from rest_framework_simplejwt import views as jwt_views
 from accounts import services
 from accounts.serializers import LogoutSerializer, MeSerializer, TokenPairSerializer
 from accounts.throttles import LoginAttempt
+from scheduler_site.openapi import error_response
 
-_AUTH_ERRORS = {401: OpenApiResponse(description="Invalid credentials or token (error shape).")}
+_AUTH_ERRORS = {401: error_response("Invalid credentials or token")}
+_STORE_DOWN = {503: error_response("The token revocation store is unreachable; try again shortly")}
 
 
-@extend_schema(tags=["auth"], responses={200: TokenPairSerializer, **_AUTH_ERRORS, 429: None})
+_LOCKED = {429: error_response("Too many failed logins for this username or address; `Retry-After` says when")}
+
+
+@extend_schema(tags=["auth"], responses={200: TokenPairSerializer, **_AUTH_ERRORS, **_LOCKED})
 class TokenObtainView(jwt_views.TokenObtainPairView):
     """Exchange a username and password for an access and a refresh token.
 
@@ -40,7 +45,7 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
         return response
 
 
-@extend_schema(tags=["auth"], responses={200: TokenPairSerializer, **_AUTH_ERRORS, 503: None})
+@extend_schema(tags=["auth"], responses={200: TokenPairSerializer, **_AUTH_ERRORS, **_STORE_DOWN})
 class TokenRefreshView(jwt_views.TokenRefreshView):
     """Exchange a live refresh token for a new access token and a new refresh token (rotation).
 
@@ -57,7 +62,7 @@ class LogoutView(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(tags=["auth"], request=LogoutSerializer, responses={204: None, **_AUTH_ERRORS, 503: None})
+    @extend_schema(tags=["auth"], request=LogoutSerializer, responses={204: None, **_AUTH_ERRORS, **_STORE_DOWN})
     def post(self, request: Request) -> Response:
         serializer = LogoutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

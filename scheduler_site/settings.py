@@ -229,7 +229,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["scheduler_site.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "scheduler_site.errors.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "scheduler_site.openapi.SchedulerAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "UNAUTHENTICATED_USER": None,
 }
@@ -285,6 +285,9 @@ SPECTACULAR_SETTINGS = {
         "EventKindEnum": "jobs.models.EventKind",
         "HttpActionTypeEnum": ["http"],
         "TaskActionTypeEnum": ["task"],
+        "IntervalKindEnum": ["interval"],
+        "CronKindEnum": ["cron"],
+        "OnceKindEnum": ["once"],
     },
 }
 

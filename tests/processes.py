@@ -11,10 +11,12 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -44,6 +46,37 @@ def run_python(code: str, env: dict[str, str], timeout: float = 60) -> subproces
 
 def manage(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return run([PYTHON, "manage.py", *args], env, timeout)
+
+
+@contextlib.contextmanager
+def lane_database(tmp: Path, *, prefix: str = "child") -> Iterator[dict[str, str]]:
+    """Settings for a child process's own database on the lane's engine: a SQLite file under `tmp`,
+    or (when the lane sets DATABASE_URL) a throwaway PostgreSQL database on the same server, dropped after.
+
+    The child migrates it itself; the lane's test database stays the test process's own.
+    """
+    lane_url = os.environ.get("DATABASE_URL", "")
+    if not lane_url:
+        yield {"SQLITE_PATH": str(tmp / "db.sqlite3")}
+        return
+    parts = urlsplit(lane_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    server = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or "postgres"]
+    pg_env = {**os.environ, **({"PGPASSWORD": parts.password} if parts.password else {})}
+    created = subprocess.run(
+        ["createdb", *server, name], env=pg_env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert created.returncode == 0, created.stderr
+    try:
+        yield {"DATABASE_URL": urlunsplit(parts._replace(path=f"/{name}"))}
+    finally:
+        subprocess.run(
+            ["dropdb", *server, "--if-exists", "--force", name],
+            env=pg_env,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
 
 
 def free_port() -> int:

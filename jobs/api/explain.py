@@ -20,9 +20,9 @@ from rest_framework.views import APIView
 
 from jobs import schedules, selectors
 from jobs.api.permissions import IsOwnerOrStaff
-from jobs.api.serializers import ErrorSerializer
 from jobs.diagnostics import explain
 from scheduler_site.errors import Conflict
+from scheduler_site.openapi import ErrorSerializer
 
 
 class JobExplainView(APIView):
@@ -42,7 +42,7 @@ class JobExplainView(APIView):
             OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's id."),
             OpenApiParameter(
                 "since",
-                OpenApiTypes.STR,
+                {"type": "string", "minLength": 1},
                 OpenApiParameter.QUERY,
                 description="Window start: a duration back from now (30m, 24h, 7d) or an ISO 8601 time. Default 24h.",
             ),

@@ -6,10 +6,15 @@ from typing import Any
 
 from django.db.models import F, QuerySet
 from django_filters import rest_framework as filters
+from rest_framework.exceptions import ValidationError
 
 from jobs.models import Job, RunStatus, ScheduleKind
 
 ORDERING_FIELDS = ("name", "next_run_at", "created_at")
+#: Filters whose empty value (`enabled=`) is a 400 rather than "no filter": the schema documents
+#: them as enums (and `ordering` as a non-empty list); no filter is said by leaving one out.
+#: `search=` stays allowed: any text, the empty one included, is a search.
+NON_EMPTY_FILTERS = ("enabled", "last_status", "schedule_kind", "ordering")
 
 
 class JobOrdering(filters.OrderingFilter):
@@ -18,6 +23,9 @@ class JobOrdering(filters.OrderingFilter):
     def filter(self, qs: QuerySet[Job], value: Any) -> QuerySet[Job]:
         if not value:
             return qs
+        if any(not param for param in value):
+            # `name,` or `,name`: django-filter lets the empty key through, which has no field (a KeyError).
+            raise ValidationError({"ordering": ["Sort keys must not be empty."]})
         order = []
         for param in value:
             descending = param.startswith("-")

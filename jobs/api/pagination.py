@@ -1,7 +1,9 @@
 """Page-number pagination with strict bounds.
 
 `page_size` above the maximum is a 400, not silently clamped: a client asking
-for 500 rows and getting 200 would believe it has seen everything.
+for 500 rows and getting 200 would believe it has seen everything. An empty
+`page=` or `page_size=` is a 400 too, as the schema documents them as numbers:
+leave a parameter out for its default.
 """
 
 from __future__ import annotations
@@ -74,8 +76,9 @@ class Pagination(PageNumberPagination):
 
     def get_page_size(self, request: Request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
-        if raw is None or raw == "":
+        if raw is None:
             return self.page_size
+        # An empty value is a 400 like any other non-number: leave the parameter out for the default.
         return _positive_int(raw, self.page_size_query_param, self.max_page_size)
 
     def paginate_queryset(
@@ -83,7 +86,7 @@ class Pagination(PageNumberPagination):
     ) -> list[Any] | None:
         """DRF's, plus `columns`: the page as `values(*columns)` rows (see FirstPagePaginator)."""
         raw = request.query_params.get(self.page_query_param)
-        if raw not in (None, "", "last"):
+        if raw not in (None, "last"):
             _positive_int(raw, self.page_query_param)
         self.columns = columns
         # A well-formed page past the last one stays DRF's 404 ("Invalid page.").
@@ -99,8 +102,8 @@ class Pagination(PageNumberPagination):
                 "name": self.page_query_param,
                 "required": False,
                 "in": "query",
-                "description": "Page number, from 1. A page past the last one answers 404.",
-                "schema": {"type": "integer", "minimum": 1},
+                "description": "Page number, from 1, or `last`. A page past the last one answers 404.",
+                "schema": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": ["last"]}]},
             },
             {
                 "name": self.page_size_query_param,

@@ -20,7 +20,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiExample,
+    PolymorphicProxySerializer,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.fields import empty
 
@@ -40,6 +45,7 @@ from jobs.models import (
     ScheduleKind,
 )
 from jobs.services import HTTP_METHODS, POLICY_BOUNDS
+from scheduler_site.openapi import closed
 
 NEXT_RUNS = 5
 PREVIEW_MAX = 50
@@ -52,40 +58,65 @@ SCHEDULE_KEYS = ("phrase", "kind", "timezone", "cron", "every", "unit", "at")
 SCHEDULE_READ_ONLY_KEYS = frozenset({"anchor", "human", "next_runs"})
 
 
-# --- errors (documentation of scheduler_site.errors' one shape) -------------------------
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable snake_case code, e.g. `validation_error`, `not_found`.")
-    message = serializers.CharField(help_text="One human sentence.")
-    fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        help_text="Validation errors only: messages by dotted field path, e.g. `schedule.cron`.",
-    )
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer()
-
-
 # --- schedules ---------------------------------------------------------------------------
 
 
-class ScheduleInputSerializer(serializers.Serializer):
-    """A schedule as sent: a `phrase`, or a `kind` with its fields. `human`, `next_runs` and `anchor` are ignored."""
+def _timezone_field() -> serializers.CharField:
+    return serializers.CharField(
+        required=False, default="UTC", allow_null=True, help_text="IANA time zone name; null means UTC."
+    )
+
+
+@closed(ignored=SCHEDULE_READ_ONLY_KEYS)
+class PhraseScheduleInputSerializer(serializers.Serializer):
+    """A schedule given as a phrase; other fields sent beside it must agree with it (as in what a GET returned)."""
 
     phrase = serializers.CharField(
-        required=False,
-        help_text='English phrase, e.g. "every monday at 09:00", "every 15 minutes", "on 2031-01-01 at 12:00". '
-        "When given it wins over the other fields.",
+        min_length=1,
+        help_text='English phrase, e.g. "every monday at 09:00", "every 15 minutes", "on 2031-01-01 at 12:00".',
     )
+    timezone = _timezone_field()
     kind = serializers.ChoiceField(choices=ScheduleKind.choices, required=False)
-    timezone = serializers.CharField(required=False, default="UTC", help_text="IANA time zone name.")
-    cron = serializers.CharField(required=False, help_text="`cron` kind: a 5-field cron expression.")
-    every = serializers.IntegerField(required=False, min_value=1, help_text="`interval` kind.")
-    unit = serializers.ChoiceField(choices=tuple(schedules.UNITS), required=False, help_text="`interval` kind.")
-    at = serializers.DateTimeField(required=False, help_text="`once` kind: a future instant with a UTC offset.")
+    cron = serializers.CharField(required=False)
+    every = serializers.IntegerField(required=False, min_value=1)
+    unit = serializers.ChoiceField(choices=tuple(schedules.UNITS), required=False)
+    at = serializers.DateTimeField(required=False)
+
+
+@closed(ignored=SCHEDULE_READ_ONLY_KEYS)
+class IntervalScheduleInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[ScheduleKind.INTERVAL.value])
+    every = serializers.IntegerField(min_value=1, help_text="How many units between fire times.")
+    unit = serializers.ChoiceField(choices=tuple(schedules.UNITS))
+    timezone = _timezone_field()
+
+
+@closed(ignored=SCHEDULE_READ_ONLY_KEYS)
+class CronScheduleInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[ScheduleKind.CRON.value])
+    cron = serializers.CharField(help_text="A 5-field cron expression.")
+    timezone = _timezone_field()
+
+
+@closed(ignored=SCHEDULE_READ_ONLY_KEYS)
+class OnceScheduleInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[ScheduleKind.ONCE.value])
+    at = serializers.DateTimeField(help_text="A future instant with a UTC offset.")
+    timezone = _timezone_field()
+
+
+#: A schedule as sent: a `phrase` (which wins over the other fields), or a `kind` with its fields.
+#: `anchor`, `human` and `next_runs` (what a GET returns besides) are ignored.
+SCHEDULE_INPUT_SCHEMA = PolymorphicProxySerializer(
+    component_name="ScheduleInput",
+    serializers=[
+        PhraseScheduleInputSerializer,
+        IntervalScheduleInputSerializer,
+        CronScheduleInputSerializer,
+        OnceScheduleInputSerializer,
+    ],
+    resource_type_field_name=None,
+)
 
 
 class ScheduleSerializer(serializers.Serializer):
@@ -144,7 +175,7 @@ class _RawField(serializers.Field):
         return value
 
 
-@extend_schema_field(ScheduleInputSerializer)
+@extend_schema_field(SCHEDULE_INPUT_SCHEMA)
 class ScheduleInputField(_RawField):
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, Mapping):
@@ -179,6 +210,7 @@ class TaskActionSerializer(serializers.Serializer):
     kwargs = serializers.DictField(child=serializers.JSONField(), read_only=True)
 
 
+@closed
 class HttpActionInputSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=[ActionType.HTTP.value])
     method = serializers.ChoiceField(choices=HTTP_METHODS, required=False, default="GET")
@@ -197,11 +229,14 @@ class HttpActionInputSerializer(serializers.Serializer):
     )
 
 
+@closed
 class TaskActionInputSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=[ActionType.TASK.value])
     task = serializers.CharField(help_text="A registered task name, e.g. `echo`.")
-    args = serializers.ListField(child=serializers.JSONField(), required=False)
-    kwargs = serializers.DictField(child=serializers.JSONField(), required=False)
+    args = serializers.ListField(child=serializers.JSONField(), required=False, allow_null=True, help_text="null: [].")
+    kwargs = serializers.DictField(
+        child=serializers.JSONField(), required=False, allow_null=True, help_text="null: {}."
+    )
 
 
 ACTION_SCHEMA = PolymorphicProxySerializer(
@@ -253,6 +288,36 @@ def _policy_int(name: str, **kwargs: Any) -> serializers.IntegerField:
     return serializers.IntegerField(min_value=low, max_value=high, required=False, **kwargs)
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A weekly task",
+            request_only=True,
+            value={
+                "name": "weekly-report",
+                "schedule": {"phrase": "every monday at 09:00", "timezone": "Europe/Berlin"},
+                "action": {"type": "task", "task": "echo", "kwargs": {"hello": "world"}},
+            },
+        ),
+        OpenApiExample(
+            "An http call on a cron schedule",
+            request_only=True,
+            value={
+                "name": "hourly-hook",
+                "schedule": {"kind": "cron", "cron": "5 * * * *"},
+                "action": {
+                    "type": "http",
+                    "method": "POST",
+                    "url": "https://example.com/hook",
+                    "headers": {"Authorization": "Bearer ..."},
+                    "expected_status": [200, 202],
+                },
+                "max_retries": 2,
+            },
+        ),
+    ]
+)
+@closed(ignored=JOB_READ_ONLY_KEYS)
 class JobWriteSerializer(serializers.Serializer):
     """Create (`POST`), replace (`PUT`) or change (`PATCH`) a job.
 
@@ -262,7 +327,9 @@ class JobWriteSerializer(serializers.Serializer):
     """
 
     name = serializers.CharField(max_length=200, help_text="Unique among the owner's jobs.")
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, help_text="null means empty."
+    )
     schedule = ScheduleInputField()
     action = ActionInputField()
     enabled = serializers.BooleanField(required=False, default=True)
@@ -541,6 +608,7 @@ class RunRequestedSerializer(serializers.Serializer):
 # --- schedule preview --------------------------------------------------------------------
 
 
+@closed
 class SchedulePreviewInputSerializer(serializers.Serializer):
     schedule = ScheduleInputField()
     count = serializers.IntegerField(

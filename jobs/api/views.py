@@ -19,7 +19,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -29,12 +29,11 @@ from rest_framework.response import Response
 
 from jobs import cache as job_cache
 from jobs import selectors, services
-from jobs.api.filters import JobFilter
+from jobs.api.filters import NON_EMPTY_FILTERS, JobFilter
 from jobs.api.pagination import Pagination
 from jobs.api.permissions import IsOwnerOrStaff
 from jobs.api.serializers import (
     JOB_COLUMNS,
-    ErrorSerializer,
     JobChangeSerializer,
     JobEventSerializer,
     JobRunSerializer,
@@ -47,22 +46,17 @@ from jobs.api.serializers import (
 )
 from jobs.api.throttles import JobWriteThrottle, RunNowThrottle
 from jobs.models import Job
+from scheduler_site.openapi import error_response
 
 CACHE_HEADER = "X-Cache"
 _RENDERER = JSONRenderer()
 
 
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=f"{description} (error shape).")
-
-
-E400 = {400: _error("Invalid input; `fields` names each problem by dotted path")}
-E401 = {401: _error("Missing, invalid, expired or revoked token, or the user is inactive")}
-E403 = {403: _error("Not allowed (e.g. resuming a job paused because its owner was deactivated; staff only)")}
-E404 = {404: _error("No such job, or it belongs to another user")}
-E409 = {409: _error("The owner already has a job of this name, or JOBS_MAX_PER_USER jobs")}
-E413 = {413: _error("The request body is larger than MAX_REQUEST_BODY_BYTES")}
-E429 = {429: _error("Too many requests of this kind from this user; `Retry-After` says when to retry")}
+# Answers with a meaning particular to these views; the generic error answers (400, 401, 403, 404,
+# 413, 415, 429) are added to every operation by scheduler_site.openapi.SchedulerAutoSchema.
+E403 = {403: error_response("Not allowed (e.g. resuming a job paused because its owner was deactivated; staff only)")}
+E404 = {404: error_response("No such job, or it belongs to another user")}
+E409 = {409: error_response("The owner already has a job of this name, or JOBS_MAX_PER_USER jobs")}
 JOB_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The job's id.")
 X_CACHE = OpenApiParameter(
     CACHE_HEADER,
@@ -101,37 +95,37 @@ def _ttl_for(next_run_ats: Iterable[datetime | None], payload_jobs: Iterable[dic
         summary="List jobs",
         description="The caller's jobs (staff: every job), paginated. Cached per user and query string.",
         parameters=[X_CACHE],
-        responses={200: JobSerializer(many=True), **E400, **E401},
+        responses={200: JobSerializer(many=True)},
     ),
     retrieve=extend_schema(
         summary="Get a job",
         parameters=[JOB_ID, X_CACHE],
-        responses={200: JobSerializer, **E400, **E401, **E404},
+        responses={200: JobSerializer, 400: error_response("A query parameter it does not understand"), **E404},
     ),
     create=extend_schema(
         summary="Create a job",
         request=JobWriteSerializer,
-        responses={201: JobSerializer, **E400, **E401, **E409, **E413, **E429},
+        responses={201: JobSerializer, **E409},
     ),
     update=extend_schema(
         summary="Replace a job",
         description="Omitted optional fields return to their defaults; omitted header values keep the stored ones.",
         parameters=[JOB_ID],
         request=JobWriteSerializer,
-        responses={200: JobSerializer, **E400, **E401, **E403, **E404, **E409, **E413, **E429},
+        responses={200: JobSerializer, **E403, **E404, **E409},
     ),
     partial_update=extend_schema(
         summary="Change a job",
         description="Only the fields sent change; `schedule` and `action`, when sent, are replaced as a whole.",
         parameters=[JOB_ID],
         request=JobChangeSerializer,
-        responses={200: JobSerializer, **E400, **E401, **E403, **E404, **E409, **E413, **E429},
+        responses={200: JobSerializer, **E403, **E404, **E409},
     ),
     destroy=extend_schema(
         summary="Delete a job",
         description="Its audit trail is kept.",
         parameters=[JOB_ID],
-        responses={204: None, **E401, **E404, **E429},
+        responses={204: None, **E404},
     ),
 )
 @extend_schema(tags=["jobs"])
@@ -207,6 +201,10 @@ class JobViewSet(viewsets.GenericViewSet):
             if unknown:
                 known = ", ".join(sorted(allowed)) or "none"
                 raise ValidationError({name: [f"Unknown query parameter; allowed: {known}."] for name in unknown})
+            empty = [name for name in NON_EMPTY_FILTERS if "" in request.query_params.getlist(name)]
+            if empty:
+                message = "Must not be empty; leave the parameter out for no filter."
+                raise ValidationError({name: [message] for name in empty})
 
     @staticmethod
     def _cache_address(request: Request) -> tuple[str, str]:
@@ -291,7 +289,7 @@ class JobViewSet(viewsets.GenericViewSet):
         description="No further runs until resumed. Pausing a paused job changes nothing.",
         parameters=[JOB_ID],
         request=None,
-        responses={200: JobSerializer, **E401, **E404},
+        responses={200: JobSerializer, **E404},
     )
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str) -> Response:
@@ -303,7 +301,7 @@ class JobViewSet(viewsets.GenericViewSet):
         "A job paused because its owner was deactivated can be resumed by staff only.",
         parameters=[JOB_ID],
         request=None,
-        responses={200: JobSerializer, **E401, **E403, **E404},
+        responses={200: JobSerializer, **E403, **E404},
     )
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str) -> Response:
@@ -314,7 +312,7 @@ class JobViewSet(viewsets.GenericViewSet):
         description="Queues a manual run outside the schedule.",
         parameters=[JOB_ID],
         request=None,
-        responses={202: RunRequestedSerializer, **E401, **E404, **E429},
+        responses={202: RunRequestedSerializer, **E404},
     )
     @action(detail=True, methods=["post"])
     def run(self, request: Request, pk: str) -> Response:
@@ -325,7 +323,7 @@ class JobViewSet(viewsets.GenericViewSet):
         summary="A job's runs",
         description="Run history, newest first, paginated.",
         parameters=[JOB_ID],
-        responses={200: JobRunSerializer(many=True), **E400, **E401, **E404},
+        responses={200: JobRunSerializer(many=True), **E404},
     )
     @action(detail=True, methods=["get"], filter_backends=[])
     def runs(self, request: Request, pk: str) -> Response:
@@ -340,7 +338,7 @@ class JobViewSet(viewsets.GenericViewSet):
         description="Who changed what and when (created, updated with the changed fields, paused, resumed, "
         "run_requested, auto_paused, ...), newest first, paginated.",
         parameters=[JOB_ID],
-        responses={200: JobEventSerializer(many=True), **E400, **E401, **E404},
+        responses={200: JobEventSerializer(many=True), **E404},
     )
     @action(detail=True, methods=["get"], filter_backends=[])
     def events(self, request: Request, pk: str) -> Response:
@@ -357,7 +355,7 @@ class ScheduleViewSet(viewsets.ViewSet):
         description="Validates a schedule exactly as a job's would be and returns it normalized, "
         "with `next_runs` holding the next `count` fire times.",
         request=SchedulePreviewInputSerializer,
-        responses={200: SchedulePreviewSerializer, **E400, **E401},
+        responses={200: SchedulePreviewSerializer},
     )
     @action(detail=False, methods=["post"])
     def preview(self, request: Request) -> Response:

@@ -47,7 +47,8 @@ MAX_SLOTS = 10_000
 MAX_WINDOW = timedelta(days=366)
 SCHEDULE_FIELDS = Job.SCHEDULE_FIELDS
 _DATETIME_FIELDS = ("interval_anchor", "once_at")
-_SINCE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
+# ASCII digits, at most 12 (far past MAX_WINDOW): int() refuses more than 4300 digits.
+_SINCE = re.compile(r"^\s*(\d{1,12})\s*([smhdw])\s*$", re.IGNORECASE | re.ASCII)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 

@@ -45,12 +45,24 @@ _MACROS = {
 _ITEM_RE = re.compile(r"^(?P<base>\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(?P<step>[^/]*))?$")
 
 
+def _number(token: str) -> int | None:
+    """The value of a plain ASCII number of at most 9 digits, else None.
+
+    `str.isdigit` is also true of "²" and "٣", which int() refuses or reads; and int() refuses
+    more than 4300 digits. Nine digits are far past any field's range already.
+    """
+    if token.isascii() and token.isdigit() and len(token.lstrip("0")) <= 9:
+        return int(token)
+    return None
+
+
 def _cron_value(field: _CronField, token: str, errors: list[str]) -> int | None:
-    if token.isdigit():
-        value = int(token)
-        if field.low <= value <= field.high:
+    if token.isascii() and token.isdigit():
+        value = _number(token)
+        if value is not None and field.low <= value <= field.high:
             return value
-        errors.append(f"{field.label} field value {value} is out of range (allowed {field.allowed}).")
+        shown = value if value is not None else f"{token[:9]}..."
+        errors.append(f"{field.label} field value {shown} is out of range (allowed {field.allowed}).")
         return None
     if token in field.names:
         return field.names.index(token) + field.name_offset
@@ -77,8 +89,9 @@ def _check_cron_field(field: _CronField, raw: str, errors: list[str]) -> None:
                 errors.append(
                     f'{field.label} field range "{base}" runs backwards (allowed {field.allowed}, low to high).'
                 )
-        if step is not None and not (step.isdigit() and 1 <= int(step) <= field.high):
-            errors.append(f'{field.label} field step "{step}" is out of range (allowed 1-{field.high}).')
+        step_value = _number(step) if step is not None else None
+        if step is not None and not (step_value is not None and 1 <= step_value <= field.high):
+            errors.append(f'{field.label} field step "{step[:20]}" is out of range (allowed 1-{field.high}).')
 
 
 def _validate_cron(value: object) -> str:

@@ -55,7 +55,6 @@ repeated hour (PEP 495).  The package does all its own comparisons in UTC
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -172,36 +171,36 @@ def next_fire_times(schedule: Schedule, *, after: datetime, count: int) -> list[
     return result
 
 
-# Memo of cron fire times per (expression, zone). Many jobs share a schedule
-# ("0 * * * *" in one zone) and API pages ask for the next five of each on
-# every read; walking cronsim each time dominated a page of 50 jobs. An entry
-# holds the consecutive fire times after some instant `base`; a query with
-# after >= base is answered by the matching suffix, since a schedule's set of
-# fire instants does not depend on where iteration starts. Bounded in size;
+# Memo of cron fire times per (expression, zone, minute). Many jobs share a schedule ("0 * * * *" in
+# one zone) and API pages ask for the next five of each on every read; walking cronsim each time
+# dominated a page of 50 jobs. A memo must never change an answer: one that answered a later query
+# from an earlier start's iteration did (cronsim's walk depends on where it starts around some DST
+# changes: 318 differing answers around Lord Howe's, Chatham's and Santiago's). So an entry answers
+# only queries within the UTC minute it was computed for, where the answer is the same for every
+# instant (fire times are whole minutes, and no zone changes offset within a minute). Bounded in size;
 # dict reads and writes are atomic, so threads can share it.
-_CRON_MEMO: dict[tuple[str, str], tuple[datetime, list[datetime], list[datetime]]] = {}
-_CRON_MEMO_SPAN = 32
+# Value: the fire times, and whether they are all there are (the sequence ended before the span).
+_CRON_MEMO: dict[tuple[str, str, datetime], tuple[list[datetime], bool]] = {}
+_CRON_MEMO_SPAN = 8
 _CRON_MEMO_MAX = 4096
 
 
 def _cron_fire_times(schedule: Schedule, after: datetime, count: int) -> list[datetime]:
     _require_aware(after, "after")
-    key = (schedule.cron or "", schedule.timezone)
-    moment = _ts(after)
+    minute = _ts(after).replace(second=0, microsecond=0)
+    key = (schedule.cron or "", schedule.timezone, minute)
     entry = _CRON_MEMO.get(key)
-    if entry is not None and entry[0] <= moment:
-        _, stamps, fires = entry
-        start = bisect.bisect_right(stamps, moment)
-        if start + count <= len(fires):
-            return fires[start : start + count]
+    if entry is not None and (count <= len(entry[0]) or entry[1]):
+        return entry[0][:count]
+    wanted = max(count, _CRON_MEMO_SPAN)
     fires = []
     for fire in _iter_fire_times(schedule, after):
         fires.append(fire)
-        if len(fires) >= max(count, _CRON_MEMO_SPAN):
+        if len(fires) >= wanted:
             break
     if len(_CRON_MEMO) >= _CRON_MEMO_MAX:
         _CRON_MEMO.clear()
-    _CRON_MEMO[key] = (moment, [_ts(fire) for fire in fires], fires)
+    _CRON_MEMO[key] = (fires, len(fires) < wanted)
     return fires[:count]
 
 

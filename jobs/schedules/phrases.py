@@ -34,9 +34,10 @@ _DAY_NUMBERS = {
 _DAY_NUMBERS.update({name[:3]: num for name, num in list(_DAY_NUMBERS.items())})
 _DAY_ALT = "|".join(sorted(_DAY_NUMBERS, key=len, reverse=True))
 
-# `at <time>` is optional everywhere; a missing time means midnight.
+# `at <time>` is optional everywhere; a missing time means midnight. Patterns with digits are
+# re.ASCII: `\d` would otherwise match other scripts' digits too.
 _AT = r"(?: at (?P<time>.+))?"
-_RE_INTERVAL = re.compile(r"^every (?P<n>\d+) (?P<unit>second|minute|hour|day)s?$")
+_RE_INTERVAL = re.compile(r"^every (?P<n>\d+) (?P<unit>second|minute|hour|day)s?$", re.ASCII)
 _RE_EVERY_UNIT = re.compile(r"^every (?P<unit>second|minute)$")
 _RE_HOURLY = re.compile(r"^(?:hourly|every hour)$")
 _RE_DAILY = re.compile(rf"^(?:daily|every day){_AT}$")
@@ -44,10 +45,11 @@ _RE_WEEKDAYS = re.compile(rf"^(?:every )?weekdays?{_AT}$")
 _RE_DOW = re.compile(rf"^(?:every |on )?(?P<dow>{_DAY_ALT})s?{_AT}$")
 _RE_MONTHLY = re.compile(
     rf"^(?:every |on )?(?:the )?(?P<day>\d{{1,2}})(?:st|nd|rd|th) of "
-    rf"(?:the|each|every) month{_AT}$"
+    rf"(?:the|each|every) month{_AT}$",
+    re.ASCII,
 )
-_RE_ON_DATE = re.compile(rf"^on (?P<date>\d{{4}}-\d{{2}}-\d{{2}}){_AT}$")
-_RE_TIME = re.compile(r"^(?P<h>\d{1,2})(?::(?P<m>\d{2}))?(?: ?(?P<ampm>am|pm))?$")
+_RE_ON_DATE = re.compile(rf"^on (?P<date>\d{{4}}-\d{{2}}-\d{{2}}){_AT}$", re.ASCII)
+_RE_TIME = re.compile(r"^(?P<h>\d{1,2})(?::(?P<m>\d{2}))?(?: ?(?P<ampm>am|pm))?$", re.ASCII)
 
 
 def _phrase_error(message: str) -> ScheduleError:
@@ -103,7 +105,9 @@ def _parse_phrase(
         # "every second" is the interval "every 1 seconds"; same minimum check.
         text = "every 1 seconds"
     if match := _RE_INTERVAL.match(text):
-        every, unit = int(match["n"]), match["unit"] + "s"
+        # int() refuses more than 4300 digits; 19 are past the longest interval already.
+        digits = match["n"]
+        every, unit = int(digits) if len(digits) <= 19 else 10**19, match["unit"] + "s"
         total = every * UNITS[unit]
         message = (
             "Interval must be a positive whole number."

@@ -187,7 +187,8 @@ def _validate_action(
         "http": {"type", "method", "url", "headers", "body", "expected_status"},
         "task": {"type", "task", "args", "kwargs"},
     }
-    if kind not in allowed_keys:
+    # An object or a list is unhashable: the membership test alone would raise TypeError (a 500).
+    if not isinstance(kind, str) or kind not in allowed_keys:
         raise ValidationError({"action.type": ['Must be "http" or "task".']})
     for key in data:
         if key not in allowed_keys[kind]:
@@ -203,8 +204,13 @@ def _validate_action(
         if not isinstance(url, str) or not url:
             errors["action.url"] = ["This field is required."]
         else:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            try:
+                parts = urlsplit(url)
+                # .port raises ValueError past 65535, urlsplit on an unclosed "[" (IPv6).
+                valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+            except ValueError:
+                valid = False
+            if not valid:
                 errors["action.url"] = ["Must be an absolute http:// or https:// URL."]
             elif len(url) > 2000:
                 errors["action.url"] = ["Must be at most 2000 characters."]

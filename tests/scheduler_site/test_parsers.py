@@ -69,3 +69,48 @@ def test_the_token_endpoint_uses_the_same_parser(anon):
 )
 def test_depth_exceeds(value, limit, expected):
     assert depth_exceeds(value, limit) is expected
+
+
+@pytest.mark.parametrize(
+    ("field", "escaped"),
+    [
+        ("name", "nul\\u0000inside"),
+        ("description", "lone \\ud800 surrogate"),
+        ("description", "low \\udfff alone"),
+        ("kwargs_key", "k\\u0000ey"),
+        ("args", "deep \\ud83d"),
+    ],
+)
+def test_nul_characters_and_lone_surrogates_are_a_400(api, field, escaped):
+    # json.dumps would escape the backslash: the placeholder is swapped for the JSON escape itself.
+    data = job_data(action=task_action())
+    if field == "kwargs_key":
+        data["action"]["kwargs"] = {"PLACEHOLDER": 1}
+    elif field == "args":
+        data["action"]["args"] = [["PLACEHOLDER"]]
+    else:
+        data[field] = "PLACEHOLDER"
+    body = json.dumps(data).replace("PLACEHOLDER", escaped)
+
+    error = assert_error(_post_raw(api, body), 400, "parse_error")
+    assert "NUL" in error["message"]
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_a_number_past_a_floats_range_is_a_400(api, number):
+    # Read as infinity: stored, it answered 409 "duplicate name" though no job had the name.
+    body = json.dumps(job_data(action=task_action(a="PLACEHOLDER"))).replace('"PLACEHOLDER"', number)
+
+    error = assert_error(_post_raw(api, body), 400, "parse_error")
+    assert "too large" in error["message"]
+    assert not Job.objects.exists()
+
+
+def test_a_surrogate_pair_is_ordinary_text(api):
+    body = json.dumps(job_data(action=task_action(), description="smile"))
+    body = body.replace('"smile"', '"\\ud83d\\ude00"')
+
+    response = _post_raw(api, body)
+    assert response.status_code == 201, response.content
+    assert response.json()["description"] == "\U0001f600"

@@ -8,19 +8,17 @@ records the worker's pid and the test insists both workers answered.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
 
-from tests.processes import ROOT, Server, clean_env, gunicorn_server
+from tests.processes import ROOT, Server, clean_env, gunicorn_server, lane_database
 
 PASSWORD = "gunicorn-cache-test-password-1"
 CREATE_USER = (
@@ -38,25 +36,8 @@ def _run(args: list[str], env: dict[str, str], timeout: float = 120) -> None:
 @pytest.fixture
 def database_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """The lane's database for the server: a tmp SQLite file, or a throwaway PostgreSQL database."""
-    lane_url = os.environ.get("DATABASE_URL", "")
-    if not lane_url:
-        yield {"SQLITE_PATH": str(tmp_path / "db.sqlite3")}
-        return
-    parts = urlsplit(lane_url)
-    name = f"gunicorn_cache_{uuid.uuid4().hex[:10]}"
-    server = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or "postgres"]
-    pg_env = {**os.environ, **({"PGPASSWORD": parts.password} if parts.password else {})}
-    _run(["createdb", *server, name], pg_env, timeout=30)
-    try:
-        yield {"DATABASE_URL": urlunsplit(parts._replace(path=f"/{name}"))}
-    finally:
-        subprocess.run(
-            ["dropdb", *server, "--if-exists", "--force", name],
-            env=pg_env,
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
+    with lane_database(tmp_path, prefix="gunicorn_cache") as database:
+        yield database
 
 
 @pytest.fixture

@@ -43,6 +43,8 @@ def test_runs_are_paginated(api, make_job, user):
 
     assert page["count"] == 5 and len(page["results"]) == 2 and page["next"]
     assert_error(api.get(runs_url(job), {"page_size": 500}), 400, field="page_size")
+    assert_error(api.get(runs_url(job), {"page_size": ""}), 400, field="page_size")
+    assert_error(api.get(runs_url(job), {"page": ""}), 400, field="page")
 
 
 def test_manual_run_shows_up(api, make_job, user):

@@ -269,7 +269,24 @@ def test_body_that_is_not_an_object_is_400(api):
         ({"name": ""}, "name"),
         ({"name": "x" * 201}, "name"),
         ({"action": {"type": "ftp"}}, "action.type"),
+        ({"action": {"type": {"http": 1}}}, "action.type"),
+        ({"action": {"type": ["task"]}}, "action.type"),
+        ({"action": {"type": 1}}, "action.type"),
+        ({"action": {"type": None}}, "action.type"),
+        ({"action": http_action(method={"GET": 1})}, "action.method"),
+        ({"action": {"type": "task", "task": ["echo"]}}, "action.task"),
+        ({"name": None}, "name"),
+        ({"description": 5}, "description"),
+        ({"enabled": None}, "enabled"),
+        ({"timeout_seconds": None}, "timeout_seconds"),
+        ({"overlap_policy": None}, "overlap_policy"),
+        ({"overlap_policy": ["skip"]}, "overlap_policy"),
+        ({"schedule": None}, "schedule"),
+        ({"action": None}, "action"),
         ({"action": http_action(url="not a url")}, "action.url"),
+        ({"action": http_action(url="http://[::1/")}, "action.url"),
+        ({"action": http_action(url="http://example.com:99999/")}, "action.url"),
+        ({"action": http_action(url=5)}, "action.url"),
         ({"action": http_action(method="FETCH")}, "action.method"),
         ({"action": http_action(expected_status=[99])}, "action.expected_status"),
         ({"action": http_action(headers={"Bad Header": "x"})}, "action.headers.Bad Header"),
@@ -278,6 +295,12 @@ def test_body_that_is_not_an_object_is_400(api):
 )
 def test_invalid_values_are_400_keyed_by_field(api, overrides, field):
     assert_error(api.post(URL, job_data(**overrides), format="json"), 400, "validation_error", field)
+
+
+def test_a_null_description_is_stored_empty_as_the_schema_says(api):
+    response = api.post(URL, job_data(description=None), format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["description"] == ""
 
 
 def test_system_only_task_is_400_for_users_and_allowed_for_staff(api, staff, login):
@@ -374,3 +397,11 @@ def test_a_create_past_the_per_user_limit_is_a_409(api, user, settings, make_use
     assert "2 jobs" in error["message"]
     assert Job.objects.filter(owner=user).count() == 2
     assert login(make_user()).post(URL, job_data(), format="json").status_code == 201
+
+
+def test_a_tasks_null_args_and_kwargs_are_empty_as_the_schema_says(api):
+    response = api.post(
+        URL, job_data(action={"type": "task", "task": "echo", "args": None, "kwargs": None}), format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["action"]["args"] == [] and response.json()["action"]["kwargs"] == {}

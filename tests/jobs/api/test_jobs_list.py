@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from django.core.cache import cache
 
 from jobs import services
@@ -10,6 +11,12 @@ from jobs.models import Job
 from tests.jobs.api.conftest import SECRET, assert_error, http_action
 
 URL = "/api/v1/jobs/"
+
+
+@pytest.fixture
+def schema_parameters(anon, db) -> dict:
+    schema = yaml.safe_load(anon.get("/api/schema/").content)
+    return {parameter["name"]: parameter for parameter in schema["paths"][URL]["get"]["parameters"]}
 
 
 def names(response) -> list[str]:
@@ -93,15 +100,23 @@ def test_a_list_of_several_pages_counts_the_jobs_without_joining_their_owners(ap
     assert len(counts) == 1 and "users" not in counts[0]
 
 
-@pytest.mark.parametrize("page_size", ["201", "1000", "0", "-1", "ten", "1.5"])
+@pytest.mark.parametrize("page_size", ["201", "1000", "0", "-1", "ten", "1.5", ""])
 def test_page_size_out_of_bounds_is_400_not_clamped(api, page_size):
     error = assert_error(api.get(URL, {"page_size": page_size}), 400, "validation_error", "page_size")
     assert "1 to 200" in error["fields"]["page_size"][0]
 
 
-@pytest.mark.parametrize("page", ["0", "-2", "first"])
+@pytest.mark.parametrize("page", ["0", "-2", "first", ""])
 def test_malformed_page_is_400(api, page):
     assert_error(api.get(URL, {"page": page}), 400, "validation_error", "page")
+
+
+def test_page_last_is_the_last_page_as_the_schema_documents(api, make_job, user, schema_parameters):
+    for _ in range(3):
+        make_job(user)
+    body = api.get(URL, {"page": "last", "page_size": 2}).json()
+    assert body["count"] == 3 and len(body["results"]) == 1
+    assert {"type": "string", "enum": ["last"]} in schema_parameters["page"]["schema"]["oneOf"]
 
 
 def test_page_past_the_last_is_404(api, make_job, user):
@@ -166,10 +181,31 @@ def test_ordering_by_name_next_run_and_creation(api, make_job, user):
         ({"schedule_kind": "weekly"}, "schedule_kind"),
         ({"ordering": "owner"}, "ordering"),
         ({"ordering": "name,-password"}, "ordering"),
+        ({"ordering": "name,"}, "ordering"),
+        ({"ordering": ",name"}, "ordering"),
+        ({"ordering": "name,,-created_at"}, "ordering"),
     ],
 )
 def test_invalid_filter_values_are_400(api, params, field):
     assert_error(api.get(URL, params), 400, "validation_error", field)
+
+
+@pytest.mark.parametrize("name", ["enabled", "last_status", "schedule_kind", "ordering"])
+def test_an_empty_filter_is_a_400_not_no_filter(api, make_job, user, name, schema_parameters):
+    make_job(user)
+    error = assert_error(api.get(URL, {name: ""}), 400, "validation_error", name)
+    assert "leave the parameter out" in error["fields"][name][0]
+    assert_error(api.get(f"{URL}?{name}=&{name}="), 400, "validation_error", name)
+    # The schema agrees: an enum, or a list of at least one key.
+    documented = schema_parameters[name]["schema"]
+    assert "" not in documented.get("enum", documented.get("items", {}).get("enum", []))
+    if name == "ordering":
+        assert documented["minItems"] == 1
+
+
+def test_an_empty_search_is_a_search_for_anything(api, make_job, user):
+    make_job(user)
+    assert api.get(URL, {"search": ""}).json()["count"] == 1
 
 
 def test_header_values_are_masked_in_the_list(api, make_job, user):

@@ -12,7 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.validation import validate_schema
 
 from jobs import services
-from tests.jobs.api.conftest import http_action
+from tests.jobs.api.conftest import assert_error, http_action
 
 # Deliberately left out of the schema: the benchmarks' no-op view.
 UNDOCUMENTED = {"/api/v1/ping/"}
@@ -94,7 +94,7 @@ def test_job_operations_document_their_errors_in_the_error_shape(schema):
                     ref = response["content"]["application/json"]["schema"]["$ref"]
                     assert ref == "#/components/schemas/Error", (path, method, code)
     create = schema["paths"]["/api/v1/jobs/"]["post"]["responses"]
-    assert set(create) == {"201", "400", "401", "409", "413", "429"}
+    assert set(create) == {"201", "400", "401", "403", "409", "413", "415", "429"}
     assert set(schema["paths"]["/api/v1/jobs/{id}/run/"]["post"]["responses"]) >= {"202", "404"}
     assert "204" in schema["paths"]["/api/v1/jobs/{id}/"]["delete"]["responses"]
 
@@ -143,16 +143,82 @@ def test_request_components_list_what_the_api_accepts(schema):
     write = _component(schema, "JobWriteRequest")
     assert set(write["required"]) == {"name", "schedule", "action"}
     assert "required" not in _component(schema, "PatchedJobChangeRequest")
-    assert set(_component(schema, "ScheduleInputRequest")["properties"]) == {
-        "phrase",
-        "kind",
-        "timezone",
-        "cron",
-        "every",
-        "unit",
-        "at",
-    }
     assert _component(schema, "ActionInputRequest")["discriminator"]["propertyName"] == "type"
+
+
+def test_request_shapes_are_closed_where_unknown_keys_are_a_400(schema):
+    for name in (
+        "JobWriteRequest",
+        "PatchedJobChangeRequest",
+        "HttpActionInputRequest",
+        "TaskActionInputRequest",
+        "SchedulePreviewInputRequest",
+        "PhraseScheduleInputRequest",
+        "IntervalScheduleInputRequest",
+        "CronScheduleInputRequest",
+        "OnceScheduleInputRequest",
+    ):
+        assert _component(schema, name)["additionalProperties"] is False, name
+    # What a GET returned may be sent back: its read-only fields are accepted (and ignored).
+    write = _component(schema, "PatchedJobChangeRequest")["properties"]
+    assert {"id", "owner", "next_run_at", "created_at"} <= set(write)
+
+
+def test_a_schedule_is_one_of_its_shapes_so_an_empty_one_is_not_allowed(schema):
+    branches = [ref["$ref"].rsplit("/", 1)[1] for ref in _component(schema, "ScheduleInputRequest")["oneOf"]]
+    assert branches == [
+        "PhraseScheduleInputRequest",
+        "IntervalScheduleInputRequest",
+        "CronScheduleInputRequest",
+        "OnceScheduleInputRequest",
+    ]
+    required = {name: set(_component(schema, name)["required"]) for name in branches}
+    assert required == {
+        "PhraseScheduleInputRequest": {"phrase"},
+        "IntervalScheduleInputRequest": {"kind", "every", "unit"},
+        "CronScheduleInputRequest": {"kind", "cron"},
+        "OnceScheduleInputRequest": {"kind", "at"},
+    }
+    # Every branch accepts a time zone and what a GET shows besides.
+    for name in branches:
+        assert {"timezone", "anchor", "human", "next_runs"} <= set(_component(schema, name)["properties"]), name
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {"phrase": "every 15 minutes"},
+        {"kind": "interval", "every": 2, "unit": "hours", "timezone": "Europe/Berlin"},
+        {"kind": "cron", "cron": "*/5 * * * *"},
+        {"kind": "cron", "cron": "*/5 * * * *", "timezone": None},
+        {"kind": "once", "at": "2031-01-01T12:00:00+01:00"},
+    ],
+)
+def test_each_documented_schedule_shape_is_accepted(api, schedule):
+    response = api.post("/api/v1/schedules/preview/", {"schedule": schedule}, format="json")
+    assert response.status_code == 200, response.content
+
+
+def test_explain_documents_that_since_may_not_be_empty(schema):
+    parameters = schema["paths"]["/api/v1/jobs/{id}/explain/"]["get"]["parameters"]
+    since = next(parameter for parameter in parameters if parameter["name"] == "since")
+    assert since["schema"]["minLength"] == 1
+
+
+def test_an_empty_schedule_is_a_400(api):
+    response = api.post("/api/v1/schedules/preview/", {"schedule": {}}, format="json")
+    assert_error(response, 400, "validation_error", "schedule.kind")
+
+
+def test_a_job_sent_back_as_a_get_returned_it_is_accepted_by_put_and_patch(api, user):
+    job = services.job_create(
+        owner=user,
+        actor=user,
+        data={"name": "x", "schedule": {"phrase": "every 15 minutes"}, "action": {"type": "task", "task": "echo"}},
+    )
+    body = api.get(f"/api/v1/jobs/{job.pk}/").json()
+    assert api.put(f"/api/v1/jobs/{job.pk}/", body, format="json").status_code == 200
+    assert api.patch(f"/api/v1/jobs/{job.pk}/", body, format="json").status_code == 200
 
 
 def test_docs_page_loads_swagger_ui_from_this_server(anon, db):

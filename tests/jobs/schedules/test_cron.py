@@ -42,6 +42,13 @@ def test_parse_cron_macros_are_expanded(macro: str, expanded: str) -> None:
         ("0 0 * * funday", 'Day-of-week field value "funday" is not valid (allowed 0-7 or sun-sat).'),
         ("*/0 * * * *", 'Minute field step "0" is out of range (allowed 1-59).'),
         ("0 5-1 * * *", 'Hour field range "5-1" runs backwards (allowed 0-23, low to high).'),
+        # "²" is a digit to str.isdigit, not to int(); 5000 digits are past int()'s limit.
+        ("*/\u00b2 * * * *", 'Minute field step "\u00b2" is out of range (allowed 1-59).'),
+        ("*/\u0663 * * * *", 'Minute field step "\u0663" is out of range (allowed 1-59).'),
+        ("*/" + "9" * 5000 + " * * * *", f'Minute field step "{"9" * 20}" is out of range (allowed 1-59).'),
+        ("9" * 5000 + " * * * *", f"Minute field value {'9' * 9}... is out of range (allowed 0-59)."),
+        ("0 1-" + "9" * 5000 + " * * *", f"Hour field value {'9' * 9}... is out of range (allowed 0-23)."),
+        ("0 0 * * 00000000008", "Day-of-week field value 8 is out of range (allowed 0-7 or sun-sat)."),
     ],
 )
 def test_parse_cron_field_ranges(expr: str, message: str) -> None:

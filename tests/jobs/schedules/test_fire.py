@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs.schedules import Schedule, next_fire_time, next_fire_times, parse, parse_phrase, slots_between
+from jobs.schedules import Schedule, fire, next_fire_time, next_fire_times, parse, parse_phrase, slots_between
 from tests.jobs.schedules.conftest import BERLIN, NEW_YORK, NOW, as_utc, cron, utc
 
 # --------------------------------------------------------------------------
@@ -244,3 +245,54 @@ def test_a_sequence_that_passes_the_end_of_time_ends(schedule: Schedule, expecte
 def test_cron_stops_before_the_end_of_time() -> None:
     fires = next_fire_times(cron("0 0 1 1 *"), after=datetime(9997, 6, 1, tzinfo=UTC), count=3)
     assert [f.year for f in fires] == [9998]
+
+
+# --------------------------------------------------------------------------
+# The cron memo never changes an answer (issue 17, defect 3)
+# --------------------------------------------------------------------------
+
+
+def _zone_changes(zone: str, year: int) -> list[datetime]:
+    tz, moment, found = ZoneInfo(zone), datetime(year, 1, 1, tzinfo=UTC), []
+    offset = moment.astimezone(tz).utcoffset()
+    while moment.year == year:
+        moment += timedelta(hours=1)
+        if moment.astimezone(tz).utcoffset() != offset:
+            offset = moment.astimezone(tz).utcoffset()
+            found.append(moment)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("cron", "zone", "year"),
+    [
+        ("*/30 0 * * *", "Australia/Lord_Howe", 2025),  # answered differently by the old memo
+        ("0 */2 * * *", "Australia/Lord_Howe", 2025),
+        ("30 * * * *", "Pacific/Chatham", 2025),
+        ("*/30 0 * * *", "America/Santiago", 2025),
+        ("30 2 * * *", "Europe/Berlin", 2025),
+    ],
+)
+def test_an_earlier_query_from_another_instant_never_changes_an_answer(cron: str, zone: str, year: int) -> None:
+    schedule = parse({"kind": "cron", "cron": cron, "timezone": zone}, now=datetime(2000, 1, 1, tzinfo=UTC))
+    for change in _zone_changes(zone, year):
+        starts = [change + timedelta(minutes=minutes) for minutes in range(-150, 150, 29)]
+        for earlier, later in itertools.combinations(starts, 2):
+            fire._CRON_MEMO.clear()
+            fresh = as_utc(next_fire_times(schedule, after=later, count=5))
+            fire._CRON_MEMO.clear()
+            next_fire_times(schedule, after=earlier, count=5)
+            assert as_utc(next_fire_times(schedule, after=later, count=5)) == fresh, (earlier, later)
+
+
+def test_the_memo_answers_queries_within_the_same_minute(monkeypatch) -> None:
+    schedule = parse({"kind": "cron", "cron": "0 * * * *", "timezone": "Europe/Berlin"}, now=NOW)
+    fire._CRON_MEMO.clear()
+    walks = []
+    real = fire._iter_fire_times
+    monkeypatch.setattr(fire, "_iter_fire_times", lambda *a: walks.append(a) or real(*a))
+    first = next_fire_times(schedule, after=datetime(2025, 6, 2, 6, 0, 1, tzinfo=UTC), count=5)
+    again = next_fire_times(schedule, after=datetime(2025, 6, 2, 6, 0, 59, tzinfo=UTC), count=5)
+    assert first == again and len(walks) == 1  # a page of jobs sharing a schedule walks cronsim once
+    next_fire_times(schedule, after=datetime(2025, 6, 2, 6, 1, 0, tzinfo=UTC), count=5)
+    assert len(walks) == 2  # the next minute is computed afresh

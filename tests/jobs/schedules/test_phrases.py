@@ -110,7 +110,20 @@ def test_blank_phrase_is_ignored_when_kind_given() -> None:
     assert schedule.phrase is None
 
 
-@pytest.mark.parametrize("phrase", ["evry tuesday", "every blue moon", "at 9", "every -5 minutes", "tomorrow"])
+@pytest.mark.parametrize(
+    "phrase",
+    [
+        "evry tuesday",
+        "every blue moon",
+        "at 9",
+        "every -5 minutes",
+        "tomorrow",
+        # Digits of other scripts are not read as numbers.
+        "every \u0665 minutes",
+        "every \u00b2 minutes",
+        "on \u0662\u0660\u0663\u0661-01-01",
+    ],
+)
 def test_unknown_phrase(phrase: str) -> None:
     with pytest.raises(ScheduleError) as info:
         parse_phrase(phrase, now=NOW)
@@ -124,11 +137,21 @@ def test_unknown_phrase_message_exact() -> None:
     assert fields == {"phrase": ['Could not understand "evry tuesday". Try a phrase like "every monday at 09:00".']}
 
 
-@pytest.mark.parametrize("phrase", ["daily at 25:00", "daily at 12:60", "weekdays at 13pm", "weekdays at 0am"])
+@pytest.mark.parametrize(
+    "phrase", ["daily at 25:00", "daily at 12:60", "weekdays at 13pm", "weekdays at 0am", "daily at \u0669:00"]
+)
 def test_phrase_bad_time(phrase: str) -> None:
     with pytest.raises(ScheduleError) as info:
         parse_phrase(phrase, now=NOW)
     assert "00:00 to 23:59" in info.value.fields["phrase"][0]
+
+
+def test_an_interval_of_thousands_of_digits_is_out_of_range_not_an_error() -> None:
+    # int() refuses more than 4300 digits: this was a ValueError (a 500).
+    with pytest.raises(ScheduleError) as info:
+        parse_phrase("every " + "9" * 5000 + " seconds", now=NOW)
+    assert list(info.value.fields) == ["phrase"]
+    assert "too long" in info.value.fields["phrase"][0] or "at most" in info.value.fields["phrase"][0]
 
 
 def test_phrase_bad_day_of_month() -> None:
