@@ -8,9 +8,12 @@ token of another generation than the user's was minted before a password
 change, deactivation or reactivation, and is refused (see accounts.tokens).
 Only when the snapshot is missing is the database read.
 
-If the cache is unreachable, a valid access token is still accepted (access
-tokens are short-lived) but the user is read from the database, so
-deactivation is always honoured; the skipped revocation lookup is logged.
+Revocations are kept in the database and copied into the cache
+(accounts.revocation). If the cache has lost its copy (no warm marker in the
+same MGET), this token is checked against the database and the copy is
+restored. If the cache is unreachable, the token is checked against the
+database (one query on the revocations' key) and the user is read from the
+database too, so neither revocation nor deactivation is skipped; that is logged.
 """
 
 from __future__ import annotations
@@ -29,8 +32,7 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidTok
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.utils import aware_utcnow
 
-from accounts import user_snapshots
-from accounts.revocation import revoked_family_key, revoked_key
+from accounts import revocation, user_snapshots
 from accounts.tokens import check_generation, family_of, generation_of, user_id_of
 
 logger = logging.getLogger(__name__)
@@ -96,9 +98,7 @@ class RevocableJWTAuthentication(JWTAuthentication):
         generation_of(token)  # checked against the user in get_user(); a malformed one is 401 now
         family = family_of(token)
         jti = token.get(api_settings.JTI_CLAIM)
-        keys = [revoked_family_key(family)]
-        if jti:
-            keys.append(revoked_key(jti))
+        keys = revocation.check_keys(jti, family)
         if user_id is not None:
             keys.append(user_snapshots.key(user_id))
         request = getattr(self, "_request", None)
@@ -106,12 +106,14 @@ class RevocableJWTAuthentication(JWTAuthentication):
         extra = list(prefetch(user_id)) if prefetch is not None and user_id is not None else []
         try:
             found = cache.get_many(keys + extra)
-        except Exception as exc:  # unreachable cache: fail open on revocation only
-            logger.warning("token revocation check skipped: store unreachable (%s)", exc)
+        except Exception as exc:  # unreachable cache: the database answers
+            logger.warning("token revocation checked against the database: cache unreachable (%s)", exc)
             found = None
-        if found is not None and (
-            found.get(revoked_family_key(family)) is not None or (jti and found.get(revoked_key(jti)) is not None)
-        ):
+        if found is None:
+            revoked, family_revoked = revocation.revoked_in_database(jti, family)
+        else:
+            revoked, family_revoked = revocation.revocation_from(found, jti, family)
+        if revoked or family_revoked:
             raise InvalidToken({"detail": "Token has been revoked.", "code": "token_revoked"})
         if found is not None and extra:
             request.cache_prefetched = {key: found.get(key) for key in extra}

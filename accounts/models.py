@@ -6,6 +6,8 @@ from typing import Any
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from accounts.indexes import ExpiryIndex
+
 
 class User(AbstractUser):
     """A person or service account. UUID keys let one migration serve every backend."""
@@ -60,3 +62,26 @@ class User(AbstractUser):
         saved_is_active = getattr(self, "_saved_is_active", None)
         active_changed = writes_active and saved_is_active is not self.is_active
         return password_changed or active_changed
+
+
+class RevokedToken(models.Model):
+    """A revoked token id or refresh family, kept until every token it could end has expired.
+
+    The database holds the truth and the shared cache a copy read on every request
+    (accounts.revocation). The key is the primary key, stored in `_id` on MongoDB:
+    inserting it is what decides a rotation race (a second insert of the same key
+    fails on every backend), and no second unique index stands in the way of
+    sharding the collection. A natural key rather than the usual UUID because
+    the key is what every lookup names.
+    """
+
+    # A token's jti, or `family:<id>` for a refresh family (accounts.revocation.family_row_key).
+    key = models.CharField(max_length=80, primary_key=True, db_column="_id")
+    # After this the tokens are expired anyway: MongoDB's TTL index deletes the row, SQL a periodic prune.
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [ExpiryIndex(fields=["expires_at"], name="revoked_token_expiry")]
+
+    def __str__(self) -> str:
+        return self.key

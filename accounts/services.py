@@ -51,8 +51,9 @@ def load_live_refresh_token(raw: str) -> RefreshToken:
     """Decode a refresh token and check it is live: not revoked, nor its family, its user active, of the
     user's current generation. Presenting an already-rotated token revokes its family (401).
 
-    Fails closed: if the revocation store is unreachable this raises
-    ServiceUnavailable (503) rather than honour a token that may be revoked.
+    Fails closed: if the shared cache is unreachable this raises
+    ServiceUnavailable (503): the rotation or revocation that follows must be
+    written to the cache as well as the database (see accounts.revocation).
     """
     try:
         token = RefreshToken(raw)
@@ -83,9 +84,11 @@ def load_live_refresh_token(raw: str) -> RefreshToken:
 def token_refresh(*, refresh: str) -> dict[str, str]:
     """Rotate a live refresh token: a new access and refresh token of the same family, the old one revoked.
 
-    Revoking the old one is the commit point (an atomic add): of two refreshes
-    racing with the same token only one gets a new pair; the other is a reuse
-    and ends the family, like any later use of the old token (fail closed).
+    Revoking the old one is the commit point (the cache's atomic add, then the
+    database insert of its unique key, which decides if the cache lost the
+    entry): of two refreshes racing with the same token only one gets a new
+    pair; the other is a reuse and ends the family, like any later use of the
+    old token (fail closed).
     """
     token = load_live_refresh_token(refresh)
     try:

@@ -56,7 +56,7 @@ def unstorable(value: Any) -> str | None:
                 return "text may not contain NUL characters (\\u0000) or unpaired surrogates (\\ud800)"
         elif isinstance(current, float):
             if not math.isfinite(current):
-                return "a number is too large"
+                return "a number is not finite (NaN, Infinity, or too large)"
         elif isinstance(current, dict):
             stack.extend(current.keys())
             stack.extend(current.values())

@@ -112,7 +112,7 @@ else:
     _BEAT_APP = "django_celery_beat"
 
 # --- Shared state between processes (cache) ----------------------------------
-# Response cache, throttle counters, revoked token ids and short locks must be
+# Response cache, throttle counters, revoked token ids (a copy: accounts.revocation) and short locks must be
 # shared by every web, worker and beat process, so a per-process memory cache
 # is never used. Without Redis, the database cache on the embedded SQLite file
 # is what all local processes share.
@@ -309,7 +309,7 @@ SIMPLE_JWT = {
     "TOKEN_OBTAIN_SERIALIZER": "accounts.serializers.TokenObtainSerializer",
     "TOKEN_REFRESH_SERIALIZER": "accounts.serializers.TokenRefreshSerializer",
     # Refresh returns a new refresh token and revokes the old one; accounts.services.token_refresh
-    # does it (with the revocation list in Redis: the blacklist app cannot run on MongoDB).
+    # does it (revocations in accounts.RevokedToken, copied into Redis: the blacklist app cannot run on MongoDB).
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": False,
 }
@@ -401,6 +401,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "system:prune-runs": {
         "task": "jobs.prune_runs",
+        "schedule": timedelta(hours=1),
+        "options": {"expire_seconds": 3600},
+    },
+    "system:prune-revocations": {
+        "task": "accounts.prune_revocations",
         "schedule": timedelta(hours=1),
         "options": {"expire_seconds": 3600},
     },

@@ -31,8 +31,13 @@ def _test_settings(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_cache(db: Any) -> None:
-    # Each lane owns its Redis database (or the SQLite cache table): start every test empty.
+    # Each lane owns its Redis database (or the SQLite cache table): start every test empty, but for the
+    # copy of the (still empty) revocations a running service's cache holds, so a test's first request is
+    # the ordinary one. tests/accounts/test_durable_revocation.py clears it to test a cache that lost it.
+    from accounts import revocation
+
     cache.clear()
+    assert revocation.warm()
 
 
 @dataclass

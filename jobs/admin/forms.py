@@ -28,7 +28,7 @@ from jobs import schedules, services
 from jobs.diagnostics.display import format_local, relative
 from jobs.execution import registry
 from jobs.models import MASK, ActionType, CatchupPolicy, Job, OverlapPolicy
-from scheduler_site.parsers import MAX_JSON_DEPTH, depth_exceeds
+from scheduler_site.parsers import MAX_JSON_DEPTH, depth_exceeds, unstorable
 
 PHRASE = "phrase"
 KIND_CHOICES = [
@@ -401,6 +401,11 @@ class JobAdminForm(forms.ModelForm, ScheduleForm):
             too_deep = depth_exceeds(value, MAX_JSON_DEPTH)
         if too_deep:
             raise ValidationError(f"Nested more than {MAX_JSON_DEPTH} levels deep; expected e.g. {example}.")
+        # What the API's parser refuses too: NaN/Infinity (Python's json reads them; PostgreSQL's JSON
+        # refuses them, a 500 at the save), NUL characters and unpaired surrogates.
+        problem = unstorable(value)
+        if problem is not None:
+            raise ValidationError(f"Not storable: {problem}; expected e.g. {example}.")
         return value
 
     def clean_task_args(self) -> Any:

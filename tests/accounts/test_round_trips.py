@@ -1,7 +1,8 @@
 """An authenticated API request costs one round trip to the shared cache, lifecycle checks included.
 
-Revocation of the token and of its refresh family, and the user snapshot
-(active flag and token generation) are read in one MGET. See also
+Revocation of the token and of its refresh family, the marker saying the cache
+holds every revocation, and the user snapshot (active flag and token
+generation) are read in one MGET. See also
 tests/jobs/api/test_cache.py, where a cached page joins the same round trip.
 """
 
@@ -55,5 +56,6 @@ def test_the_one_mget_holds_the_token_its_family_and_the_snapshot(api, user, mon
     assert set(calls[0]) == {
         "revoked-jti:" + claims["jti"],
         "revoked-family:" + claims["family"],
+        "revocations:warm",
         user_snapshots.key(user.pk),
     }

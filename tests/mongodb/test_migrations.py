@@ -65,6 +65,18 @@ def test_the_unique_indexes_the_app_relies_on(mql: Any) -> None:
     assert per_owner["partialFilterExpression"] == {"owner_id": {"$type": "string"}, "name": {"$type": "string"}}
 
 
+def test_revocations_expire_by_a_ttl_index_and_are_unique_by_their_key(mql: Any) -> None:
+    indexes = mql.store.indexes["accounts_revokedtoken"]
+    # The server deletes a document once `expires_at` has passed (its TTL monitor runs every 60 s).
+    assert indexes["revoked_token_expiry"] == {
+        "key": {"expires_at": 1},
+        "name": "revoked_token_expiry",
+        "expireAfterSeconds": 0,
+    }
+    # The key is `_id`: the insert that decides a rotation race needs no index of its own.
+    assert sorted(indexes) == ["_id_", "revoked_token_expiry"]
+
+
 @pytest.fixture
 def database_at_jobs_0001(mql: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A database of its own (the session's stays as it is), migrated up to jobs 0001."""
