@@ -45,6 +45,7 @@ from jobs.api.serializers import (
     schedule_representation,
 )
 from jobs.api.throttles import JobWriteThrottle, RunNowThrottle
+from jobs.execution import store
 from jobs.models import Job
 from scheduler_site.openapi import error_response
 
@@ -257,22 +258,33 @@ class JobViewSet(viewsets.GenericViewSet):
 
     # --- writes ---------------------------------------------------------------------
 
-    def _job_response(self, job: Job, status_code: int = status.HTTP_200_OK) -> Response:
-        return Response(JobSerializer(job, context=self.get_serializer_context()).data, status=status_code)
+    def _job_response(self, write: Callable[[], Job], status_code: int = status.HTTP_200_OK) -> Response:
+        """The write and its answer in one transaction: if the answer cannot be built, nothing is written.
+
+        A client told 500 must be able to trust that nothing changed (a job saved behind a 500 was
+        created twice by a retrying client). Where the database has no transactions (a standalone
+        MongoDB server) the write stands alone, as everywhere else (`store.atomic`).
+        """
+        with store.current().atomic():
+            data = JobSerializer(write(), context=self.get_serializer_context()).data
+        return Response(data, status=status_code)
 
     def create(self, request: Request) -> Response:
         serializer = JobWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        job = services.job_create(owner=request.user, actor=request.user, data=serializer.validated_data)
-        return self._job_response(job, status.HTTP_201_CREATED)
+        return self._job_response(
+            lambda: services.job_create(owner=request.user, actor=request.user, data=serializer.validated_data),
+            status.HTTP_201_CREATED,
+        )
 
     def _update(self, request: Request, *, partial: bool) -> Response:
         job = self.get_object()
         serializer_class = JobChangeSerializer if partial else JobWriteSerializer
         serializer = serializer_class(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        job = services.job_update(job=job, actor=request.user, data=serializer.validated_data, partial=partial)
-        return self._job_response(job)
+        return self._job_response(
+            lambda: services.job_update(job=job, actor=request.user, data=serializer.validated_data, partial=partial)
+        )
 
     def update(self, request: Request, pk: str) -> Response:
         return self._update(request, partial=False)
@@ -293,7 +305,8 @@ class JobViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str) -> Response:
-        return self._job_response(services.job_pause(job=self.get_object(), actor=request.user))
+        job = self.get_object()
+        return self._job_response(lambda: services.job_pause(job=job, actor=request.user))
 
     @extend_schema(
         summary="Resume a job",
@@ -305,7 +318,8 @@ class JobViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str) -> Response:
-        return self._job_response(services.job_resume(job=self.get_object(), actor=request.user))
+        job = self.get_object()
+        return self._job_response(lambda: services.job_resume(job=job, actor=request.user))
 
     @extend_schema(
         summary="Run a job now",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from jobs.api.serializers import JobSerializer
 from jobs.models import Job, JobEvent
 from tests.factories import job_data, task_action
 from tests.jobs.api.conftest import SECRET, assert_error, http_action
@@ -406,3 +407,25 @@ def test_a_tasks_null_args_and_kwargs_are_empty_as_the_schema_says(api):
     )
     assert response.status_code == 201, response.content
     assert response.json()["action"]["args"] == [] and response.json()["action"]["kwargs"] == {}
+
+
+@pytest.mark.parametrize("method", ["create", "update", "pause"])
+def test_a_write_whose_answer_cannot_be_built_leaves_nothing_written(api, user, make_job, monkeypatch, method):
+    job = make_job(user, name="untouched")
+    before = JobEvent.objects.count()
+
+    def broken(self, instance):
+        raise RuntimeError("the answer could not be built")
+
+    monkeypatch.setattr(JobSerializer, "to_representation", broken)
+    if method == "create":
+        response = api.post(URL, job_data(name="never"), format="json")
+    elif method == "update":
+        response = api.patch(f"{URL}{job.pk}/", {"name": "renamed"}, format="json")
+    else:
+        response = api.post(f"{URL}{job.pk}/pause/")
+    assert_error(response, 500, "server_error")
+    assert not Job.objects.filter(name="never").exists()
+    job.refresh_from_db()
+    assert (job.name, job.enabled) == ("untouched", True)
+    assert JobEvent.objects.count() == before  # no audit event for a write that did not happen
