@@ -78,6 +78,17 @@ for spec in [
      "action": {"type": "task", "task": "echo"}, "enabled": False},
 ]:
     services.job_create(owner=owner, actor=owner, data=spec)
+# A full strip of 20 past runs (the widest the list's history column gets), on a job that will not run
+# during the test (daily at 02:30), so the layout check sees the worst case.
+import uuid
+from datetime import timedelta
+from django.utils import timezone
+from jobs.models import Job
+Job.objects.filter(name="nightly-backup").update(recent_outcomes=[
+    {"id": str(uuid.uuid4()), "status": "failed" if i % 3 else "succeeded",
+     "at": (timezone.now() - timedelta(days=i)).isoformat()}
+    for i in range(20)
+])
 """
 
 
