@@ -147,3 +147,23 @@ def api(user: Any, login: Callable[[Any], APIClient]) -> APIClient:
 def allow_loopback(settings: Any) -> None:
     """The egress policy allows 127.0.0.1 (tests call local servers; the service's own ports stay refused)."""
     settings.JOBS_HTTP_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+
+
+@pytest.fixture
+def private_redis(settings: Any, tmp_path: Any) -> Iterator[Any]:
+    """A redis-server of the test's own (tests.redis_server), with the cache pointed at it; stopped after."""
+    import shutil
+
+    from tests.redis_server import PrivateRedis, caches_at
+
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis(tmp_path)
+    server.start()
+    settings.CACHES = caches_at(server.url)  # Django's setting_changed handler rebuilds `caches`
+    try:
+        yield server
+    finally:
+        if server.process is not None and server.process.poll() is None:
+            server.thaw()  # a frozen server would not die on SIGKILL's wait otherwise
+        server.stop()

@@ -7,11 +7,8 @@ restarted empty, frozen and stopped by its PID.
 from __future__ import annotations
 
 import logging
-import shutil
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
@@ -21,7 +18,7 @@ from accounts import revocation
 from accounts.models import RevokedToken
 from accounts.tasks import prune_revocations
 from tests.accounts.tokens import assert_401, bearer, claims_of
-from tests.redis_server import PrivateRedis, caches_at
+from tests.redis_server import PrivateRedis
 
 ME = "/api/v1/me/"
 LOGOUT = "/api/v1/token/logout/"
@@ -35,21 +32,6 @@ def refresh(token: str):
 def logged_out(client: APIClient) -> APIClient:
     assert client.post(LOGOUT, {"refresh": client.tokens["refresh"]}, format="json").status_code == 204
     return client
-
-
-@pytest.fixture
-def private_redis(settings, tmp_path) -> Iterator[PrivateRedis]:
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis(tmp_path)
-    server.start()
-    settings.CACHES = caches_at(server.url)  # Django's setting_changed handler rebuilds `caches`
-    try:
-        yield server
-    finally:
-        if server.process is not None and server.process.poll() is None:
-            server.thaw()
-        server.stop()
 
 
 def restart_empty(server: PrivateRedis) -> None:

@@ -4,11 +4,9 @@ stops by its PID), login throttling counts in the process: it never fails open."
 from __future__ import annotations
 
 import logging
-import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -18,7 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts import throttles
 from scheduler_site.metrics import REGISTRY
-from tests.redis_server import PrivateRedis, caches_at
+from tests.redis_server import caches_at
 
 URL = "/api/v1/token/"
 ATTACKER = "203.0.113.66"
@@ -45,19 +43,6 @@ def cache_down(settings, user):
     with pytest.raises(redis.exceptions.ConnectionError):
         cache.get("probe")
     return user
-
-
-@pytest.fixture
-def private_redis(settings, tmp_path) -> Iterator[PrivateRedis]:
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis(tmp_path)
-    server.start()
-    settings.CACHES = caches_at(server.url)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def attempt(username, password="wrong", *, address=ATTACKER):

@@ -6,30 +6,13 @@ of the write was lost while Redis was frozen. The bump is now retried until Redi
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from jobs import cache as job_cache
-from tests.redis_server import PrivateRedis, caches_at
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the bump runs at commit
-
-
-@pytest.fixture
-def private_redis(settings, tmp_path) -> Iterator[PrivateRedis]:
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis(tmp_path)
-    server.start()
-    settings.CACHES = caches_at(server.url)  # Django's setting_changed handler rebuilds `caches`
-    try:
-        yield server
-    finally:
-        server.thaw()
-        server.stop()
 
 
 def test_a_write_during_a_stall_is_seen_as_soon_as_redis_answers_again(private_redis, login, make_job, user):
