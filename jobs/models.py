@@ -257,3 +257,24 @@ class JobEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_name}: {self.kind} by {self.actor_name}"
+
+
+class BeatLease(models.Model):
+    """Which beat is in charge (jobs.beat.lease): one row per lease name, changed only by compare-and-set.
+
+    `holder` and `seq` are what beats compare; `generation` counts takeovers
+    (the fencing token: a beat acts only on the generation it won); the times
+    are for people (the admin overview, /readyz) and are never compared across
+    machines.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, db_column="_id")
+    name = models.CharField(max_length=40, unique=True)
+    holder = models.CharField(max_length=200, blank=True)  # "" when released
+    seq = models.BigIntegerField(default=0)  # bumped by every renewal and takeover
+    generation = models.BigIntegerField(default=0)  # bumped by every takeover
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    renewed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.holder or 'released'} (generation {self.generation})"

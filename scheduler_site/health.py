@@ -30,6 +30,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from jobs.beat import lease
 from jobs.execution import store
 from scheduler_site.logging import redact
 
@@ -42,7 +43,20 @@ def check_database(timeout: float) -> dict[str, Any]:
     database.ping(timeout)
     # Whether writes that belong together (a job, its audit event and its
     # mirror row) share a transaction: a standalone MongoDB server has none.
-    return {"vendor": database.kind, "writes": database.transaction_mode}
+    # Which beat is active is information, not readiness: the web serves without one.
+    return {"vendor": database.kind, "writes": database.transaction_mode, "beat": _active_beat()}
+
+
+def _active_beat() -> dict[str, Any] | None:
+    state = lease.current_state()
+    if state is None:
+        return None
+    return {
+        "active": state.holder or None,
+        "generation": state.generation,
+        "since": state.acquired_at.isoformat() if state.acquired_at else None,
+        "renewed_at": state.renewed_at.isoformat() if state.renewed_at else None,
+    }
 
 
 def check_cache(timeout: float) -> dict[str, Any]:

@@ -59,6 +59,7 @@ from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 
+from jobs.beat import lease
 from jobs.models import Job, JobRun, RunStatus, RunTrigger
 from scheduler_site.errors import error_body
 
@@ -216,6 +217,26 @@ class SchedulerCollector:
         jobs.add_metric(["enabled"], enabled)
         jobs.add_metric(["paused"], Job.objects.count() - enabled)
         yield jobs
+
+        state = lease.current_state()
+        active = GaugeMetricFamily(
+            "scheduler_beat_active",
+            "1 for the beat holding the lease (jobs/beat/lease.py); no sample while no beat holds it.",
+            labels=["holder"],
+        )
+        if state is not None and state.holder:
+            active.add_metric([state.holder], 1)
+        yield active
+        yield GaugeMetricFamily(
+            "scheduler_beat_lease_generation",
+            "The beat lease's generation: 1 for the first beat that took it, one more at each change of hands.",
+            value=state.generation if state is not None else 0,
+        )
+        yield GaugeMetricFamily(
+            "scheduler_beat_lease_renewed_timestamp_seconds",
+            "Unix time the active beat last renewed its lease (0: never).",
+            value=state.renewed_at.timestamp() if state is not None and state.renewed_at else 0,
+        )
 
         counts = {(status, trigger): 0 for status in RunStatus.values for trigger in RunTrigger.values}
         for row in JobRun.objects.order_by().values("status", "trigger").annotate(n=Count("pk")):

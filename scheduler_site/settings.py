@@ -345,6 +345,24 @@ JOBS_BEAT_LOOKAHEAD_SECONDS = env.float("JOBS_BEAT_LOOKAHEAD_SECONDS", 10.0, min
 if JOBS_BEAT_LOOKAHEAD_SECONDS > 60:
     # Workers hold a claimed-ahead message until its ETA; a minute is plenty.
     env.fail("JOBS_BEAT_LOOKAHEAD_SECONDS", f"must be at most 60 (got {JOBS_BEAT_LOOKAHEAD_SECONDS:g})")
+# Several beats may run; one is active (jobs/beat/lease.py). A standby takes
+# over when the active beat has not renewed its lease for this long by the
+# standby's own clock (about this plus 1 s after the active beat dies).
+# Under the misfire grace, so a takeover never records slots as missed.
+JOBS_BEAT_LEASE_SECONDS = env.float("JOBS_BEAT_LEASE_SECONDS", 3.0, minimum=1.0)
+if JOBS_BEAT_LEASE_SECONDS >= JOBS_MISFIRE_GRACE_SECONDS:
+    env.fail(
+        "JOBS_BEAT_LEASE_SECONDS",
+        f"must be less than JOBS_MISFIRE_GRACE_SECONDS ({JOBS_MISFIRE_GRACE_SECONDS}), "
+        f"or a takeover records slots as missed (got {JOBS_BEAT_LEASE_SECONDS:g})",
+    )
+if JOBS_BEAT_POLL_SECONDS > JOBS_BEAT_LEASE_SECONDS / 3:
+    # The active beat renews its lease at every tick, and ticks at least every poll.
+    env.fail(
+        "JOBS_BEAT_POLL_SECONDS",
+        f"must be at most a third of JOBS_BEAT_LEASE_SECONDS ({JOBS_BEAT_LEASE_SECONDS:g}), "
+        f"or the active beat's lease lapses between its ticks (got {JOBS_BEAT_POLL_SECONDS:g})",
+    )
 # At most this many `missed` runs are recorded per job after a downtime.
 JOBS_MISSED_RECORD_LIMIT = env.int("JOBS_MISSED_RECORD_LIMIT", 100, minimum=1)
 # The most jobs one user may own; a create past it answers 409.

@@ -299,10 +299,10 @@ def test_migrate_waits_for_healthy_databases_and_runs_once():
     assert depends["mongo"]["condition"] == depends["redis"]["condition"] == "service_healthy"
 
 
-def test_beat_has_exactly_one_replica():
+def test_beat_runs_an_active_replica_and_a_standby():
     beat = SERVICES["beat"]
-    assert beat["deploy"]["replicas"] == 1
-    assert beat.get("scale", 1) == 1
+    assert beat["deploy"]["replicas"] == 2
+    assert beat.get("scale", 2) == 2
 
 
 @pytest.mark.parametrize("name", sorted(set(SERVICES) - set(ONE_SHOT) - set(TOOLS)))

@@ -22,6 +22,9 @@ Then sleep until the earliest `next_run_at` (less the lookahead), at most
 JOBS_BEAT_POLL_SECONDS, so edits, pauses and resumes are seen within that
 time without a restart. A resumed job has `next_run_at` set to its next
 slot after the resume, so it does not fire for the slots it slept through.
+
+Only the beat that holds the lease (`jobs.beat.lease`) does any of this, the
+stock entries included; other beats stand by and take over when it lapses.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from django.db import DatabaseError, InterfaceError, close_old_connections, conn
 from django.utils import timezone
 from django_celery_beat.schedulers import SCHEDULE_SYNC_MAX_INTERVAL, DatabaseScheduler
 
-from jobs.beat import firing, mirror, planning
+from jobs.beat import firing, lease, mirror, planning
 from jobs.execution import store
 from jobs.models import Job
 from scheduler_site import metrics
@@ -65,13 +68,14 @@ class JobScheduler(DatabaseScheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._jobs_check_at: datetime | None = None
         # Since when this scheduler has been working without a pause longer
-        # than the misfire grace (see `_stale_before`), and when its last
+        # than the misfire grace (see `tick_jobs`), and when its last
         # pass over the due jobs ended.
         self._working_since: datetime | None = None
         self._pass_ended: datetime | None = None
         self._broken: dict[Any, datetime] = {}
         self._tick_recorded_at: float | None = None
         self.mirror_check: threading.Thread | None = None
+        self.lease = lease.Lease()
         super().__init__(*args, **kwargs)
 
     # --- stock entries (system tasks) -----------------------------------------------
@@ -85,11 +89,13 @@ class JobScheduler(DatabaseScheduler):
         self.mirror_check = threading.Thread(target=_check_mirror, name="beat-mirror-check", daemon=True)
         self.mirror_check.start()
         logger.info(
-            "beat: job scheduler started (due jobs polled at least every %g s, claimed up to %g s ahead, "
-            "misfire grace %d s)",
+            "beat: job scheduler started as %s (due jobs polled at least every %g s, claimed up to %g s ahead, "
+            "misfire grace %d s, lease %g s)",
+            self.lease.holder,
             settings.JOBS_BEAT_POLL_SECONDS,
             settings.JOBS_BEAT_LOOKAHEAD_SECONDS,
             settings.JOBS_MISFIRE_GRACE_SECONDS,
+            settings.JOBS_BEAT_LEASE_SECONDS,
         )
         store.log_mode("beat")
 
@@ -108,8 +114,27 @@ class JobScheduler(DatabaseScheduler):
 
     # --- the tick ----------------------------------------------------------------------
 
+    def close(self) -> None:
+        """A clean stop (celery beat calls this on its way out): hand the lease to a standby at once."""
+        try:
+            super().close()
+        finally:
+            try:
+                self.lease.release()
+            except (DatabaseError, InterfaceError) as exc:
+                logger.warning("beat: could not release the lease (a standby takes over when it lapses): %s", exc)
+
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        """One beat of the loop: as the active beat fire what is due; as a standby watch the lease."""
         poll = settings.JOBS_BEAT_POLL_SECONDS
+        try:
+            active = self.lease.refresh()
+        except (DatabaseError, InterfaceError) as exc:
+            logger.warning("beat: database error while renewing the lease, retrying in %.1f s: %s", poll, exc)
+            return poll
+        if not active:
+            self._pass_ended = None  # when it takes over, its first pass is a first pass (see `tick_jobs`)
+            return lease.STANDBY_POLL_SECONDS
         now = timezone.now()
         check_at = self._jobs_check_at
         # (A check time far ahead means the wall clock stepped back: check now.)
@@ -117,6 +142,7 @@ class JobScheduler(DatabaseScheduler):
             self._jobs_check_at = timezone.now() + timedelta(seconds=self.tick_jobs())
         stock_wait = super().tick(*args, **kwargs)
         jobs_wait = max(0.0, (self._jobs_check_at - timezone.now()).total_seconds())
+        # At most JOBS_BEAT_POLL_SECONDS, which settings keep under a third of the lease: back in time to renew it.
         return min(stock_wait, jobs_wait)
 
     def tick_jobs(self) -> float:
@@ -171,6 +197,8 @@ class JobScheduler(DatabaseScheduler):
                 break
             if time.monotonic() - started > self.tick_budget_seconds:
                 return _MORE_DUE  # yield to the stock entries, come straight back
+            if self.lease.generation is not None and not self.lease.refresh():
+                return None  # the lease lapsed or was taken mid-pass: the next tick stands by
         return (
             Job.objects.filter(enabled=True, next_run_at__isnull=False)
             .exclude(pk__in=self._broken_ids(timezone.now()))

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q
 from django.db.models.functions import TruncHour
 
 from jobs import schedules
+from jobs.beat import lease
 from jobs.diagnostics.display import format_local, relative
 from jobs.models import FAILED_STATUSES, Job, JobRun, RunStatus, RunTrigger
 
@@ -199,9 +201,26 @@ def recent_failures(*, limit: int = 8) -> list[JobRun]:
     )
 
 
+def active_beat(*, now: datetime) -> dict[str, Any] | None:
+    """Which beat is in charge (jobs.beat.lease), and how long ago it last renewed its lease."""
+    state = lease.current_state()
+    if state is None:
+        return None
+    ago = (now - state.renewed_at).total_seconds() if state.renewed_at else None
+    return {
+        "holder": state.holder,
+        "generation": state.generation,
+        "since": state.acquired_at,
+        "renewed_seconds_ago": ago,
+        # A lease renewed within three lease periods (by this server's clock): a beat is working.
+        "healthy": bool(state.holder) and ago is not None and ago < 3 * settings.JOBS_BEAT_LEASE_SECONDS,
+    }
+
+
 def build(*, now: datetime) -> dict[str, Any]:
     return {
         "counts": job_counts(),
+        "beat": active_beat(now=now),
         "chart": runs_chart(now=now),
         "upcoming": upcoming_fires(now=now),
         "failures": recent_failures(),

@@ -18,7 +18,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def test_slots_passed_while_beat_was_stopped_are_missed_or_caught_up_once(procs, make_job):
     # A lookahead shorter than the downtime: the slots beat claimed before it stopped still run (at
     # their ETA, on the worker); the ones after them pass while no scheduler runs.
-    grace = {"JOBS_MISFIRE_GRACE_SECONDS": "2", "JOBS_BEAT_LOOKAHEAD_SECONDS": "2"}
+    # (A lease under the grace, and a poll under a third of the lease, as settings require.)
+    grace = {
+        "JOBS_MISFIRE_GRACE_SECONDS": "2",
+        "JOBS_BEAT_LOOKAHEAD_SECONDS": "2",
+        "JOBS_BEAT_LEASE_SECONDS": "1.5",
+        "JOBS_BEAT_POLL_SECONDS": "0.5",
+    }
     lookahead = grace_period = timedelta(seconds=2)
     procs.worker()
     beat = procs.beat(**grace)

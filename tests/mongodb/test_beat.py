@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from jobs.beat import mirror as beat_sync
+from jobs.beat.lease import Lease, current_state
 from jobs.beat.scheduler import JobScheduler
 from jobs.execution import claims
 from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
@@ -159,3 +160,37 @@ def test_scheduler_full_tick_with_stock_entries_and_sync(mql: Any, user: Any, cl
     # Applying an entry saved its run count back (Scheduler.sync, called from the tick).
     assert PeriodicTask.objects.get(name="system:reap-lost-runs").total_run_count == 1
     assert timezone.now() == T0 + timedelta(seconds=2)
+
+
+# --- the lease (jobs.beat.lease): which beat is active -----------------------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_lease_create_renew_take_over_and_release(mql: Any) -> None:
+    clock = _Clock()
+    first, second = Lease(holder="a", seconds=3, clock=clock), Lease(holder="b", seconds=3, clock=clock)
+    with mql.path("beat_lease.create"):
+        assert first.refresh()
+    with mql.path("beat_lease.stand_by"):
+        assert not second.refresh()
+    clock.now += 1.5
+    with mql.path("beat_lease.renew"):
+        assert first.refresh()
+    clock.now += 3.5
+    second.refresh()  # sees the renewal
+    clock.now += 3
+    with mql.path("beat_lease.take_over"):
+        assert second.refresh()
+    with mql.path("beat_lease.renew_lost"):
+        assert not first.refresh()
+    with mql.path("beat_lease.release"):
+        second.release()
+    with mql.path("beat_lease.state"):
+        assert current_state().holder == ""

@@ -13,6 +13,8 @@ import pytest
 from django.db import connection
 from django.test import Client, override_settings
 
+from jobs.beat.lease import Lease
+from jobs.models import BeatLease
 from scheduler_site import health
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -86,7 +88,21 @@ def test_readyz_all_up(client):
         assert isinstance(result["duration_ms"], float)
     assert body["checks"]["cache"]["backend"] == "redis"
     assert body["checks"]["broker"]["transport"] == "redis"
+    assert body["checks"]["database"]["beat"] is None  # no beat has run against this database
     assert response["Cache-Control"].startswith("max-age=0")
+
+
+@pytest.mark.django_db(transaction=True)  # the checks read in threads of their own: the row must be committed
+def test_readyz_says_which_beat_is_active(client):
+    Lease(holder="host-a:11:aaaaaa").refresh()
+    beat = client.get("/readyz").json()["checks"]["database"]["beat"]
+    state = BeatLease.objects.get()
+    assert beat == {
+        "active": "host-a:11:aaaaaa",
+        "generation": 1,
+        "since": state.acquired_at.isoformat(),
+        "renewed_at": state.renewed_at.isoformat(),
+    }
 
 
 def test_readyz_strict_all_up_is_200(client):

@@ -16,7 +16,8 @@ import time_machine
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobs.models import RunStatus, RunTrigger
+from jobs.beat.lease import Lease
+from jobs.models import BeatLease, RunStatus, RunTrigger
 from scheduler_site import metrics
 from tests import factories
 
@@ -158,6 +159,24 @@ def test_beat_last_tick(scrape):
     moment = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     metrics.record_beat_tick(moment)
     assert value(scrape(), "scheduler_beat_last_tick_timestamp_seconds") == moment.timestamp()
+
+
+def test_the_active_beat_and_its_lease(scrape):
+    assert value(scrape(), "scheduler_beat_lease_generation") == 0  # no beat ever ran
+    first = Lease(holder="host-a:11:aaaaaa")
+    first.refresh()
+    samples = scrape()
+    assert value(samples, "scheduler_beat_active", holder="host-a:11:aaaaaa") == 1
+    assert value(samples, "scheduler_beat_lease_generation") == 1
+    renewed = BeatLease.objects.get().renewed_at
+    assert value(samples, "scheduler_beat_lease_renewed_timestamp_seconds") == pytest.approx(renewed.timestamp())
+    first.release()
+    second = Lease(holder="host-b:22:bbbbbb")
+    second.refresh()
+    samples = scrape()
+    assert value(samples, "scheduler_beat_active", holder="host-b:22:bbbbbb") == 1
+    assert ("scheduler_beat_active", (("holder", "host-a:11:aaaaaa"),)) not in samples
+    assert value(samples, "scheduler_beat_lease_generation") == 2
 
 
 def test_record_beat_tick_survives_a_cache_outage(settings):

@@ -11,6 +11,7 @@ import time_machine
 from django.test import Client
 
 from jobs import services
+from jobs.beat.lease import Lease
 from jobs.models import Job, RunStatus
 
 NOW = datetime(2025, 6, 2, 12, 30, tzinfo=UTC)
@@ -127,14 +128,36 @@ def test_empty_overview_renders(staff_client: Client) -> None:
     assert "0 in total" in html
 
 
+def test_the_active_beat_is_shown(staff_client: Client) -> None:
+    assert "No beat has ever run" in page(staff_client)
+    with time_machine.travel(NOW - timedelta(seconds=2), tick=False):
+        Lease(holder="host-a:11:aaaaaa").refresh()
+    html = page(staff_client)
+    assert re.search(
+        r"Active beat: <strong>host-a:11:aaaaaa</strong>\s*<span class=\"quiet\">&middot; lease renewed 2 s ago", html
+    )
+    assert "overview-beat--down" not in html
+
+
+def test_a_silent_or_released_lease_is_flagged(staff_client: Client) -> None:
+    lease = Lease(holder="host-a:11:aaaaaa")
+    with time_machine.travel(NOW - timedelta(minutes=5), tick=False):
+        lease.refresh()
+    html = page(staff_client)
+    assert "overview-beat--down" in html and "not renewed for a while" in html
+    lease.release()
+    html = page(staff_client)
+    assert "No beat is active" in html and "overview-beat--down" in html
+
+
 def test_overview_costs_a_bounded_number_of_queries(
     staff_client: Client, fleet: dict[str, Job], make_job: Any, user: Any, django_assert_max_num_queries: Any
 ) -> None:
     for i in range(15):
         make_job(user, name=f"extra-{i}")
     # Session, user, job counts, runs per hour and status, upcoming jobs, slots claimed ahead (and
-    # their jobs, when not among the upcoming ones), latest failures.
-    with django_assert_max_num_queries(8), time_machine.travel(NOW, tick=False):
+    # their jobs, when not among the upcoming ones), latest failures, the beat lease.
+    with django_assert_max_num_queries(9), time_machine.travel(NOW, tick=False):
         assert staff_client.get("/admin/overview/").status_code == 200
 
 
