@@ -42,8 +42,12 @@ logger = logging.getLogger(__name__)
 STALE_CLAIM_SECONDS = 30
 
 
-def fire(plans: Sequence[Plan], *, now: datetime) -> None:
-    """Claim, advance and publish the plans' slots (see the module docstring for the rules)."""
+def fire(plans: Sequence[Plan], *, now: datetime, dead_claims_before: datetime | None = None) -> None:
+    """Claim, advance and publish the plans' slots (see the module docstring for the rules).
+
+    `dead_claims_before`: claims made before it are known dead (their beat lost
+    the lease), not merely old: the jobs left at them move on at once.
+    """
     busy = _busy(plans)
     batch = [(plan, rows) for plan in plans if (rows := _rows(plan, now=now, busy=plan.job.pk in busy))]
     if not batch:
@@ -71,7 +75,7 @@ def fire(plans: Sequence[Plan], *, now: datetime) -> None:
             not_run[plan.job.pk] = ended
         won.append((plan, [run for run in rows if run.status == RunStatus.QUEUED]))
     claims.discard(stray)
-    _move_on_from_dead_claims(lost, now=now)
+    _move_on_from_dead_claims(lost, now=now, dead_before=dead_claims_before)
     lifecycle.record_not_run(not_run, now=now)
     if won:
         _advance_and_publish(won, now=now)
@@ -108,14 +112,13 @@ def _rows(plan: Plan, *, now: datetime, busy: bool) -> list[JobRun]:
     return rows
 
 
-def _move_on_from_dead_claims(lost: Sequence[Plan], *, now: datetime) -> None:
+def _move_on_from_dead_claims(lost: Sequence[Plan], *, now: datetime, dead_before: datetime | None) -> None:
     """Jobs left at a slot claimed long ago by a scheduler that died before advancing them: advance them."""
     claimed = claims.claimed_at((plan.job.pk, plan.slot) for plan in lost)
-    stale = [
-        plan
-        for plan in lost
-        if plan.job.pk in claimed and now - claimed[plan.job.pk] >= timedelta(seconds=STALE_CLAIM_SECONDS)
-    ]
+    stale_before = now - timedelta(seconds=STALE_CLAIM_SECONDS)
+    if dead_before is not None:
+        stale_before = max(stale_before, dead_before)
+    stale = [plan for plan in lost if plan.job.pk in claimed and claimed[plan.job.pk] <= stale_before]
     moves = []
     for plan in stale:
         following = schedules.next_fire_time(plan.job.schedule, after=plan.slot)
@@ -177,6 +180,30 @@ def _still_runnable(unsure: Sequence[tuple[Any, list[JobRun]]], *, now: datetime
         else:
             runnable += queued
     return runnable
+
+
+def republish_claimed_since(since: datetime) -> int:
+    """Publish again the runs claimed since `since` that are still queued; returns how many.
+
+    For a beat that took the lease over from a silent one, which may have died
+    between claiming runs and publishing them. Those already published get a
+    second message, which starts nothing (a run starts once, `claims.start`).
+    """
+    runs = list(
+        JobRun.objects.filter(
+            status=RunStatus.QUEUED,
+            trigger__in=[RunTrigger.SCHEDULE, RunTrigger.CATCHUP],
+            created_at__gte=since,
+        ).order_by("scheduled_for")
+    )
+    # The jobs in a second read by id: a join would make MongoDB look up every run's job before
+    # filtering on `created_at` (the guard pins the two reads).
+    jobs = Job.objects.in_bulk({run.job_id for run in runs})
+    runs = [run for run in runs if run.job_id in jobs]
+    for run in runs:
+        run.job = jobs[run.job_id]
+    services.publish([_message(run) for run in runs])
+    return len(runs)
 
 
 def _message(run: JobRun) -> dispatch.Message:

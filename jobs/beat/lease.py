@@ -27,6 +27,11 @@ lease and take over when it lapses. The rules:
    running twice. The claims are (`jobs.execution.claims`): a beat frozen in
    the middle of a batch and woken after a takeover finishes that batch, and
    its claims lose to the new holder's or win instead of them, never both.
+6. A beat that takes over from a silent holder (`inherited`) inherits its
+   unfinished work: the scheduler publishes again the runs claimed shortly
+   before the takeover (a message sent twice starts its run once), and treats
+   claims older than the takeover as dead at once instead of after
+   `firing.STALE_CLAIM_SECONDS`.
 
 With the default `JOBS_BEAT_LEASE_SECONDS=3` and standbys looking every
 `STANDBY_POLL_SECONDS=0.5`, a standby takes over at most about 4 s after the
@@ -104,6 +109,9 @@ class Lease:
         # While standing by: the (holder, seq) last read, and since when it has not changed.
         self._seen: tuple[str, int] | None = None
         self._seen_since = 0.0
+        #: Set when this beat took the lease over from a silent holder (not a released lease): that
+        #: holder may have died between claiming runs and publishing them. The scheduler clears it.
+        self.inherited = False
 
     # --- the holder ---------------------------------------------------------------------------------
 
@@ -172,6 +180,7 @@ class Lease:
         if not won:
             return False
         self._took(row.seq + 1, row.generation + 1, sent)
+        self.inherited = bool(row.holder)
         if row.holder:
             logger.warning(
                 "beat: took over the lease from %s, silent for %.1f s (generation %d)",

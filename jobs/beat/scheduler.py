@@ -55,6 +55,9 @@ logger = logging.getLogger("jobs.beat.scheduler")
 BROKEN_JOB_RETRY_SECONDS = 60
 # How often a working tick is recorded for health checks.
 TICK_RECORD_SECONDS = 5
+# On a takeover, runs claimed this much earlier than the silent beat's last possible pass are
+# published again too: its clock may differ from this one's.
+INHERIT_MARGIN_SECONDS = 5
 
 
 class JobScheduler(DatabaseScheduler):
@@ -76,6 +79,8 @@ class JobScheduler(DatabaseScheduler):
         self._tick_recorded_at: float | None = None
         self.mirror_check: threading.Thread | None = None
         self.lease = lease.Lease()
+        # Claims made before this instant are dead (their beat lost the lease to this one).
+        self._dead_claims_before: datetime | None = None
         super().__init__(*args, **kwargs)
 
     # --- stock entries (system tasks) -----------------------------------------------
@@ -135,6 +140,12 @@ class JobScheduler(DatabaseScheduler):
         if not active:
             self._pass_ended = None  # when it takes over, its first pass is a first pass (see `tick_jobs`)
             return lease.STANDBY_POLL_SECONDS
+        if self.lease.inherited:
+            try:
+                self._inherit()
+            except (DatabaseError, InterfaceError) as exc:
+                logger.warning("beat: database error while taking over, retrying in %.1f s: %s", poll, exc)
+                return poll
         now = timezone.now()
         check_at = self._jobs_check_at
         # (A check time far ahead means the wall clock stepped back: check now.)
@@ -144,6 +155,16 @@ class JobScheduler(DatabaseScheduler):
         jobs_wait = max(0.0, (self._jobs_check_at - timezone.now()).total_seconds())
         # At most JOBS_BEAT_POLL_SECONDS, which settings keep under a third of the lease: back in time to renew it.
         return min(stock_wait, jobs_wait)
+
+    def _inherit(self) -> None:
+        """Take over a silent beat's unfinished work (lease rule 6): its unpublished runs, its dead claims."""
+        now = timezone.now()
+        # Its last pass began at most a lease (plus a tick budget) before now; a margin for clock skew.
+        since = now - timedelta(seconds=self.lease.seconds + self.tick_budget_seconds + INHERIT_MARGIN_SECONDS)
+        sent = firing.republish_claimed_since(since)
+        self._dead_claims_before = now
+        self.lease.inherited = False
+        logger.info("beat: took over; %d run(s) claimed since %s published again", sent, since.isoformat())
 
     def tick_jobs(self) -> float:
         """Fire every due job; return the seconds until the next check."""
@@ -246,7 +267,7 @@ class JobScheduler(DatabaseScheduler):
                 later.append(job.pk)
             else:
                 plans.append(plan)
-        firing.fire(plans, now=now)
+        firing.fire(plans, now=now, dead_claims_before=self._dead_claims_before)
         return later
 
 

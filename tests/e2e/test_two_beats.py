@@ -83,6 +83,7 @@ def test_a_standby_takes_over_within_the_bound_and_no_slot_is_missed(procs, make
         interval=0.05,
     )
     took = time.monotonic() - started
+    print(f"{how}: the standby took over {took:.2f} s after")
     assert took <= TAKEOVER_BOUND_SECONDS, f"takeover took {took:.1f} s"
     assert current_state().generation == 2
 
@@ -100,13 +101,9 @@ def test_a_standby_takes_over_within_the_bound_and_no_slot_is_missed(procs, make
     assert holder_pid() == second.popen.pid
     end = runs_of(job, scheduled_for__gt=after, status=RunStatus.SUCCEEDED)[0].scheduled_for
     assert_each_slot_once_none_missed(job, end)
-    # Every slot runs, the ones during the takeover late. A run the killed beat claimed in its
-    # last pass but never published waits for the reaper (JOBS_QUEUED_LOST_AFTER_SECONDS): allowed
-    # only for a queued run created in the last second before the kill.
+    # Every slot runs, the ones during the takeover late; a run the killed beat claimed in its last
+    # pass but had not published yet too: the new holder publishes such runs again when it takes over.
     for run in runs_of(job, scheduled_for__lte=end):
-        lost_with_the_beat = how == "killed" and timedelta(0) <= gone_at - run.created_at < timedelta(seconds=1)
-        if run.status == RunStatus.QUEUED and lost_with_the_beat:
-            continue
         wait_for(
             lambda run=run: runs_of(job, pk=run.pk, status=RunStatus.SUCCEEDED),
             timeout=15,

@@ -11,6 +11,7 @@ import time_machine
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
+from jobs.beat import firing
 from jobs.beat import mirror as beat_sync
 from jobs.beat.lease import Lease, current_state
 from jobs.beat.scheduler import JobScheduler
@@ -194,3 +195,14 @@ def test_lease_create_renew_take_over_and_release(mql: Any) -> None:
         second.release()
     with mql.path("beat_lease.state"):
         assert current_state().holder == ""
+
+
+def test_takeover_publishes_a_silent_beats_unpublished_claims(
+    mql: Any, user: Any, clock: Any, published: list[Any]
+) -> None:
+    job = data.make_job(user, schedule={"kind": "interval", "every": 10, "unit": "seconds"})
+    clock.shift(timedelta(seconds=10))
+    claims.claim_one(claims.new_run(job, job.next_run_at))  # claimed, then its beat died before publishing
+    with mql.path("scheduler.takeover_republish"):
+        assert firing.republish_claimed_since(timezone.now() - timedelta(seconds=15)) == 1
+    assert [name for name, *_ in published] == ["jobs.run_job"]

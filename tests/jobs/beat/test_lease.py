@@ -12,7 +12,8 @@ from django.db import DatabaseError
 from jobs.beat import lease as lease_module
 from jobs.beat.lease import FENCE_MARGIN_SECONDS, Lease, current_state
 from jobs.beat.scheduler import JobScheduler
-from jobs.models import BeatLease, JobRun
+from jobs.execution import claims
+from jobs.models import BeatLease, Job, JobRun
 from scheduler_site.celery import app
 
 pytestmark = pytest.mark.django_db
@@ -180,3 +181,42 @@ def test_a_database_error_while_renewing_is_a_retry_not_a_crash(clock, monkeypat
     with caplog.at_level(logging.WARNING, logger="jobs.beat.scheduler"):
         assert scheduler.tick() == settings.JOBS_BEAT_POLL_SECONDS
     assert "renewing the lease" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_taking_over_from_a_silent_beat_publishes_its_unpublished_claims_and_moves_on_at_once(
+    make_job, sent, clock, settings
+):
+    settings.JOBS_BEAT_LOOKAHEAD_SECONDS = 0
+    every_10 = {"kind": "interval", "every": 10, "unit": "seconds"}
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every_10, overlap_policy="allow")
+        a = JobScheduler(app=app, lazy=True, max_interval=3600)
+        b = JobScheduler(app=app, lazy=True, max_interval=3600)
+        a.lease, b.lease = beat("a", clock), beat("b", clock)
+        a.tick()
+        b.tick()
+        traveller.shift(timedelta(seconds=10))
+        # a claims the slot at T0+10, then dies before advancing the job or publishing the run.
+        assert claims.claim_one(claims.new_run(job, T0 + timedelta(seconds=10)))
+        clock.advance(SECONDS + 0.5)
+        traveller.shift(timedelta(seconds=4))
+        b.tick()
+        assert current_state().holder == "b"
+        # The orphaned run is published (a message sent twice would start it once)...
+        assert [run.scheduled_for for run, _, _ in sent.slots] == [T0 + timedelta(seconds=10)]
+        # ... and the job is not left at that claim for firing.STALE_CLAIM_SECONDS: it moved on.
+        assert Job.objects.get(pk=job.pk).next_run_at == T0 + timedelta(seconds=20)
+        traveller.shift(timedelta(seconds=6))
+        b.tick()
+    assert sent.slot_times(job) == [T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)]
+    assert JobRun.objects.filter(job=job).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_released_lease_is_not_an_inheritance(make_job, sent, clock):
+    a, b = beat("a", clock), beat("b", clock)
+    a.refresh()
+    a.release()
+    b.refresh()
+    assert b.active() and not b.inherited
