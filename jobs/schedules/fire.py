@@ -3,8 +3,12 @@
 DST rules
 =========
 
-These are classic Debian/Vixie cron semantics.  cronsim implements them; this
-module adds one post-processing step (see "fall-back" below).
+Classic Debian/Vixie cron semantics, stated for every zone: for hour changes
+at 02:00 (Berlin, New York), at local midnight (Santiago, Havana, Tehran,
+Sao Paulo in 2018), by half an hour (Lord Howe), at :45 (Chatham) and for a
+whole missing day (Apia, 2011-12-30).  How they are computed: ``cron``'s
+parser yields the matching wall-clock minutes (naive, in order), and each is
+mapped to the real instants it fires at, merged in time order (`_instants`).
 
 1. Fixed-time cron jobs -- the minute field AND the hour field are both
    something other than a wildcard (e.g. ``30 2 * * *``, ``0 9 * * 1-5``,
@@ -12,9 +16,11 @@ module adds one post-processing step (see "fall-back" below).
    is exactly Debian's test, so ``*/15`` is a wildcard but ``0-59/15`` is not:
 
    * Spring-forward: if the local time does not exist, the job fires once at
-     the first valid instant after the gap.  Europe/Berlin, 2025-03-30:
+     the first valid instant after the gap (several skipped times, e.g.
+     ``0,30 2 * * *``, fire once together).  Europe/Berlin, 2025-03-30:
      ``30 2 * * *`` fires at 03:00 CEST (01:00 UTC).  America/New_York,
-     2025-03-09: it fires at 03:00 EDT (07:00 UTC).
+     2025-03-09: it fires at 03:00 EDT (07:00 UTC).  Pacific/Apia skipped
+     2011-12-30: ``0 9 * * *`` fired at 2011-12-31 00:00 that week.
    * Fall-back: if the local time occurs twice, the job fires only at the
      first occurrence.  Europe/Berlin, 2025-10-26: ``30 2 * * *`` fires at
      02:30 CEST (00:30 UTC) and NOT again at 02:30 CET (01:30 UTC).
@@ -23,12 +29,14 @@ module adds one post-processing step (see "fall-back" below).
 
 2. Wildcard cron jobs -- the minute or the hour field starts with ``*``
    (e.g. ``*/15 * * * *``, ``0 * * * *``, ``*/5 9 * * *``): the job fires at
-   every real instant whose local wall-clock time matches.  So
-   ``*/15 * * * *`` fires every 15 real minutes straight through both
+   every real instant whose local wall-clock time matches, and nowhere else.
+   So ``*/15 * * * *`` fires every 15 real minutes straight through both
    transitions: in the repeated fall-back hour it fires 4 times in each of the
    two 02:xx hours (Berlin, 2025-10-26); in spring-forward there are simply no
-   02:xx local times.  Consecutive fire times are always 15 minutes apart in
-   UTC.
+   02:xx local times.  A skipped local midnight has no 00:xx slots
+   (``*/30 0 * * 0`` in America/Santiago on 2025-09-07 does not fire), and a
+   repeated half hour repeats its slots (``30 * * * *`` in Australia/Lord_Howe
+   fires at 01:30 +11:00 and again at 01:30 +10:30 on 2025-04-06).
 
 3. Intervals are exact elapsed time: ``anchor + k * interval`` computed in UTC,
    then shown in the schedule's time zone.  DST never stretches or shrinks
@@ -45,11 +53,13 @@ module adds one post-processing step (see "fall-back" below).
    so a stored schedule from before the bounds in ``model`` (every 1,000,000 days) has no further
    slots instead of raising OverflowError in whatever page or pass asked.
 
-All returned fire times are aware datetimes in the schedule's ``ZoneInfo``.
-Compare them after ``.astimezone(UTC)``: Python compares two datetimes that
-share a tzinfo by wall clock (ignoring ``fold``, so 02:30 CEST == 02:30 CET),
-and ``==`` between different zones is always False for a time inside a
-repeated hour (PEP 495).  The package does all its own comparisons in UTC
+All returned fire times are real instants: aware datetimes in the schedule's
+``ZoneInfo`` whose wall-clock reading exists in that zone (with the ``fold``
+that names the right copy of a repeated time).  Compare them after
+``.astimezone(UTC)``: Python compares two datetimes that share a tzinfo by
+wall clock (ignoring ``fold``, so 02:30 CEST == 02:30 CET), and ``==``
+between different zones is always False for a time inside a repeated hour
+(PEP 495).  The package does all its own comparisons in UTC
 (``model._ts``).
 """
 
@@ -74,7 +84,7 @@ def _localize(naive: datetime, tz: ZoneInfo) -> datetime:
     """Wall-clock time -> instant, using the cron rules from the docstring."""
     local = naive.replace(tzinfo=tz, fold=0)  # fold=0: first occurrence
     if _is_imaginary(local):
-        # Same as cronsim/Debian: walk forward minute by minute to the first
+        # Same as Debian cron: walk forward minute by minute to the first
         # real instant after the gap (gaps can be up to a whole day).
         local = local.replace(second=0, microsecond=0)
         for _ in range(2 * 24 * 60):
@@ -220,13 +230,13 @@ def next_fire_times(schedule: Schedule, *, after: datetime, count: int) -> list[
 
 
 # Memo of cron fire times per (expression, zone, minute). Many jobs share a schedule ("0 * * * *" in
-# one zone) and API pages ask for the next five of each on every read; walking cronsim each time
+# one zone) and API pages ask for the next five of each on every read; computing them each time
 # dominated a page of 50 jobs. A memo must never change an answer: one that answered a later query
-# from an earlier start's iteration did (cronsim's walk depends on where it starts around some DST
-# changes: 318 differing answers around Lord Howe's, Chatham's and Santiago's). So an entry answers
-# only queries within the UTC minute it was computed for, where the answer is the same for every
-# instant (fire times are whole minutes, and no zone changes offset within a minute). Bounded in size;
-# dict reads and writes are atomic, so threads can share it.
+# from an earlier start's iteration did (the cronsim walk it memoized depended on where it started
+# around some DST changes: 318 differing answers around Lord Howe's, Chatham's and Santiago's). So an
+# entry answers only queries within the UTC minute it was computed for, where the answer is the same
+# for every instant (fire times are whole minutes, and no zone changes offset within a minute).
+# Bounded in size; dict reads and writes are atomic, so threads can share it.
 # Value: the fire times, and whether they are all there are (the sequence ended before the span).
 _CRON_MEMO: dict[tuple[str, str, datetime], tuple[list[datetime], bool]] = {}
 _CRON_MEMO_SPAN = 8
