@@ -128,14 +128,16 @@ def _cron_instants(spec: CronSpec, tz: ZoneInfo, after: datetime) -> Iterator[da
     can give an earlier one: every instant of a wall time at or after `n` is at or after
     `_instants(n)`'s bound.
     """
-    after_utc = after.astimezone(UTC).replace(tzinfo=None)
-    # The wall clock reads less than at `after` after a fall-back: start that much earlier (shifts
-    # last at most 26 hours, so a change more than 26 hours ahead cannot reach back before `after`).
-    offset = after.astimezone(tz).utcoffset()
-    assert offset is not None
+    moment = after.astimezone(UTC)
+    after_utc = moment.replace(tzinfo=None)
+    # After a fall-back the wall clock reads less than it did at `after`, so wall times before
+    # `after`'s reading can still be ahead: start from the lowest offset about to apply. A change
+    # of s hours matters only if it comes within s hours, and no change is larger than 26 hours:
+    # sampling 3 and 26 hours ahead finds every one (unless a zone changed twice within a day).
     lowest = min(
-        offset,
-        *((after + timedelta(hours=hours)).astimezone(tz).utcoffset() or offset for hours in (3, 26)),
+        offset
+        for offset in ((moment + timedelta(hours=hours)).astimezone(tz).utcoffset() for hours in (0, 3, 26))
+        if offset is not None
     )
     start = after_utc + lowest
     wildcard = spec.wildcard_time
