@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs.schedules import ScheduleError, next_fire_times, parse, slots_between
+from jobs.schedules import ScheduleError, describe, next_fire_times, parse, slots_between
 
 # Zones and years with every kind of change: an hour at 02:00 (Berlin, New York), half an hour
 # (Lord Howe), at :45 (Chatham), at local midnight (Santiago, Havana, Tehran, Sao Paulo 2018) and
@@ -290,3 +291,16 @@ def test_cron_fire_times_match_the_reference(
         middle = expected[len(expected) // 2]
         rest = slots_between(schedule, start=middle - timedelta(seconds=1), end=end)
         assert [t.astimezone(UTC) for t in rest] == [t for t in expected if t >= middle]
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(expr=expressions)
+def test_every_valid_expression_has_a_description(expr: Expression) -> None:
+    try:
+        schedule = parse({"kind": "cron", "cron": expr.text}, now=datetime(2025, 1, 1, tzinfo=UTC))
+    except ScheduleError:
+        return
+    text = describe(schedule)
+    assert text.endswith(" (UTC)") and not text.startswith("Cron "), (expr.text, text)
+    # cron-descriptor's readings of lower-case L and W forms ("on day l of the month").
+    assert not re.search(r"\b(l|lw|\d+w|\d+l)\b", text), (expr.text, text)
