@@ -1,13 +1,14 @@
 """Job schedules: validation, English phrases, next fire times, descriptions.
 
-The pure core of the project: stdlib + cronsim + cron_descriptor, never
+The pure core of the project: stdlib + cron_descriptor, never
 Django, so models, serializers, the scheduler and commands can all use it and
 it can be tested without a settings module.  Import the public API from here
 (``from jobs import schedules``); each module owns one responsibility:
 
 * ``model``        -- ``Schedule``, ``ScheduleError``, ``KINDS``/``UNITS`` and
   the zone/time helpers the other modules share.
-* ``cron``         -- validation of 5-field cron expressions and macros.
+* ``cron``         -- 5-field cron expressions and macros: validation, and
+  ``parse_cron()``, the one parser that fire times use too.
 * ``phrases``      -- ``parse_phrase()``: English phrases to a Schedule.
 * ``wire``         -- the wire-format dict both ways: ``parse()`` for input,
   ``to_dict()``/``from_dict()`` for storage.

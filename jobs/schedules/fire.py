@@ -3,8 +3,12 @@
 DST rules
 =========
 
-These are classic Debian/Vixie cron semantics.  cronsim implements them; this
-module adds one post-processing step (see "fall-back" below).
+Classic Debian/Vixie cron semantics, stated for every zone: for hour changes
+at 02:00 (Berlin, New York), at local midnight (Santiago, Havana, Tehran,
+Sao Paulo in 2018), by half an hour (Lord Howe), at :45 (Chatham) and for a
+whole missing day (Apia, 2011-12-30).  How they are computed: ``cron``'s
+parser yields the matching wall-clock minutes (naive, in order), and each is
+mapped to the real instants it fires at, merged in time order (`_instants`).
 
 1. Fixed-time cron jobs -- the minute field AND the hour field are both
    something other than a wildcard (e.g. ``30 2 * * *``, ``0 9 * * 1-5``,
@@ -12,9 +16,11 @@ module adds one post-processing step (see "fall-back" below).
    is exactly Debian's test, so ``*/15`` is a wildcard but ``0-59/15`` is not:
 
    * Spring-forward: if the local time does not exist, the job fires once at
-     the first valid instant after the gap.  Europe/Berlin, 2025-03-30:
+     the first valid instant after the gap (several skipped times, e.g.
+     ``0,30 2 * * *``, fire once together).  Europe/Berlin, 2025-03-30:
      ``30 2 * * *`` fires at 03:00 CEST (01:00 UTC).  America/New_York,
-     2025-03-09: it fires at 03:00 EDT (07:00 UTC).
+     2025-03-09: it fires at 03:00 EDT (07:00 UTC).  Pacific/Apia skipped
+     2011-12-30: ``0 9 * * *`` fired at 2011-12-31 00:00 that week.
    * Fall-back: if the local time occurs twice, the job fires only at the
      first occurrence.  Europe/Berlin, 2025-10-26: ``30 2 * * *`` fires at
      02:30 CEST (00:30 UTC) and NOT again at 02:30 CET (01:30 UTC).
@@ -23,12 +29,14 @@ module adds one post-processing step (see "fall-back" below).
 
 2. Wildcard cron jobs -- the minute or the hour field starts with ``*``
    (e.g. ``*/15 * * * *``, ``0 * * * *``, ``*/5 9 * * *``): the job fires at
-   every real instant whose local wall-clock time matches.  So
-   ``*/15 * * * *`` fires every 15 real minutes straight through both
+   every real instant whose local wall-clock time matches, and nowhere else.
+   So ``*/15 * * * *`` fires every 15 real minutes straight through both
    transitions: in the repeated fall-back hour it fires 4 times in each of the
    two 02:xx hours (Berlin, 2025-10-26); in spring-forward there are simply no
-   02:xx local times.  Consecutive fire times are always 15 minutes apart in
-   UTC.
+   02:xx local times.  A skipped local midnight has no 00:xx slots
+   (``*/30 0 * * 0`` in America/Santiago on 2025-09-07 does not fire), and a
+   repeated half hour repeats its slots (``30 * * * *`` in Australia/Lord_Howe
+   fires at 01:30 +11:00 and again at 01:30 +10:30 on 2025-04-06).
 
 3. Intervals are exact elapsed time: ``anchor + k * interval`` computed in UTC,
    then shown in the schedule's time zone.  DST never stretches or shrinks
@@ -45,22 +53,24 @@ module adds one post-processing step (see "fall-back" below).
    so a stored schedule from before the bounds in ``model`` (every 1,000,000 days) has no further
    slots instead of raising OverflowError in whatever page or pass asked.
 
-All returned fire times are aware datetimes in the schedule's ``ZoneInfo``.
-Compare them after ``.astimezone(UTC)``: Python compares two datetimes that
-share a tzinfo by wall clock (ignoring ``fold``, so 02:30 CEST == 02:30 CET),
-and ``==`` between different zones is always False for a time inside a
-repeated hour (PEP 495).  The package does all its own comparisons in UTC
+All returned fire times are real instants: aware datetimes in the schedule's
+``ZoneInfo`` whose wall-clock reading exists in that zone (with the ``fold``
+that names the right copy of a repeated time).  Compare them after
+``.astimezone(UTC)``: Python compares two datetimes that share a tzinfo by
+wall clock (ignoring ``fold``, so 02:30 CEST == 02:30 CET), and ``==``
+between different zones is always False for a time inside a repeated hour
+(PEP 495).  The package does all its own comparisons in UTC
 (``model._ts``).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from cronsim import CronSim, CronSimError
-
+from jobs.schedules.cron import CronSpec, parse_cron
 from jobs.schedules.model import MAX_INSTANT, Schedule, ScheduleError, _require_aware, _ts
 
 
@@ -74,7 +84,7 @@ def _localize(naive: datetime, tz: ZoneInfo) -> datetime:
     """Wall-clock time -> instant, using the cron rules from the docstring."""
     local = naive.replace(tzinfo=tz, fold=0)  # fold=0: first occurrence
     if _is_imaginary(local):
-        # Same as cronsim/Debian: walk forward minute by minute to the first
+        # Same as Debian cron: walk forward minute by minute to the first
         # real instant after the gap (gaps can be up to a whole day).
         local = local.replace(second=0, microsecond=0)
         for _ in range(2 * 24 * 60):
@@ -82,6 +92,72 @@ def _localize(naive: datetime, tz: ZoneInfo) -> datetime:
             if not _is_imaginary(local):
                 break
     return local
+
+
+def _instants(naive: datetime, tz: ZoneInfo, wildcard: bool) -> tuple[tuple[datetime, ...], datetime]:
+    """The instants (naive UTC) a matching wall-clock minute fires at, and a bound below every instant
+    of this or any later wall-clock time.
+
+    PEP 495: fold=0 reads a wall time with the offset before a transition, fold=1 with the one
+    after. Same offset: the time exists once. fold=0's larger: it exists twice (a repeated
+    stretch). fold=0's smaller: it does not exist (a gap).
+    """
+    before = naive.replace(tzinfo=tz).utcoffset()
+    after = naive.replace(tzinfo=tz, fold=1).utcoffset()
+    assert before is not None and after is not None  # a ZoneInfo always has an offset
+    if before == after:
+        first = naive - before
+        return (first,), first
+    if before > after:  # repeated: rule 2 fires in both copies, rule 1 only in the first
+        first = naive - before
+        return ((first, naive - after) if wildcard else (first,)), first
+    # Skipped: rule 2 has no such instant; rule 1 fires at the first valid instant after the gap.
+    # The bound: the gap begins at (naive - after) or later.
+    bound = naive - after
+    if wildcard:
+        return (), bound
+    return (_localize(naive, tz).astimezone(UTC).replace(tzinfo=None),), bound
+
+
+def _cron_instants(spec: CronSpec, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
+    """Cron fire times strictly after `after`, ascending, in `tz`: the DST rules of the docstring.
+
+    The spec yields matching wall-clock minutes (naive, ascending); each is mapped to the real
+    instants it fires at (`_instants`). Wall-clock order is not time order where a stretch repeats
+    (02:45 CEST comes before 02:00 CET), so instants wait in a heap until no later wall-clock time
+    can give an earlier one: every instant of a wall time at or after `n` is at or after
+    `_instants(n)`'s bound.
+    """
+    moment = after.astimezone(UTC)
+    after_utc = moment.replace(tzinfo=None)
+    # After a fall-back the wall clock reads less than it did at `after`, so wall times before
+    # `after`'s reading can still be ahead: start from the lowest offset about to apply. A change
+    # of s hours matters only if it comes within s hours, and no change is larger than 26 hours:
+    # sampling 3 and 26 hours ahead finds every one (unless a zone changed twice within a day).
+    lowest = min(
+        offset
+        for offset in ((moment + timedelta(hours=hours)).astimezone(tz).utcoffset() for hours in (0, 3, 26))
+        if offset is not None
+    )
+    start = after_utc + lowest
+    wildcard = spec.wildcard_time
+    pending: list[datetime] = []
+    last: datetime | None = None
+    for naive in spec.iter_naive(start):
+        instants, bound = _instants(naive, tz, wildcard)
+        while pending and pending[0] <= bound:
+            instant = heapq.heappop(pending)
+            # Two skipped wall times map to the same instant after the gap (rule 1): fire once.
+            if instant > after_utc and (last is None or instant > last):
+                last = instant
+                yield instant.replace(tzinfo=UTC).astimezone(tz)
+        for instant in instants:
+            heapq.heappush(pending, instant)
+    while pending:  # the expression stopped matching (50 years without a matching day)
+        instant = heapq.heappop(pending)
+        if instant > after_utc and (last is None or instant > last):
+            last = instant
+            yield instant.replace(tzinfo=UTC).astimezone(tz)
 
 
 def _iter_fire_times(schedule: Schedule, after: datetime) -> Iterator[datetime]:
@@ -99,7 +175,7 @@ def _iter_fire_times(schedule: Schedule, after: datetime) -> Iterator[datetime]:
             yield fire
     except OverflowError:
         return
-    except (CronSimError, KeyError, ValueError) as exc:
+    except (KeyError, ValueError) as exc:
         raise ScheduleError(f"This schedule cannot be computed ({type(exc).__name__}: {exc}); edit it.") from exc
 
 
@@ -128,23 +204,7 @@ def _iter_unbounded(schedule: Schedule, after: datetime) -> Iterator[datetime]:
     if schedule.kind == "cron":
         if not schedule.cron:
             raise ValueError("cron schedule needs a cron expression")
-        after_utc = _ts(after)
-        last: datetime | None = None  # previous yielded instant, in UTC
-        # cronsim works on the wall clock of the datetime it is given, so give
-        # it `after` in the schedule's zone (astimezone sets `fold` right).
-        for fire in CronSim(schedule.cron, after.astimezone(tz)):
-            # Post-processing: for fixed-time jobs cronsim iterates naive wall
-            # clock times, so when `after` lies in the second (fold=1) copy of
-            # a repeated hour it can return the *first* copy, which is before
-            # `after`.  That slot already happened -> drop it.  The `last`
-            # check guards against an instant being produced twice.
-            # Compared in UTC because fire times in a repeated hour share the
-            # tzinfo and would otherwise be compared by wall clock.
-            fire_utc = _ts(fire)
-            if fire_utc <= after_utc or (last is not None and fire_utc <= last):
-                continue
-            last = fire_utc
-            yield fire
+        yield from _cron_instants(parse_cron(schedule.cron), tz, after)
         return
 
     raise ValueError(f"unknown schedule kind {schedule.kind!r}")
@@ -172,13 +232,13 @@ def next_fire_times(schedule: Schedule, *, after: datetime, count: int) -> list[
 
 
 # Memo of cron fire times per (expression, zone, minute). Many jobs share a schedule ("0 * * * *" in
-# one zone) and API pages ask for the next five of each on every read; walking cronsim each time
+# one zone) and API pages ask for the next five of each on every read; computing them each time
 # dominated a page of 50 jobs. A memo must never change an answer: one that answered a later query
-# from an earlier start's iteration did (cronsim's walk depends on where it starts around some DST
-# changes: 318 differing answers around Lord Howe's, Chatham's and Santiago's). So an entry answers
-# only queries within the UTC minute it was computed for, where the answer is the same for every
-# instant (fire times are whole minutes, and no zone changes offset within a minute). Bounded in size;
-# dict reads and writes are atomic, so threads can share it.
+# from an earlier start's iteration did (the cronsim walk it memoized depended on where it started
+# around some DST changes: 318 differing answers around Lord Howe's, Chatham's and Santiago's). So an
+# entry answers only queries within the UTC minute it was computed for, where the answer is the same
+# for every instant (fire times are whole minutes, and no zone changes offset within a minute).
+# Bounded in size; dict reads and writes are atomic, so threads can share it.
 # Value: the fire times, and whether they are all there are (the sequence ended before the span).
 _CRON_MEMO: dict[tuple[str, str, datetime], tuple[list[datetime], bool]] = {}
 _CRON_MEMO_SPAN = 8

@@ -32,3 +32,31 @@ from tests.jobs.schedules.conftest import NOW
 )
 def test_describe(data: dict, text: str) -> None:
     assert describe(parse(data, now=NOW)) == text
+
+
+@pytest.mark.parametrize(
+    ("cron", "text"),
+    [
+        ("0 9 L * *", "On the last day of every month at 09:00"),
+        ("0 9 LW * *", "On the last weekday of every month at 09:00"),
+        ("0 9 15W * *", "On the weekday nearest the 15th of every month at 09:00"),
+        ("0 17 * * 5L", "On the last Friday of every month at 17:00"),
+        ("0 9 * * 1#2", "On the second Monday of every month at 09:00"),
+        ("0 9 * * MON-SUN", "Every day at 09:00"),
+        ("0 9 * * 1-7", "Every day at 09:00"),
+        ("0 9 * * 0-7", "Every day at 09:00"),
+        ("*/15 * * * mon-sun", "Every 15 minutes"),
+        ("0 9 * * FRI-MON", "At 09:00, Friday through Monday"),
+        ("0 22-2 * * *", "Every hour from 22:00 to 02:00"),
+        ("0 9-17 * * 1-5", "Every hour from 09:00 to 17:00, Monday through Friday"),
+        ("0 9 * NOV-MAR *", "At 09:00, November through March"),
+        ("0 9 28-3 * *", "At 09:00, on the 28th to the 3rd of the month"),
+        ("0 9 1,L * *", "At 09:00, on the 1st and the last day of the month"),
+        ("0 9 * * 1L,5#1", "At 09:00, on the last Monday and the first Friday of the month"),
+        ("0 9 L 2 *", "At 09:00, on the last day of the month, only in February"),
+        # Both day fields restricted: cron fires on days matching either.
+        ("0 9 1 * MON", "At 09:00, on day 1 of the month, and on Monday"),
+    ],
+)
+def test_describe_cron_syntax_from_other_schedulers(cron: str, text: str) -> None:
+    assert describe(parse({"kind": "cron", "cron": cron}, now=NOW)) == f"{text} (UTC)"

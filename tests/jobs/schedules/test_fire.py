@@ -296,3 +296,183 @@ def test_the_memo_answers_queries_within_the_same_minute(monkeypatch) -> None:
     assert first == again and len(walks) == 1  # a page of jobs sharing a schedule walks cronsim once
     next_fire_times(schedule, after=datetime(2025, 6, 2, 6, 1, 0, tzinfo=UTC), count=5)
     assert len(walks) == 2  # the next minute is computed afresh
+
+
+# --------------------------------------------------------------------------
+# Wildcard jobs around skipped midnights and short or :45 shifts (issue 17, defects 1 and 2)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expr", "zone", "start", "end", "expected"),
+    [
+        # Defect 1: Santiago skips 2025-09-07 00:00-00:59; the Sunday has no 00:xx at all (it
+        # fired at "00:00-04:00", a wall-clock time that does not exist, really 01:00 -03).
+        (
+            "*/30 0 * * 0",
+            "America/Santiago",
+            utc(2025, 9, 6, 12),
+            utc(2025, 9, 14, 3, 30),
+            [
+                "2025-09-14T00:00:00-03:00",
+                "2025-09-14T00:30:00-03:00",
+            ],
+        ),
+        # ...while a fixed-time job fires once at the first valid instant after the gap (rule 1).
+        (
+            "0 0 * * *",
+            "America/Santiago",
+            utc(2025, 9, 6, 12),
+            utc(2025, 9, 8, 12),
+            [
+                "2025-09-07T01:00:00-03:00",
+                "2025-09-08T00:00:00-03:00",
+            ],
+        ),
+        (
+            "*/30 0 * * *",
+            "America/Havana",
+            utc(2024, 3, 9, 4),
+            utc(2024, 3, 11, 12),
+            [
+                "2024-03-09T00:00:00-05:00",
+                "2024-03-09T00:30:00-05:00",
+                "2024-03-11T00:00:00-04:00",
+                "2024-03-11T00:30:00-04:00",
+            ],
+        ),
+        (
+            "*/30 0 * * *",
+            "Asia/Tehran",
+            utc(2021, 3, 20, 20),
+            utc(2021, 3, 23),
+            [
+                "2021-03-21T00:00:00+03:30",
+                "2021-03-21T00:30:00+03:30",
+                "2021-03-23T00:00:00+04:30",
+                "2021-03-23T00:30:00+04:30",
+            ],
+        ),
+        (
+            "*/30 0 * * *",
+            "America/Sao_Paulo",
+            utc(2018, 11, 3, 2),
+            utc(2018, 11, 5, 12),
+            [
+                "2018-11-03T00:00:00-03:00",
+                "2018-11-03T00:30:00-03:00",
+                "2018-11-05T00:00:00-02:00",
+                "2018-11-05T00:30:00-02:00",
+            ],
+        ),
+        # Apia skipped all of 2011-12-30: no wildcard slot that day, the fixed-time one at the
+        # first instant after it.
+        (
+            "*/30 0 * * *",
+            "Pacific/Apia",
+            utc(2011, 12, 29, 9),
+            utc(2011, 12, 30, 11),
+            [
+                "2011-12-29T00:00:00-10:00",
+                "2011-12-29T00:30:00-10:00",
+                "2011-12-31T00:00:00+14:00",
+                "2011-12-31T00:30:00+14:00",
+            ],
+        ),
+        (
+            "0 9 * * *",
+            "Pacific/Apia",
+            utc(2011, 12, 29, 0),
+            utc(2011, 12, 31, 0),
+            [
+                "2011-12-29T09:00:00-10:00",
+                "2011-12-31T00:00:00+14:00",
+                "2011-12-31T09:00:00+14:00",
+            ],
+        ),
+        # Defect 2: Lord Howe goes back half an hour at 02:00 (+11 -> +10:30): 01:30 happens twice.
+        (
+            "30 * * * *",
+            "Australia/Lord_Howe",
+            utc(2025, 4, 5, 13),
+            utc(2025, 4, 5, 17),
+            [
+                "2025-04-06T00:30:00+11:00",
+                "2025-04-06T01:30:00+11:00",
+                "2025-04-06T01:30:00+10:30",
+                "2025-04-06T02:30:00+10:30",
+                "2025-04-06T03:30:00+10:30",
+            ],
+        ),
+        # ...and 02:00 +10:30 is a real matching instant (it was skipped).
+        (
+            "0 */2 * * *",
+            "Australia/Lord_Howe",
+            utc(2025, 4, 5, 12),
+            utc(2025, 4, 5, 18),
+            [
+                "2025-04-06T00:00:00+11:00",
+                "2025-04-06T02:00:00+10:30",
+                "2025-04-06T04:00:00+10:30",
+            ],
+        ),
+        # Lord Howe's spring-forward skips 02:00-02:29 only.
+        (
+            "*/20 2 * * *",
+            "Australia/Lord_Howe",
+            utc(2025, 10, 4, 14),
+            utc(2025, 10, 4, 17),
+            [
+                "2025-10-05T02:40:00+11:00",
+            ],
+        ),
+        # Chatham changes at 02:45/03:45: 03:30 happens twice in April, 02:45-03:44 not at all in September.
+        (
+            "30 * * * *",
+            "Pacific/Chatham",
+            utc(2025, 4, 5, 12),
+            utc(2025, 4, 5, 16),
+            [
+                "2025-04-06T02:30:00+13:45",
+                "2025-04-06T03:30:00+13:45",
+                "2025-04-06T03:30:00+12:45",
+                "2025-04-06T04:30:00+12:45",
+            ],
+        ),
+        (
+            "*/30 * * * *",
+            "Pacific/Chatham",
+            utc(2025, 9, 27, 13),
+            utc(2025, 9, 27, 14, 45),
+            [
+                "2025-09-28T02:00:00+12:45",
+                "2025-09-28T02:30:00+12:45",
+                "2025-09-28T04:00:00+13:45",
+                "2025-09-28T04:30:00+13:45",
+            ],
+        ),
+    ],
+)
+def test_wildcard_jobs_fire_at_every_real_matching_instant_and_nowhere_else(
+    expr: str, zone: str, start: datetime, end: datetime, expected: list[str]
+) -> None:
+    schedule = parse({"kind": "cron", "cron": expr, "timezone": zone}, now=datetime(2000, 1, 1, tzinfo=UTC))
+    times = slots_between(schedule, start=start, end=end)
+    assert [t.isoformat() for t in times] == expected
+    # Each names a wall-clock time that exists, in the schedule's zone, with the right fold.
+    assert all(t.tzinfo == ZoneInfo(zone) and t == t.astimezone(UTC).astimezone(ZoneInfo(zone)) for t in times)
+    assert [t.isoformat() for t in next_fire_times(schedule, after=start, count=len(expected))] == expected
+
+
+def test_after_inside_a_repeated_half_hour_gives_the_rest_of_it() -> None:
+    # 01:40 +10:30 (the second 01:40 in Lord Howe): the next 01:30 is the next day's.
+    schedule = cron("30 1 * * *", "Australia/Lord_Howe")
+    after = datetime(2025, 4, 6, 1, 40, fold=1, tzinfo=ZoneInfo("Australia/Lord_Howe"))
+    assert next_fire_time(schedule, after=after) == datetime(2025, 4, 7, 1, 30, tzinfo=ZoneInfo("Australia/Lord_Howe"))
+    every = cron("*/15 * * * *", "Australia/Lord_Howe")
+    first_copy = datetime(2025, 4, 6, 1, 50, tzinfo=ZoneInfo("Australia/Lord_Howe"))  # +11:00
+    assert [t.isoformat() for t in next_fire_times(every, after=first_copy, count=3)] == [
+        "2025-04-06T01:30:00+10:30",
+        "2025-04-06T01:45:00+10:30",
+        "2025-04-06T02:00:00+10:30",
+    ]
