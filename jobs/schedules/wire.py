@@ -112,6 +112,7 @@ def _build(
                 now=now,
                 min_interval_seconds=min_interval_seconds or 0,
                 anchor=anchor or now,
+                zone_given=data.get("timezone") is not None,
             )
         except ScheduleError as exc:
             for key, msgs in exc.fields.items():
