@@ -55,12 +55,12 @@ repeated hour (PEP 495).  The package does all its own comparisons in UTC
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from cronsim import CronSim, CronSimError
-
+from jobs.schedules.cron import CronSpec, parse_cron
 from jobs.schedules.model import MAX_INSTANT, Schedule, ScheduleError, _require_aware, _ts
 
 
@@ -84,6 +84,70 @@ def _localize(naive: datetime, tz: ZoneInfo) -> datetime:
     return local
 
 
+def _instants(naive: datetime, tz: ZoneInfo, wildcard: bool) -> tuple[tuple[datetime, ...], datetime]:
+    """The instants (naive UTC) a matching wall-clock minute fires at, and a bound below every instant
+    of this or any later wall-clock time.
+
+    PEP 495: fold=0 reads a wall time with the offset before a transition, fold=1 with the one
+    after. Same offset: the time exists once. fold=0's larger: it exists twice (a repeated
+    stretch). fold=0's smaller: it does not exist (a gap).
+    """
+    before = naive.replace(tzinfo=tz).utcoffset()
+    after = naive.replace(tzinfo=tz, fold=1).utcoffset()
+    assert before is not None and after is not None  # a ZoneInfo always has an offset
+    if before == after:
+        first = naive - before
+        return (first,), first
+    if before > after:  # repeated: rule 2 fires in both copies, rule 1 only in the first
+        first = naive - before
+        return ((first, naive - after) if wildcard else (first,)), first
+    # Skipped: rule 2 has no such instant; rule 1 fires at the first valid instant after the gap.
+    # The bound: the gap begins at (naive - after) or later.
+    bound = naive - after
+    if wildcard:
+        return (), bound
+    return (_localize(naive, tz).astimezone(UTC).replace(tzinfo=None),), bound
+
+
+def _cron_instants(spec: CronSpec, tz: ZoneInfo, after: datetime) -> Iterator[datetime]:
+    """Cron fire times strictly after `after`, ascending, in `tz`: the DST rules of the docstring.
+
+    The spec yields matching wall-clock minutes (naive, ascending); each is mapped to the real
+    instants it fires at (`_instants`). Wall-clock order is not time order where a stretch repeats
+    (02:45 CEST comes before 02:00 CET), so instants wait in a heap until no later wall-clock time
+    can give an earlier one: every instant of a wall time at or after `n` is at or after
+    `_instants(n)`'s bound.
+    """
+    after_utc = after.astimezone(UTC).replace(tzinfo=None)
+    # The wall clock reads less than at `after` after a fall-back: start that much earlier (shifts
+    # last at most 26 hours, so a change more than 26 hours ahead cannot reach back before `after`).
+    offset = after.astimezone(tz).utcoffset()
+    assert offset is not None
+    lowest = min(
+        offset,
+        *((after + timedelta(hours=hours)).astimezone(tz).utcoffset() or offset for hours in (3, 26)),
+    )
+    start = after_utc + lowest
+    wildcard = spec.wildcard_time
+    pending: list[datetime] = []
+    last: datetime | None = None
+    for naive in spec.iter_naive(start):
+        instants, bound = _instants(naive, tz, wildcard)
+        while pending and pending[0] <= bound:
+            instant = heapq.heappop(pending)
+            # Two skipped wall times map to the same instant after the gap (rule 1): fire once.
+            if instant > after_utc and (last is None or instant > last):
+                last = instant
+                yield instant.replace(tzinfo=UTC).astimezone(tz)
+        for instant in instants:
+            heapq.heappush(pending, instant)
+    while pending:  # the expression stopped matching (50 years without a matching day)
+        instant = heapq.heappop(pending)
+        if instant > after_utc and (last is None or instant > last):
+            last = instant
+            yield instant.replace(tzinfo=UTC).astimezone(tz)
+
+
 def _iter_fire_times(schedule: Schedule, after: datetime) -> Iterator[datetime]:
     """Fire times strictly after `after`, ascending, in the schedule's zone, ending at MAX_INSTANT.
 
@@ -99,7 +163,7 @@ def _iter_fire_times(schedule: Schedule, after: datetime) -> Iterator[datetime]:
             yield fire
     except OverflowError:
         return
-    except (CronSimError, KeyError, ValueError) as exc:
+    except (KeyError, ValueError) as exc:
         raise ScheduleError(f"This schedule cannot be computed ({type(exc).__name__}: {exc}); edit it.") from exc
 
 
@@ -128,23 +192,7 @@ def _iter_unbounded(schedule: Schedule, after: datetime) -> Iterator[datetime]:
     if schedule.kind == "cron":
         if not schedule.cron:
             raise ValueError("cron schedule needs a cron expression")
-        after_utc = _ts(after)
-        last: datetime | None = None  # previous yielded instant, in UTC
-        # cronsim works on the wall clock of the datetime it is given, so give
-        # it `after` in the schedule's zone (astimezone sets `fold` right).
-        for fire in CronSim(schedule.cron, after.astimezone(tz)):
-            # Post-processing: for fixed-time jobs cronsim iterates naive wall
-            # clock times, so when `after` lies in the second (fold=1) copy of
-            # a repeated hour it can return the *first* copy, which is before
-            # `after`.  That slot already happened -> drop it.  The `last`
-            # check guards against an instant being produced twice.
-            # Compared in UTC because fire times in a repeated hour share the
-            # tzinfo and would otherwise be compared by wall clock.
-            fire_utc = _ts(fire)
-            if fire_utc <= after_utc or (last is not None and fire_utc <= last):
-                continue
-            last = fire_utc
-            yield fire
+        yield from _cron_instants(parse_cron(schedule.cron), tz, after)
         return
 
     raise ValueError(f"unknown schedule kind {schedule.kind!r}")
