@@ -3,12 +3,131 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import time_machine
 
-from jobs.schedules import UNITS, ScheduleError, describe, parse, parse_phrase
-from tests.jobs.schedules.conftest import BERLIN, NOW, field_errors, utc
+from jobs.schedules import UNITS, Schedule, ScheduleError, describe, next_fire_times, parse, parse_phrase
+from tests.jobs.schedules.conftest import BERLIN, NOW, as_utc, field_errors, utc
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+# The README's phrase table, row by row: (family, phrase, what is stored, what describe() says),
+# each read in UTC at NOW (2025-01-01 12:00 UTC, a Wednesday).
+PHRASE_TABLE = [
+    (
+        "lists of days and times",
+        "every tuesday and thursday at 14:00",
+        "`0 14 * * 2,4`",
+        "Every Tuesday and Thursday at 14:00 (UTC)",
+    ),
+    ("lists of days and times", "every day at 9am and 5pm", "`0 9,17 * * *`", "Every day at 09:00 and 17:00 (UTC)"),
+    ("lists of days and times", "twice a day", "`0 0,12 * * *`", "Every day at 00:00 and 12:00 (UTC)"),
+    (
+        "lists of days and times",
+        "every 1st and 15th of the month at 8:00",
+        "`0 8 1,15 * *`",
+        "Every 1st and 15th of the month at 08:00 (UTC)",
+    ),
+    ("weekends and work days", "every weekend at 10am", "`0 10 * * 0,6`", "Every Saturday and Sunday at 10:00 (UTC)"),
+    ("weekends and work days", "every workday", "`0 0 * * 1-5`", "Every weekday at 00:00 (UTC)"),
+    ("weekends and work days", "every business day at 8:30", "`30 8 * * 1-5`", "Every weekday at 08:30 (UTC)"),
+    ("plain periods", "hourly", "`0 * * * *`", "Every hour (UTC)"),
+    ("plain periods", "daily", "`0 0 * * *`", "Every day at 00:00 (UTC)"),
+    ("plain periods", "weekly", "`0 0 * * 0`", "Every Sunday at 00:00 (UTC)"),
+    ("plain periods", "monthly", "`0 0 1 * *`", "Every 1st of the month at 00:00 (UTC)"),
+    ("plain periods", "yearly", "`0 0 1 1 *`", "Every year on January 1st at 00:00 (UTC)"),
+    ("plain periods", "every week", "`0 0 * * 0`", "Every Sunday at 00:00 (UTC)"),
+    ("plain periods", "every month", "`0 0 1 * *`", "Every 1st of the month at 00:00 (UTC)"),
+    ("abbreviations", "every 5 min", "`*/5 * * * *`", "Every 5 minutes (UTC)"),
+    ("abbreviations", "every 10m", "`*/10 * * * *`", "Every 10 minutes (UTC)"),
+    ("abbreviations", "every 2h", "`0 */2 * * *`", "Every 2 hours (UTC)"),
+    ("abbreviations", "every thurs", "`0 0 * * 4`", "Every Thursday at 00:00 (UTC)"),
+    ("abbreviations", "every tue", "`0 0 * * 2`", "Every Tuesday at 00:00 (UTC)"),
+    ("steps", "every 15 minutes", "`*/15 * * * *`", "Every 15 minutes (UTC)"),
+    ("steps", "every hour", "`0 * * * *`", "Every hour (UTC)"),
+    ("steps", "every 1 hour", "`0 * * * *`", "Every hour (UTC)"),
+    ("steps", "every 90 minutes", "interval of 90 minutes", "Every 90 minutes, counted from 2025-01-01 12:00 (UTC)"),
+    ("steps", "every 30 seconds", "interval of 30 seconds", "Every 30 seconds, counted from 2025-01-01 12:00 (UTC)"),
+    ("multiples", "every other day", "interval of 2 days", "Every 2 days, counted from 2025-01-01 12:00 (UTC)"),
+    (
+        "multiples",
+        "every 2 weeks on monday at 9:00",
+        "interval of 14 days",
+        "Every 2 weeks, counted from Monday 2025-01-06 09:00 (UTC)",
+    ),
+    ("multiples", "every 2 days at 10:00", "interval of 2 days", "Every 2 days, counted from 2025-01-02 10:00 (UTC)"),
+    (
+        "nth and last weekday or day",
+        "first monday of every month at 9am",
+        "`0 9 * * 1#1`",
+        "On the first Monday of every month at 09:00 (UTC)",
+    ),
+    (
+        "nth and last weekday or day",
+        "last friday of the month at 17:00",
+        "`0 17 * * 5l`",
+        "On the last Friday of every month at 17:00 (UTC)",
+    ),
+    (
+        "nth and last weekday or day",
+        "every 2nd tuesday of the month",
+        "`0 0 * * 2#2`",
+        "On the second Tuesday of every month at 00:00 (UTC)",
+    ),
+    (
+        "nth and last weekday or day",
+        "on the last day of every month",
+        "`0 0 l * *`",
+        "On the last day of every month at 00:00 (UTC)",
+    ),
+    ("windows", "every 15 minutes on weekdays", "`*/15 * * * 1-5`", "Every 15 minutes on weekdays (UTC)"),
+    ("windows", "every 5 minutes between 9am and 5pm", "`*/5 9-16 * * *`", "Every 5 minutes from 09:00 to 16:55 (UTC)"),
+    ("windows", "every 2 hours between 8am and 6pm", "`0 8-17/2 * * *`", "Every 2 hours from 08:00 to 16:00 (UTC)"),
+    ("time first", "at 9am every day", "`0 9 * * *`", "Every day at 09:00 (UTC)"),
+    ("time first", "9am daily", "`0 9 * * *`", "Every day at 09:00 (UTC)"),
+    ("time first", "noon every day", "`0 12 * * *`", "Every day at 12:00 (UTC)"),
+    ("time first", "at 17:30 on fridays", "`30 17 * * 5`", "Every Friday at 17:30 (UTC)"),
+    (
+        "a zone in the phrase",
+        "every monday at 09:00 Europe/Berlin",
+        "`0 9 * * 1`",
+        "Every Monday at 09:00 (Europe/Berlin)",
+    ),
+    ("a zone in the phrase", "daily at 8am UTC", "`0 8 * * *`", "Every day at 08:00 (UTC)"),
+    ("one-offs", "tomorrow at 10am", "once at 2025-01-02T10:00:00+00:00", "Once on 2025-01-02 at 10:00 (UTC)"),
+    ("one-offs", "in 5 minutes", "once at 2025-01-01T12:05:00+00:00", "Once on 2025-01-01 at 12:05 (UTC)"),
+    ("one-offs", "2031-01-01 12:00", "once at 2031-01-01T12:00:00+00:00", "Once on 2031-01-01 at 12:00 (UTC)"),
+    ("one-offs", "on 2031-01-01 at 12:00", "once at 2031-01-01T12:00:00+00:00", "Once on 2031-01-01 at 12:00 (UTC)"),
+]
+
+
+def _stored(schedule: Schedule) -> str:
+    if schedule.kind == "cron":
+        return f"`{schedule.cron}`"
+    if schedule.kind == "interval":
+        return f"interval of {schedule.every} {schedule.unit}"
+    assert schedule.at is not None
+    return f"once at {schedule.at.isoformat()}"
+
+
+@pytest.mark.parametrize(("family", "phrase", "stored", "meaning"), PHRASE_TABLE, ids=[row[1] for row in PHRASE_TABLE])
+def test_every_readme_example_phrase(family: str, phrase: str, stored: str, meaning: str) -> None:
+    schedule = parse_phrase(phrase, now=NOW)
+    assert (_stored(schedule), describe(schedule)) == (stored, meaning)
+    assert schedule.phrase == phrase
+
+
+def test_the_readme_table_is_the_tested_table() -> None:
+    text = README.read_text()
+    table = text[text.index("<!-- phrase-table:start -->") : text.index("<!-- phrase-table:end -->")]
+    rows, family = [], ""
+    for line in table.splitlines()[3:]:  # the marker, the header and its rule
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        family = cells[0] or family
+        rows.append((family, cells[1].strip("`"), cells[2], cells[3]))
+    assert rows == PHRASE_TABLE
 
 
 @pytest.mark.parametrize(
@@ -267,3 +386,186 @@ def test_phrase_uses_pinned_now() -> None:
         assert schedule.anchor == datetime(2030, 6, 1, tzinfo=UTC)
         with pytest.raises(ScheduleError):
             parse_phrase("on 2030-05-31 at 23:00", now=now)
+
+
+# --- clock alignment, windows, nth weekdays: the fire times say what the phrase says ------------------
+
+
+def fires(phrase: str, count: int, *, after: datetime = NOW, timezone: str = "UTC") -> list[datetime]:
+    return as_utc(next_fire_times(parse_phrase(phrase, timezone=timezone, now=NOW), after=after, count=count))
+
+
+def test_every_15_minutes_fires_on_the_quarter_hours() -> None:
+    assert fires("every 15 minutes", 3, after=utc(2025, 1, 1, 12, 7, 30)) == [
+        utc(2025, 1, 1, 12, 15),
+        utc(2025, 1, 1, 12, 30),
+        utc(2025, 1, 1, 12, 45),
+    ]
+
+
+def test_every_hour_and_every_1_hour_are_the_same_schedule() -> None:
+    hour, one_hour = parse_phrase("every hour", now=NOW), parse_phrase("every 1 hour", now=NOW)
+    assert (hour.kind, hour.cron) == (one_hour.kind, one_hour.cron) == ("cron", "0 * * * *")
+
+
+def test_a_window_does_not_include_its_end() -> None:
+    times = fires("every 5 minutes between 9am and 5pm", 12, after=utc(2025, 1, 1, 16, 0))
+    assert times[10:] == [utc(2025, 1, 1, 16, 55), utc(2025, 1, 2, 9, 0)]
+
+
+def test_a_window_may_wrap_past_midnight() -> None:
+    assert fires("every hour between 10pm and 2am", 5) == [
+        utc(2025, 1, 1, 22),
+        utc(2025, 1, 1, 23),
+        utc(2025, 1, 2, 0),
+        utc(2025, 1, 2, 1),
+        utc(2025, 1, 2, 22),
+    ]
+
+
+def test_nth_and_last_weekday_and_last_day_fire_on_those_days() -> None:
+    assert fires("first monday of every month at 9am", 3) == [
+        utc(2025, 1, 6, 9),
+        utc(2025, 2, 3, 9),
+        utc(2025, 3, 3, 9),
+    ]
+    assert fires("last friday of the month at 17:00", 2) == [utc(2025, 1, 31, 17), utc(2025, 2, 28, 17)]
+    assert fires("every second tuesday of the month", 2) == [utc(2025, 1, 14), utc(2025, 2, 11)]
+    assert fires("on the last day of every month", 3) == [utc(2025, 1, 31), utc(2025, 2, 28), utc(2025, 3, 31)]
+
+
+def test_weekend_means_saturday_and_sunday() -> None:
+    assert fires("every weekend at 10am", 3) == [utc(2025, 1, 4, 10), utc(2025, 1, 5, 10), utc(2025, 1, 11, 10)]
+
+
+def test_multiples_with_a_time_start_at_the_next_such_time_and_keep_it() -> None:
+    schedule = parse_phrase("every 2 weeks on monday at 9:00", timezone="Asia/Tokyo", now=NOW)
+    assert (schedule.kind, schedule.every, schedule.unit) == ("interval", 14, "days")
+    times = next_fire_times(schedule, after=NOW, count=3)
+    assert [t.isoformat() for t in times] == [
+        "2025-01-06T09:00:00+09:00",
+        "2025-01-20T09:00:00+09:00",
+        "2025-02-03T09:00:00+09:00",
+    ]
+    assert describe(schedule) == "Every 2 weeks, counted from Monday 2025-01-06 09:00 (Asia/Tokyo)"
+
+
+@pytest.mark.parametrize(
+    "phrase", ["every 2 days at 10:00", "every 2 weeks on monday at 9:00", "every other day at 8am"]
+)
+def test_multiples_with_a_time_are_refused_where_daylight_saving_would_move_them(phrase: str) -> None:
+    with pytest.raises(ScheduleError) as info:
+        parse_phrase(phrase, timezone="Europe/Berlin", now=NOW)
+    message = info.value.fields["phrase"][0]
+    assert "daylight saving changes in Europe/Berlin" in message
+    assert "every day at" in message
+
+
+def test_a_multiple_without_a_time_is_counted_from_now_in_any_zone() -> None:
+    schedule = parse_phrase("every other day", timezone="Europe/Berlin", now=NOW)
+    assert (schedule.kind, schedule.every, schedule.unit, schedule.anchor) == ("interval", 2, "days", NOW)
+
+
+# --- what is refused rather than guessed -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("phrase", "fragment"),
+    [
+        ("every day at 9:00 and 17:30", "The times 09:00 and 17:30 cannot be one schedule"),
+        ("every 7 minutes on weekdays", 'cannot be limited to "on weekdays"'),
+        ("every 90 minutes between 9am and 5pm", "does not divide the hour or the day"),
+        ("every 15 minutes at 9am", 'so "at 9am" does not fit'),
+        ("between 9am and 5pm", 'e.g. "every 15 minutes between 9am and 5pm"'),
+        ("every 5 minutes between 9:30am and 5pm", "must start and end on the hour"),
+        ("every 5 minutes between 9am and 9am", "empty window"),
+        ("monthly on monday", "is ambiguous"),
+        ("every day on weekdays", "both say the days"),
+        ("every monday on fridays", '"every monday" and "on fridays" both say the days'),
+        ("daily at 9am at 5pm", "both say the times"),
+        ("yearly on the 15th", '"yearly" runs on January 1st'),
+        ("weekly on the 15th", "do not fit together"),
+        ("twice a day at 9am", "needs two times"),
+        ("every 2 days on monday", "do not fit together"),
+        ("every 3 weeks on monday and friday at 9:00", "say one day"),
+        ("every monday at 09:00 Mars/Base", 'Unknown time zone "Mars/Base"'),
+        ("every monday at 09:00 Europe/Berlni", 'did you mean "Europe/Berlin"?'),
+        ("every monday at 09:00 EST", '"EST" is an abbreviation, not a time zone'),
+        ("every 32nd of the month at 00:00", "Day of month 32 is out of range (allowed 1st-31st)."),
+    ],
+)
+def test_refused_with_a_reason(phrase: str, fragment: str) -> None:
+    with pytest.raises(ScheduleError) as info:
+        parse_phrase(phrase, now=NOW)
+    assert list(info.value.fields) == ["phrase"]
+    assert fragment in info.value.fields["phrase"][0]
+
+
+def test_an_aligned_step_still_respects_the_minimum_interval() -> None:
+    with pytest.raises(ScheduleError) as info:
+        parse_phrase("every 2 minutes", now=NOW, min_interval_seconds=300)
+    assert info.value.fields == {"phrase": ["Interval must be at least 300 seconds; got 120 seconds."]}
+
+
+# --- a zone inside the phrase ------------------------------------------------------------------------
+
+
+def test_a_zone_in_the_phrase_sets_the_zone_when_none_is_given() -> None:
+    schedule = parse({"phrase": "every monday at 09:00 Europe/Berlin"}, now=NOW)
+    assert (schedule.cron, schedule.timezone) == ("0 9 * * 1", "Europe/Berlin")
+    assert schedule.phrase == "every monday at 09:00 Europe/Berlin"
+    assert parse_phrase("daily at 8am in america/new_york", now=NOW).timezone == "America/New_York"
+
+
+def test_a_zone_in_the_phrase_that_agrees_with_the_field_is_fine() -> None:
+    schedule = parse({"phrase": "daily at 8am UTC", "timezone": "utc"}, now=NOW)
+    assert (schedule.cron, schedule.timezone) == ("0 8 * * *", "UTC")
+
+
+@pytest.mark.parametrize("via_parse", [True, False])
+def test_a_zone_in_the_phrase_that_conflicts_with_the_field_names_both(via_parse: bool) -> None:
+    phrase = "every monday at 09:00 Europe/Berlin"
+    with pytest.raises(ScheduleError) as info:
+        if via_parse:
+            parse({"phrase": phrase, "timezone": "UTC"}, now=NOW)
+        else:
+            parse_phrase(phrase, timezone="UTC", now=NOW)
+    assert info.value.fields == {
+        "phrase": [
+            'The phrase says time zone "Europe/Berlin" but the time zone field says "UTC"; '
+            "give the zone in one place, or make them agree."
+        ]
+    }
+
+
+# --- one-offs: resolved against `now` ---------------------------------------------------------------------
+
+
+def test_one_offs_are_resolved_against_the_given_now() -> None:
+    now = datetime(2030, 6, 1, 21, 30, 15, 123456, tzinfo=UTC)
+    assert parse_phrase("tomorrow at 10am", now=now).at == utc(2030, 6, 2, 10)
+    assert parse_phrase("today at 23:00", now=now).at == utc(2030, 6, 1, 23)
+    assert parse_phrase("in 5 minutes", now=now).at == utc(2030, 6, 1, 21, 35, 15)  # whole seconds
+    assert parse_phrase("in 2 hours", now=now).at == utc(2030, 6, 1, 23, 30, 15)
+    assert parse_phrase("2031-01-01 12:00", timezone="Europe/Berlin", now=now).at == utc(2031, 1, 1, 11)
+
+
+def test_tomorrow_is_the_next_day_in_the_schedules_zone() -> None:
+    now = utc(2030, 6, 1, 21, 30)  # already 2 June in Tokyo
+    schedule = parse_phrase("tomorrow at 10am", timezone="Asia/Tokyo", now=now)
+    assert schedule.at.isoformat() == "2030-06-03T10:00:00+09:00"
+    assert describe(schedule) == "Once on 2030-06-03 at 10:00 (Asia/Tokyo)"
+
+
+def test_now_defaults_to_the_current_time() -> None:
+    with time_machine.travel(datetime(2030, 6, 1, 8, 0, tzinfo=UTC), tick=False):
+        assert parse_phrase("in 5 minutes").at == utc(2030, 6, 1, 8, 5)
+        assert parse_phrase("tomorrow at 10am Europe/Berlin").at == utc(2030, 6, 2, 8)
+
+
+@pytest.mark.parametrize("phrase", ["today at 8am", "in 0 minutes", "2020-01-01 12:00"])
+def test_one_offs_must_be_in_the_future(phrase: str) -> None:
+    with pytest.raises(ScheduleError) as info:
+        parse_phrase(phrase, now=utc(2030, 6, 1, 9))
+    message = info.value.fields["phrase"][0]
+    assert "in the past" in message or "not in the future" in message
