@@ -803,7 +803,7 @@ def parse_phrase(
             now=now,
             min_interval_seconds=min_interval_seconds,
             anchor=now,
-            zone_given=timezone is not None,
+            zone_given=timezone is not None and tz is not None,
         )
     except ScheduleError as exc:
         errors.update(exc.fields)

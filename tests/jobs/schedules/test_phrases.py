@@ -538,6 +538,11 @@ def test_a_zone_in_the_phrase_that_conflicts_with_the_field_names_both(via_parse
     }
 
 
+def test_a_zone_field_that_is_no_zone_is_reported_alone() -> None:
+    fields = field_errors({"phrase": "daily at 8am Europe/Berlin", "timezone": "Mars/Base"})
+    assert fields == {"timezone": ['Unknown time zone "Mars/Base"; use an IANA name such as "Europe/Berlin".']}
+
+
 # --- one-offs: resolved against `now` ---------------------------------------------------------------------
 
 
