@@ -326,12 +326,12 @@ class _Parser:
         if nth is not None and self.peek(1) in _DAY_WORDS:
             weekday = _DAY_WORDS[self.words[self.pos + 1]]
             self.pos += 2
-            self.of_the_month()
+            self.of_the_month(optional=after_on)
             self.set("days", start, nth_weekday=(weekday, nth))
             return True
         if word == "last" and self.peek(1) == "day":
             self.pos += 2
-            self.of_the_month()
+            self.of_the_month(optional=after_on)
             self.set("days", start, days_of_month=("L",))
             return True
         if word is not None and _RE_ORDINAL.match(word):
@@ -342,8 +342,7 @@ class _Parser:
                 self.pos += 1
             self.take("day")
             # "every 15th" alone could be read as a step; after "every" the month must be said.
-            if self.peek() == "of" or not after_on:
-                self.of_the_month()
+            self.of_the_month(optional=after_on)
             self.set("days", start, days_of_month=tuple(str(d) for d in sorted(set(days))))
             return True
         self.pos = before_the
@@ -363,7 +362,10 @@ class _Parser:
             raise _phrase_error(f"Day of month {day} is out of range (allowed 1st-31st).")
         return day
 
-    def of_the_month(self) -> None:
+    def of_the_month(self, *, optional: bool) -> None:
+        """ "of the month" / "of every month"; after "on" ("on the 15th") it may be left out."""
+        if optional and self.peek() != "of":
+            return
         if not self.take("of"):
             raise self.fail()
         self.take("the", "each", "every")
@@ -400,11 +402,16 @@ class _Parser:
         self.set("hours", start, window=(begin, end))
 
 
+def _close_words(word: str) -> list[str]:
+    return difflib.get_close_matches(word, _VOCABULARY, n=3, cutoff=0.75) if word else []
+
+
 def _suggestion(words: list[str], position: int, parse: Callable[[list[str]], Schedule]) -> str:
     """ "Did you mean ...?" when one misspelt word is the problem, else an example of the same family."""
     word = words[position] if position < len(words) else ""
-    for candidate in difflib.get_close_matches(word, _VOCABULARY, n=3, cutoff=0.75):
-        fixed = [*words[:position], candidate, *words[position + 1 :]]
+    fixes = [[*words[:position], candidate, *words[position + 1 :]] for candidate in _close_words(word)]
+    fixes.append([*words[:position], "of", "the", "month", *words[position:]])  # "every first monday at 9am"
+    for fixed in fixes:
         try:
             parse(fixed)
         except (_NotUnderstood, ScheduleError):

@@ -270,7 +270,12 @@ def test_blank_phrase_is_ignored_when_kind_given() -> None:
         ),
         (
             "every 15th at 9am",
-            'Could not understand "at" in "every 15th at 9am". Try a phrase like "every 1st of the month at 09:00".',
+            'Could not understand "at" in "every 15th at 9am". Did you mean "every 15th of the month at 9am"?',
+        ),
+        (
+            "every first monday at 9am",
+            'Could not understand "at" in "every first monday at 9am". '
+            'Did you mean "every first monday of the month at 9am"?',
         ),
         (
             "first monday of",
@@ -386,6 +391,58 @@ def test_phrase_uses_pinned_now() -> None:
         assert schedule.anchor == datetime(2030, 6, 1, tzinfo=UTC)
         with pytest.raises(ScheduleError):
             parse_phrase("on 2030-05-31 at 23:00", now=now)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "cron", "text"),
+    [
+        ("every hour on weekdays", "0 * * * 1-5", "Every hour on weekdays (UTC)"),
+        (
+            "every 10 minutes between 9am and 5pm on weekdays",
+            "*/10 9-16 * * 1-5",
+            "Every 10 minutes from 09:00 to 16:50 on weekdays (UTC)",
+        ),
+        (
+            "every 20 minutes from 8am to 6pm on mondays and fridays",
+            "*/20 8-17 * * 1,5",
+            "Every 20 minutes from 08:00 to 17:40 on Mondays and Fridays (UTC)",
+        ),
+        ("hourly between 9 and 17", "0 9-16 * * *", "Every hour from 09:00 to 16:00 (UTC)"),
+        ("every 8 hours between 6am and 10pm", "0 6-21/8 * * *", "Every 8 hours from 06:00 to 14:00 (UTC)"),
+        (
+            "every 15 minutes on the 1st and 15th",
+            "*/15 * 1,15 * *",
+            "Every 15 minutes on the 1st and 15th of every month (UTC)",
+        ),
+        (
+            "every hour on the last friday of the month",
+            "0 * * * 5l",
+            "Every hour on the last Friday of every month (UTC)",
+        ),
+        ("twice daily at 9am and 9pm", "0 9,21 * * *", "Every day at 09:00 and 21:00 (UTC)"),
+        ("twice a day on weekdays", "0 0,12 * * 1-5", "Every weekday at 00:00 and 12:00 (UTC)"),
+        ("on weekdays at 9:00 and 9:30", "0,30 9 * * 1-5", "Every weekday at 09:00 and 09:30 (UTC)"),
+        (
+            "every monday, wednesday and friday at 9",
+            "0 9 * * 1,3,5",
+            "Every Monday, Wednesday and Friday at 09:00 (UTC)",
+        ),
+        ("every sat and sun at 7am", "0 7 * * 0,6", "Every Saturday and Sunday at 07:00 (UTC)"),
+        ("every weekend day at 7am", "0 7 * * 0,6", "Every Saturday and Sunday at 07:00 (UTC)"),
+        ("every work day at 7am", "0 7 * * 1-5", "Every weekday at 07:00 (UTC)"),
+        ("weekly on monday at 9", "0 9 * * 1", "Every Monday at 09:00 (UTC)"),
+        ("monthly on the 15th at 9am", "0 9 15 * *", "Every 15th of the month at 09:00 (UTC)"),
+        ("monthly on the first monday at 9am", "0 9 * * 1#1", "On the first Monday of every month at 09:00 (UTC)"),
+        ("every month on the last day at 18:00", "0 18 l * *", "On the last day of every month at 18:00 (UTC)"),
+        ("the 3rd friday of the month at noon", "0 12 * * 5#3", "On the third Friday of every month at 12:00 (UTC)"),
+        ("annually", "0 0 1 1 *", "Every year on January 1st at 00:00 (UTC)"),
+        ("every day at noon and midnight", "0 0,12 * * *", "Every day at 00:00 and 12:00 (UTC)"),
+        ("every 3 hours", "0 */3 * * *", "Every 3 hours (UTC)"),
+    ],
+)
+def test_combined_clauses(phrase: str, cron: str, text: str) -> None:
+    schedule = parse_phrase(phrase, now=NOW)
+    assert (schedule.cron, describe(schedule)) == (cron, text)
 
 
 # --- clock alignment, windows, nth weekdays: the fire times say what the phrase says ------------------
