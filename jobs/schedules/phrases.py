@@ -151,6 +151,11 @@ def _time(word: str) -> tuple[int, int]:
     return hour, minute
 
 
+def _looks_like_time(word: str) -> bool:
+    """A word meant as a time, even a bad one ("25:00", "٩:00"), as opposed to another word ("teatime")."""
+    return word in ("noon", "midnight") or any(c.isdigit() or c == ":" for c in word)
+
+
 def _clock(hour: int, minute: int) -> str:
     return f"{hour:02d}:{minute:02d}"
 
@@ -379,7 +384,7 @@ class _Parser:
             raise _phrase_error(
                 f'A time is missing at the end; say one like "09:00" or "9am", e.g. "{_PHRASE_EXAMPLE}".'
             )
-        if word not in ("noon", "midnight") and not any(c.isdigit() or c == ":" for c in word):
+        if not _looks_like_time(word):
             raise self.fail()  # not a time at all ("at teatime"): say which word, not how times look
         self.pos += 1
         return _time(word)
@@ -418,7 +423,9 @@ def _suggestion(words: list[str], position: int, parse: Callable[[list[str]], Sc
             continue
         return f'Did you mean "{" ".join(fixed).replace(" , ", ", ")}"?'
     said = set(words)
-    if said & {"tomorrow", "today", "in"}:
+    if words[0] == "in":
+        example = "in 5 minutes"
+    elif said & {"tomorrow", "today"}:
         example = "tomorrow at 10am"
     elif "month" in said or said & set(_NTH_WORDS) or any(_RE_ORDINAL.match(w) for w in said):
         example = "every 1st of the month at 09:00"
@@ -661,9 +668,11 @@ def _one_off(words: list[str], context: _Context, original: str) -> Schedule | N
     """ "tomorrow at 10am", "today at 17:00", "in 5 minutes", "2031-01-01 12:00", "on 2031-01-01 at 12:00"."""
     rest = words[1:] if words[0] == "on" and len(words) > 1 and _RE_DATE.match(words[1]) else words
     head = rest[0]
-    if head == "in" and not (len(rest) == 3 and _RE_NUMBER.match(rest[1]) and rest[2] in _UNIT_WORDS):
-        raise _NotUnderstood(1 if len(rest) > 1 and not _RE_NUMBER.match(rest[1]) else min(2, len(rest)))
-    if head == "in" and len(rest) == 3 and _RE_NUMBER.match(rest[1]) and rest[2] in _UNIT_WORDS:
+    if head == "in":  # "in <number> <unit>"; the first word that does not fit is named
+        if len(rest) < 2 or not _RE_NUMBER.match(rest[1]):
+            raise _NotUnderstood(1)
+        if len(rest) < 3 or rest[2] not in _UNIT_WORDS or len(rest) > 3:
+            raise _NotUnderstood(2 if len(rest) < 3 or rest[2] not in _UNIT_WORDS else 3)
         amount, unit = _number(rest[1]), _UNIT_WORDS[rest[2]]
         seconds = amount * (7 * 86400 if unit == "weeks" else UNITS[unit])
         if seconds <= 0:
@@ -693,6 +702,8 @@ def _one_off(words: list[str], context: _Context, original: str) -> Schedule | N
                 raise _phrase_error(f'"{original}" needs a time, e.g. "{head} at 10am".')
             hour, minute = 0, 0
         else:
+            if not _looks_like_time(tail[0]):
+                raise _NotUnderstood(len(words) - 1)
             hour, minute = _time(tail[0])
         try:
             at = _localize(datetime(day.year, day.month, day.day, hour, minute), context.tz)

@@ -283,7 +283,20 @@ def test_blank_phrase_is_ignored_when_kind_given() -> None:
         ),
         (
             "in a while",
-            'Could not understand "a" in "in a while". Try a phrase like "tomorrow at 10am".',
+            'Could not understand "a" in "in a while". Try a phrase like "in 5 minutes".',
+        ),
+        ("in 5 parsecs", 'Could not understand "parsecs" in "in 5 parsecs". Try a phrase like "in 5 minutes".'),
+        (
+            "in 5 minutes sharp",
+            'Could not understand "sharp" in "in 5 minutes sharp". Try a phrase like "in 5 minutes".',
+        ),
+        (
+            "tomorrow at teatime",
+            'Could not understand "teatime" in "tomorrow at teatime". Try a phrase like "tomorrow at 10am".',
+        ),
+        (
+            "every day at teatime",
+            'Could not understand "teatime" in "every day at teatime". Try a phrase like "every monday at 09:00".',
         ),
         # Digits of other scripts are not read as numbers.
         (
