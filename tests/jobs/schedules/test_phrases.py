@@ -7,8 +7,21 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from jobs.schedules import UNITS, Schedule, ScheduleError, describe, next_fire_times, parse, parse_phrase
+from jobs.schedules import (
+    UNITS,
+    Schedule,
+    ScheduleError,
+    describe,
+    from_dict,
+    next_fire_times,
+    parse,
+    parse_phrase,
+    phrases,
+    to_dict,
+)
 from tests.jobs.schedules.conftest import BERLIN, NOW, as_utc, field_errors, utc
 
 README = Path(__file__).resolve().parents[3] / "README.md"
@@ -644,3 +657,28 @@ def test_one_offs_must_be_in_the_future(phrase: str) -> None:
         parse_phrase(phrase, now=utc(2030, 6, 1, 9))
     message = info.value.fields["phrase"][0]
     assert "in the past" in message or "not in the future" in message
+
+
+# --- any words: a schedule that reads back, or a ScheduleError, never another exception ------------------
+
+_WORDS = [
+    *phrases._VOCABULARY,
+    *["0", "1", "2", "7", "15", "60", "99999999999999999999", "9am", "5pm", "17:30", "25:00", "1st", "15th"],
+    *["2nd", "32nd", "2031-01-01", "2031-02-30", ",", "-5", "\u0665", "Europe/Berlin", "UTC", "EST", "Mars/Base"],
+]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    words=st.lists(st.sampled_from(_WORDS), min_size=1, max_size=8),
+    zone=st.sampled_from([None, "UTC", "Europe/Berlin", "America/Santiago"]),
+)
+def test_any_words_give_a_schedule_or_a_schedule_error(words: list[str], zone: str | None) -> None:
+    try:
+        schedule = parse_phrase(" ".join(words), timezone=zone, now=NOW)
+    except ScheduleError as exc:
+        assert exc.fields and all(exc.fields.values())
+        return
+    assert describe(schedule)
+    assert from_dict(to_dict(schedule)) == schedule  # what a phrase builds is valid stored data
+    next_fire_times(schedule, after=NOW, count=2)
