@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from cron_descriptor import ExpressionDescriptor, Options
@@ -149,7 +150,7 @@ def describe(schedule: Schedule) -> str:
             local = schedule.anchor.astimezone(ZoneInfo(schedule.timezone))
             zone = schedule.timezone
         except (KeyError, ValueError, OverflowError):  # a zone tzdata no longer has; see fire
-            local, zone = schedule.anchor, "UTC offset as stored"
+            local, zone = schedule.anchor.astimezone(UTC), "UTC"
         clock = local.strftime("%H:%M:%S" if local.second else "%H:%M")
         weekday = f"{_DAY_TITLES[(local.weekday() + 1) % 7]} " if unit == "weeks" else ""
         return f"{text}, counted from {weekday}{local:%Y-%m-%d} {clock} ({zone})"

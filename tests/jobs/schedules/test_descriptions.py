@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.schedules import describe, parse
+from jobs.schedules import Schedule, describe, parse
 from tests.jobs.schedules.conftest import NOW
 
 
@@ -44,3 +44,8 @@ from tests.jobs.schedules.conftest import NOW
 )
 def test_describe(data: dict, text: str) -> None:
     assert describe(parse(data, now=NOW)) == text
+
+
+def test_an_interval_in_a_zone_tzdata_no_longer_has_names_its_anchor_in_utc() -> None:
+    schedule = Schedule(kind="interval", timezone="Gone/Zone", every=5, unit="minutes", anchor=NOW)
+    assert describe(schedule) == "Every 5 minutes, counted from 2025-01-01 12:00 (UTC)"
