@@ -97,10 +97,7 @@ class ScheduleSpan:
 
     @property
     def description(self) -> str:
-        text = schedules.describe(self.schedule)
-        if self.schedule.kind == "interval" and self.schedule.anchor is not None:
-            text += f", anchored at {_iso(self.schedule.anchor)}"
-        return text
+        return schedules.describe(self.schedule)  # an interval's text names its anchor
 
 
 @dataclass(frozen=True)

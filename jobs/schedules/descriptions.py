@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import re
+from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from cron_descriptor import ExpressionDescriptor, Options
@@ -12,6 +14,8 @@ from jobs.schedules.model import Schedule, ScheduleError
 
 _DAY_TITLES = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 _NTH_WORDS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
+# "1#2" (the second Monday) and "5l" (the last Friday); expressions are stored lower-case.
+_NTH = re.compile(r"^(?P<day>[0-7])(?:#(?P<n>[1-5])|(?P<last>l))$", re.ASCII)
 
 
 def _ordinal(n: int) -> str:
@@ -113,10 +117,100 @@ def _every_day(expr: str) -> str:
     return " ".join((minute, hour, dom if dom.startswith("*") else "*", month, "*"))
 
 
+def _numbers(field: str) -> list[int] | None:
+    """ "9" or "9,17" -> [9, 17]; anything else (ranges, steps, names) -> None."""
+    parts = field.split(",")
+    return [int(p) for p in parts] if all(p.isascii() and p.isdigit() for p in parts) else None
+
+
+def _weekdays(dow: str) -> list[int] | None:
+    """The days of the week of a plain list ("1,3", "mon", "7"), Monday first; None for other forms."""
+    days = []
+    for item in dow.split(","):
+        if item.isascii() and item.isdigit() and int(item) <= 7:
+            days.append(int(item) % 7)
+        elif item in _DOW_NAMES:
+            days.append(_DOW_NAMES.index(item))
+        else:
+            return None
+    return sorted(set(days), key=lambda d: (d + 6) % 7)
+
+
+def _days(dom: str, month: str, dow: str) -> tuple[str, str] | None:
+    """How the day fields read before a time ("Every Tuesday and Thursday") and after a step
+    ("on Tuesdays and Thursdays"), or None when they are not one of the forms phrases produce."""
+    if month != "*":
+        if month == "1" and dom == "1" and dow == "*":
+            return "Every year on January 1st", "on January 1st"
+        return None
+    if dom == "*" and dow == "*":
+        return "Every day", ""
+    if dom == "*" and dow in ("1-5", "mon-fri"):
+        return "Every weekday", "on weekdays"
+    if dom == "*" and (match := _NTH.match(dow)):
+        day = _DAY_TITLES[int(match["day"]) % 7]
+        nth = "last" if match["last"] else _NTH_WORDS[int(match["n"])]
+        return f"On the {nth} {day} of every month", f"on the {nth} {day} of every month"
+    if dom == "*" and (days := _weekdays(dow)) is not None:
+        names = [_DAY_TITLES[d] for d in days]
+        return f"Every {_join(names)}", f"on {_join([f'{name}s' for name in names])}"
+    if dow == "*" and dom == "l":
+        return "On the last day of every month", "on the last day of every month"
+    if dow == "*" and (days := _numbers(dom)) is not None:
+        listed = _join([_ordinal(d) for d in days])
+        return f"Every {listed} of the month", f"on the {listed} of every month"
+    return None
+
+
+def _step_text(minute: str, hour: str) -> str | None:
+    """ "*/15" and "9-16" -> "Every 15 minutes from 09:00 to 16:45"; None if not a step form."""
+    if minute == "*" or minute.startswith("*/"):
+        every = 1 if minute == "*" else int(minute[2:]) if minute[2:].isdigit() else 0
+        if not every or 60 % every:
+            return None
+        text = "Every minute" if every == 1 else f"Every {every} minutes"
+        last_minute = 60 - every
+        if hour == "*":
+            return text
+        ranges = [part.partition("-") for part in hour.split(",")]
+        if not all(a.isdigit() and (not b or b.isdigit()) for a, _, b in ranges):
+            return None
+        first, last = int(ranges[0][0]), int(ranges[-1][2] or ranges[-1][0])
+        return f"{text} from {first:02d}:00 to {last:02d}:{last_minute:02d}"
+    if minute == "0":
+        base, _, step = hour.partition("/")
+        every = int(step) if step.isdigit() else 1 if not step else 0
+        if not every:
+            return None
+        text = "Every hour" if every == 1 else f"Every {every} hours"
+        if base == "*":
+            return text
+        hours: list[int] = []
+        for part in base.split(","):
+            start, _, end = part.partition("-")
+            if not start.isdigit() or (end and not end.isdigit()):
+                return None
+            hours += range(int(start), int(end or start) + 1)
+        if step:
+            hours = hours[::every]
+        if len(hours) < 2:
+            return None
+        return f"{text} from {hours[0]:02d}:00 to {hours[-1]:02d}:00"
+    return None
+
+
 @functools.lru_cache(maxsize=1024)
 def _describe_cron(expr: str) -> str:
     expr = _every_day(expr)
     minute, hour, dom, month, dow = expr.split(" ")
+    days = _days(dom, month, dow)
+    minutes, hours = _numbers(minute), _numbers(hour)
+    if days is not None and minutes is not None and hours is not None:
+        # Phrases only build lists whose every mix is meant ("9:00 and 17:00", not "9:00 and 17:30").
+        times = [f"{h:02d}:{m:02d}" for h in hours for m in minutes]
+        return f"{days[0]} at {_join(times)}"
+    if days is not None and (step := _step_text(minute, hour)) is not None:
+        return f"{step} {days[1]}".rstrip()
     if expr == "* * * * *":
         return "Every minute"
     if expr == "0 * * * *":
@@ -163,15 +257,28 @@ def _describe_cron(expr: str) -> str:
 
 
 def describe(schedule: Schedule) -> str:
-    """Human text, e.g. "Every Monday at 09:00 (Europe/Berlin)", "Every 15 minutes".
+    """Human text, e.g. "Every Monday at 09:00 (Europe/Berlin)", "Every 15 minutes (UTC)".
 
-    Intervals are zone-independent so they get no suffix; cron and once
-    always end with the time zone in parentheses.
+    Everything ends with the time zone in parentheses. An interval names the
+    instant its slots are counted from ("Every 90 minutes, counted from
+    2025-01-01 12:00 (UTC)"): unlike cron it is not aligned to the clock.
     """
     if schedule.kind == "interval":
         every, unit = schedule.every or 0, schedule.unit or "seconds"
-        singular = unit[:-1]
-        return f"Every {singular}" if every == 1 else f"Every {every} {unit}"
+        if unit == "days" and every % 7 == 0:
+            every, unit = every // 7, "weeks"
+        text = f"Every {unit[:-1]}" if every == 1 else f"Every {every} {unit}"
+        if schedule.anchor is None:
+            return text
+        # Said because an interval is not aligned to the clock: its slots are counted from the anchor.
+        try:
+            local = schedule.anchor.astimezone(ZoneInfo(schedule.timezone))
+            zone = schedule.timezone
+        except (KeyError, ValueError, OverflowError):  # a zone tzdata no longer has; see fire
+            local, zone = schedule.anchor.astimezone(UTC), "UTC"
+        clock = local.strftime("%H:%M:%S" if local.second else "%H:%M")
+        weekday = f"{_DAY_TITLES[(local.weekday() + 1) % 7]} " if unit == "weeks" else ""
+        return f"{text}, counted from {weekday}{local:%Y-%m-%d} {clock} ({zone})"
     if schedule.kind == "once" and schedule.at is not None:
         try:
             local = schedule.at.astimezone(ZoneInfo(schedule.timezone))

@@ -112,6 +112,8 @@ def _build(
                 now=now,
                 min_interval_seconds=min_interval_seconds or 0,
                 anchor=anchor or now,
+                # A field that is not a zone is reported on "timezone"; it cannot conflict with the phrase.
+                zone_given=data.get("timezone") is not None and tz is not None,
             )
         except ScheduleError as exc:
             for key, msgs in exc.fields.items():

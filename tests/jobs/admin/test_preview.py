@@ -34,7 +34,7 @@ def test_phrase_gives_the_next_five_fires_in_the_jobs_zone(staff_client: Client)
 @time_machine.travel("2025-03-27 12:00:00Z", tick=False)
 def test_kind_fields_are_used_for_a_kind(staff_client: Client) -> None:
     data = preview(staff_client, kind="interval", every="90", unit="minutes", phrase="ignored", timezone="UTC")
-    assert data["human"] == "Every 90 minutes"
+    assert data["human"] == "Every 90 minutes, counted from 2025-03-27 12:00 (UTC)"
     assert len(data["next_runs"]) == 5
     data = preview(staff_client, kind="once", at="2025-12-31T23:59", timezone="America/New_York")
     assert [run["local"] for run in data["next_runs"]] == ["Wed 2025-12-31 23:59 EST"]

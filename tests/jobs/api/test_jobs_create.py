@@ -102,7 +102,7 @@ def test_only_name_schedule_and_action_are_required_and_policies_default(api):
     ("phrase", "normalized", "human"),
     [
         ("every monday at 09:00", {"kind": "cron", "cron": "0 9 * * 1"}, "Every Monday at 09:00 (UTC)"),
-        ("every 15 minutes", {"kind": "interval", "every": 15, "unit": "minutes"}, "Every 15 minutes"),
+        ("every 15 minutes", {"kind": "cron", "cron": "*/15 * * * *"}, "Every 15 minutes (UTC)"),
         ("daily at 02:30", {"kind": "cron", "cron": "30 2 * * *"}, "Every day at 02:30 (UTC)"),
         ("weekdays at 9am", {"kind": "cron", "cron": "0 9 * * 1-5"}, "Every weekday at 09:00 (UTC)"),
         ("every hour", {"kind": "cron", "cron": "0 * * * *"}, "Every hour (UTC)"),
@@ -170,7 +170,7 @@ def test_cron_interval_and_once_kinds_are_accepted(api):
     assert cron.status_code == 201, cron.content
     assert cron.json()["schedule"]["next_runs"][0].endswith("+09:00")
     assert interval.status_code == 201, interval.content
-    assert interval.json()["schedule"]["human"] == "Every 2 hours"
+    assert interval.json()["schedule"]["human"].startswith("Every 2 hours, counted from ")
     assert once.status_code == 201, once.content
     assert once.json()["schedule"]["at"] == "2031-01-01T11:00:00+00:00"  # shown in the job's zone (UTC)
     assert "phrase" not in once.json()["schedule"]
@@ -180,18 +180,19 @@ def test_an_interval_is_anchored_at_creation_so_slots_do_not_drift(api, login, u
     start = datetime(2030, 5, 1, 10, 0, 7, 250_000, tzinfo=UTC)
     with time_machine.travel(start, tick=False):
         client = login(user)
-        response = client.post(URL, job_data(schedule={"phrase": "every 15 minutes"}), format="json")
+        # 7 minutes does not divide the hour, so it stays an interval (15 minutes would be cron).
+        response = client.post(URL, job_data(schedule={"phrase": "every 7 minutes"}), format="json")
     assert response.status_code == 201, response.content
     schedule = response.json()["schedule"]
     assert schedule["anchor"] == "2030-05-01T10:00:07+00:00"  # whole seconds
     anchor = datetime(2030, 5, 1, 10, 0, 7, tzinfo=UTC)
-    assert schedule["next_runs"] == [(anchor + k * timedelta(minutes=15)).isoformat() for k in range(1, 6)]
+    assert schedule["next_runs"] == [(anchor + k * timedelta(minutes=7)).isoformat() for k in range(1, 6)]
 
-    # Half an hour later the slots are still anchor + k * 15 min.
+    # Half an hour later the slots are still anchor + k * 7 min.
     with time_machine.travel(start + timedelta(minutes=31), tick=False):
         client = login(user)
         later = client.get(f"{URL}{response.json()['id']}/").json()["schedule"]
-    assert later["next_runs"][0] == "2030-05-01T10:45:07+00:00"
+    assert later["next_runs"][0] == "2030-05-01T10:35:07+00:00"
 
 
 @pytest.mark.parametrize(

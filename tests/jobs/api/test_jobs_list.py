@@ -143,7 +143,7 @@ def test_filter_by_last_status(api, make_job, user):
 
 def test_filter_by_schedule_kind(api, make_job, user):
     make_job(user, name="cron", schedule={"phrase": "every hour"})
-    make_job(user, name="interval", schedule={"phrase": "every 15 minutes"})
+    make_job(user, name="interval", schedule={"phrase": "every 7 minutes"})
     make_job(user, name="once", schedule={"phrase": "on 2031-01-01 at 12:00"})
 
     assert names(api.get(URL, {"schedule_kind": "interval"})) == ["interval"]

@@ -36,7 +36,7 @@ def test_patch_schedule_recomputes_next_run(api, make_job, user):
 
 
 def test_put_of_what_get_returned_is_accepted_and_changes_nothing(api, make_job, user):
-    job = make_job(user, action=http_action(), schedule={"phrase": "every 15 minutes", "timezone": "Europe/Berlin"})
+    job = make_job(user, action=http_action(), schedule={"phrase": "every 7 minutes", "timezone": "Europe/Berlin"})
     shown = api.get(url(job)).json()
 
     response = api.put(url(job), shown, format="json")

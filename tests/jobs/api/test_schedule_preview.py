@@ -62,7 +62,8 @@ def test_count_outside_1_to_50_is_400(api, count):
     ("phrase", "expected"),
     [
         ("every monday at 09:00", {"kind": "cron", "cron": "0 9 * * 1"}),
-        ("every 15 minutes", {"kind": "interval", "every": 15, "unit": "minutes"}),
+        ("every 15 minutes", {"kind": "cron", "cron": "*/15 * * * *"}),
+        ("every 7 minutes", {"kind": "interval", "every": 7, "unit": "minutes"}),
         ("daily at 02:30", {"kind": "cron", "cron": "30 2 * * *"}),
         ("weekdays at 9am", {"kind": "cron", "cron": "0 9 * * 1-5"}),
         ("every hour", {"kind": "cron", "cron": "0 * * * *"}),

@@ -120,7 +120,7 @@ def test_every_expected_slot_is_listed_under_the_schedule_then_in_force(explaine
     assert [s.at for s in explained.slots] == cron_slots + interval_slots
     assert slot(explained, at("2025-03-12 10:00:00")).schedule == "Every 10 minutes (UTC)"
     assert slot(explained, at("2025-03-12 10:15:30")).schedule.startswith(
-        "Every 15 minutes, anchored at 2025-03-12T10:00:30Z"
+        "Every 15 minutes, counted from 2025-03-12 10:00:30 (UTC)"
     )
 
 
