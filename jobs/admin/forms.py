@@ -140,7 +140,12 @@ class ScheduleForm(forms.Form):
         zone = str(schedules.canonical_zone((data.get("timezone") or "").strip() or "UTC"))
         kind = data.get("kind") or PHRASE
         if kind == PHRASE:
-            return {"phrase": data.get("phrase") or "", "timezone": zone}
+            phrase = data.get("phrase") or ""
+            if schedules.zone_in_phrase(phrase) and "timezone" not in self.changed_data:
+                # The zone field was left as it was: the zone the phrase names wins. Changed too, the
+                # two must agree (the conflict is an error naming both).
+                return {"phrase": phrase}
+            return {"phrase": phrase, "timezone": zone}
         out: dict[str, Any] = {"kind": kind, "timezone": zone}
         if kind == "interval":
             out.update(every=data.get("every"), unit=data.get("unit") or None)

@@ -23,7 +23,7 @@ No module is named after a function it exports, so ``schedules.parse`` and
 from jobs.schedules.descriptions import describe
 from jobs.schedules.fire import next_fire_time, next_fire_times, slots_between
 from jobs.schedules.model import KINDS, UNITS, Schedule, ScheduleError, canonical_zone
-from jobs.schedules.phrases import parse_phrase
+from jobs.schedules.phrases import parse_phrase, zone_in_phrase
 from jobs.schedules.wire import from_dict, parse, to_dict
 
 __all__ = [
@@ -40,4 +40,5 @@ __all__ = [
     "parse_phrase",
     "slots_between",
     "to_dict",
+    "zone_in_phrase",
 ]

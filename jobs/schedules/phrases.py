@@ -681,7 +681,7 @@ def _one_off(words: list[str], context: _Context, original: str) -> Schedule | N
             at = (context.now + timedelta(seconds=seconds)).replace(microsecond=0)
         except OverflowError:
             at = None
-        return _once(at, context, original)
+        return _once(at, context, original, relative=True)
     if head in ("tomorrow", "today") or _RE_DATE.match(head):
         if head == "tomorrow":
             day = context.now.astimezone(context.tz).date() + timedelta(days=1)
@@ -709,18 +709,23 @@ def _one_off(words: list[str], context: _Context, original: str) -> Schedule | N
             at = _localize(datetime(day.year, day.month, day.day, hour, minute), context.tz)
         except OverflowError:
             at = None
-        return _once(at, context, original)
+        return _once(at, context, original, relative=head in ("tomorrow", "today"))
     return None
 
 
-def _once(at: datetime | None, context: _Context, original: str) -> Schedule:
+def _once(at: datetime | None, context: _Context, original: str, *, relative: bool = False) -> Schedule:
+    """A one-off at `at`. A relative one ("tomorrow at 10am", "in 5 minutes") keeps no phrase: it is
+    resolved to its instant when saved, and a phrase read again later would name another instant (a
+    schedule sent back as it was returned would then no longer match its own phrase)."""
     message = INSTANT_RANGE_MESSAGE if at is None else _instant_bounds_error(at)
     if message:
         raise _phrase_error(f'The time in "{original}": {message[0].lower()}{message[1:]}')
     assert at is not None
     if _ts(at) <= _ts(context.now):
         raise _phrase_error(f'The time in "{original}" is in the past; it must be in the future.')
-    return Schedule(kind="once", timezone=context.tz_name, at=at.astimezone(context.tz), phrase=original)
+    return Schedule(
+        kind="once", timezone=context.tz_name, at=at.astimezone(context.tz), phrase=None if relative else original
+    )
 
 
 # --- the entry points --------------------------------------------------------------------------------
@@ -748,6 +753,14 @@ def _split_zone(text: str) -> tuple[str, str | None]:
     if head.endswith(" in"):
         head = head[:-3]
     return head, str(zone)
+
+
+def zone_in_phrase(phrase: str) -> str | None:
+    """The IANA zone a phrase ends with ("daily at 8am Europe/Berlin"), or None (also for a bad one)."""
+    try:
+        return _split_zone(" ".join(str(phrase).split()).rstrip("."))[1]
+    except ScheduleError:
+        return None
 
 
 def _parse_phrase(

@@ -246,3 +246,19 @@ def test_saving_unticked_enabled_pauses_through_the_service(staff_client: Client
     http_job.refresh_from_db()
     assert not http_job.enabled
     assert JobEvent.objects.filter(job_ref=http_job.pk, kind=EventKind.PAUSED, actor=staff).exists()
+
+
+def test_a_zone_in_the_phrase_wins_over_the_zone_field_left_as_it_was(staff_client: Client, user: Any) -> None:
+    # The add page offers "UTC" in the zone field; a phrase naming its own zone is read in that zone.
+    phrase = "every monday at 09:00 Europe/Berlin"
+    response = staff_client.post("/admin/jobs/job/add/", form_data(user, phrase=phrase, timezone="UTC"))
+    assert response.status_code == 302, errors_of(response)
+    job = Job.objects.get(name="nightly-report")
+    assert (job.cron, job.timezone) == ("0 9 * * 1", "Europe/Berlin")
+
+
+def test_a_zone_field_changed_to_another_zone_than_the_phrases_is_an_error(staff_client: Client, user: Any) -> None:
+    phrase = "every monday at 09:00 Europe/Berlin"
+    errors = errors_of(staff_client.post("/admin/jobs/job/add/", form_data(user, phrase=phrase, timezone="Asia/Tokyo")))
+    assert any('"Europe/Berlin"' in message and '"Asia/Tokyo"' in message for message in errors["phrase"])
+    assert not Job.objects.filter(name="nightly-report").exists()

@@ -50,6 +50,19 @@ def test_put_of_what_get_returned_is_accepted_and_changes_nothing(api, make_job,
     assert not JobEvent.objects.filter(job_ref=job.pk, kind=EventKind.UPDATED).exists()
 
 
+def test_a_relative_one_off_is_saved_as_its_instant_and_a_put_of_it_changes_nothing(api, make_job, user):
+    job = make_job(user, action=http_action(), schedule={"phrase": "tomorrow at 10am", "timezone": "Europe/Berlin"})
+    shown = api.get(url(job)).json()
+    assert "phrase" not in shown["schedule"]  # "tomorrow" read again later would be another day
+    assert shown["schedule"]["kind"] == "once" and shown["schedule"]["at"].endswith("T10:00:00+01:00")
+
+    response = api.put(url(job), shown, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["schedule"]["at"] == shown["schedule"]["at"]
+    assert not JobEvent.objects.filter(job_ref=job.pk, kind=EventKind.UPDATED).exists()
+
+
 def test_put_resets_omitted_optional_fields_to_defaults(api, make_job, user):
     job = make_job(user, description="text", max_retries=3, jitter_seconds=30)
     response = api.put(url(job), job_data(name=job.name), format="json")
