@@ -173,3 +173,21 @@ def test_the_task_list_costs_a_bounded_number_of_queries(
     staff_client.get("/admin/django_celery_beat/periodictask/")  # warm the session
     with django_assert_max_num_queries(12):
         assert staff_client.get("/admin/django_celery_beat/periodictask/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "cron",
+    ["0 9 L * *", "0 9 LW * *", "0 9 15W * *", "0 17 * * 5L", "0 9 * * 1#2", "0 22-2 * * *", "0 9 * * FRI-MON"],
+)
+def test_mirror_rows_of_cron_syntax_from_other_schedulers_render(
+    staff_client: Client, user: Any, make_job: Any, cron: str
+) -> None:
+    # Celery's crontab cannot evaluate L, W or #: the mirror row is never fired (beat times jobs
+    # itself), but django-celery-beat's pages show it and must not fail on it.
+    job = make_job(user, name="other-syntax", schedule={"kind": "cron", "cron": cron})
+    mirror = PeriodicTask.objects.get(name=f"job:{job.pk}")
+    assert staff_client.get("/admin/django_celery_beat/periodictask/").status_code == 200
+    assert staff_client.get(f"/admin/django_celery_beat/periodictask/{mirror.pk}/change/").status_code == 200
+    assert staff_client.get("/admin/django_celery_beat/crontabschedule/").status_code == 200
+    crontab = mirror.crontab
+    assert staff_client.get(f"/admin/django_celery_beat/crontabschedule/{crontab.pk}/change/").status_code == 200
