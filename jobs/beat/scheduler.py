@@ -78,6 +78,7 @@ class JobScheduler(DatabaseScheduler):
         self._broken: dict[Any, datetime] = {}
         self._tick_recorded_at: float | None = None
         self.mirror_check: threading.Thread | None = None
+        self._mirror_check_due = False
         self.lease = lease.Lease()
         # Claims made before this instant are dead (their beat lost the lease to this one).
         self._dead_claims_before: datetime | None = None
@@ -87,12 +88,11 @@ class JobScheduler(DatabaseScheduler):
 
     def setup_schedule(self) -> None:
         super().setup_schedule()
-        # Repair the mirror rows (jobs written without the services, e.g.
-        # restored from a backup) in the background: the mirror never decides
-        # when a job runs, and checking 100,000 jobs took beat 20-50 s during
-        # which nothing was fired, so it started behind and never caught up.
-        self.mirror_check = threading.Thread(target=_check_mirror, name="beat-mirror-check", daemon=True)
-        self.mirror_check.start()
+        # The mirror rows (jobs written without the services, e.g. restored from a backup) are
+        # repaired in the background once this beat is active and has caught up (`_caught_up`): the
+        # mirror never decides when a job runs, and checking 100,000 jobs took 20-50 s, during
+        # which beat first fired nothing, then (on a thread) competed with its first passes.
+        self._mirror_check_due = True
         logger.info(
             "beat: job scheduler started as %s (due jobs polled at least every %g s, claimed up to %g s ahead, "
             "misfire grace %d s, lease %g s)",
@@ -187,6 +187,7 @@ class JobScheduler(DatabaseScheduler):
         self._pass_ended = timezone.now()
         if upcoming is _MORE_DUE:
             return 0.0
+        self._caught_up()
         self._record_tick()
         if upcoming is None:
             return poll
@@ -227,6 +228,13 @@ class JobScheduler(DatabaseScheduler):
             .values_list("next_run_at", flat=True)
             .first()
         )
+
+    def _caught_up(self) -> None:
+        """A pass found nothing more due: start the mirror repair if it is still to do."""
+        if self._mirror_check_due:
+            self._mirror_check_due = False
+            self.mirror_check = threading.Thread(target=_check_mirror, name="beat-mirror-check", daemon=True)
+            self.mirror_check.start()
 
     def _record_tick(self) -> None:
         """Tell `manage.py beat_health` (and /metrics) that job timing works, at most every few seconds."""

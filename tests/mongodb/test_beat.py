@@ -89,7 +89,8 @@ def test_scheduler_start_installs_the_system_entries_and_resyncs_the_mirror(mql:
     beat = scheduler()
     with mql.path("scheduler.setup_schedule"):
         beat.setup_schedule()
-        beat.mirror_check.join()  # the mirror is checked on a thread of its own
+        beat._caught_up()  # once caught up, the mirror is checked on a thread of its own
+        beat.mirror_check.join()
     names = set(PeriodicTask.objects.values_list("name", flat=True))
     assert {"system:reap-lost-runs", "system:prune-runs"} <= names
 
@@ -147,6 +148,7 @@ def test_scheduler_full_tick_with_stock_entries_and_sync(mql: Any, user: Any, cl
     data.make_job(user, schedule={"kind": "once", "at": (T0 + timedelta(days=30)).isoformat()})
     beat = scheduler()
     beat.setup_schedule()
+    beat._caught_up()
     beat.mirror_check.join()
     beat.tick()
     # The reaper's entry last ran an hour ago, and the change is marked: the next tick reloads and applies it.

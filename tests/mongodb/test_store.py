@@ -222,6 +222,5 @@ def test_beat_says_at_start_which_mode_is_in_force(replica_set: Any, caplog: Any
     beat = JobScheduler(app=app, lazy=True, max_interval=3600)
     with caplog.at_level(logging.INFO, logger="jobs.execution.store"):
         beat.setup_schedule()
-        beat.mirror_check.join()
     assert "beat: database mongodb; writes that belong together: transactions" in caplog.text
     assert connection.features._supports_transactions
