@@ -6,7 +6,9 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
+from jobs.beat import lease
 from scheduler_site import metrics
 
 
@@ -26,4 +28,15 @@ class Command(BaseCommand):
         age = time.time() - last
         if age > max_age:
             raise CommandError(f"beat's last tick was {age:.0f} s ago (more than {max_age:g} s)")
-        self.stdout.write(f"beat ticked {age:.1f} s ago")
+        self.stdout.write(f"beat ticked {age:.1f} s ago; {_active_beat()}")
+
+
+def _active_beat() -> str:
+    """Which beat holds the lease, for the operator reading the check's output (never fails the check)."""
+    try:
+        state = lease.current_state()
+    except DatabaseError as exc:
+        return f"active beat unknown (database: {type(exc).__name__})"
+    if state is None or not state.holder:
+        return "no beat holds the lease"
+    return f"active beat {state.holder} (lease generation {state.generation})"

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from jobs.beat.lease import Lease
 from scheduler_site import metrics
 
 
@@ -17,11 +18,16 @@ def test_fails_before_the_first_tick():
         call_command("beat_health")
 
 
-def test_recent_tick_passes():
+def test_recent_tick_passes_and_names_the_active_beat():
     metrics.record_beat_tick()
     out = io.StringIO()
     call_command("beat_health", stdout=out)
     assert out.getvalue().startswith("beat ticked")
+    assert "no beat holds the lease" in out.getvalue()
+    Lease(holder="host-a:11:aaaaaa").refresh()
+    out = io.StringIO()
+    call_command("beat_health", stdout=out)
+    assert "active beat host-a:11:aaaaaa (lease generation 1)" in out.getvalue()
 
 
 def test_old_tick_fails():
