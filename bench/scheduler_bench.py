@@ -190,6 +190,12 @@ def flush_redis(args: argparse.Namespace) -> None:
         client.close()
 
 
+def _enabled_jobs() -> int:
+    from jobs.models import Job
+
+    return Job.objects.filter(enabled=True).count()
+
+
 def refresh_next_run_at(now: datetime) -> int:
     """Every job at its next slot after `now`, as a running beat would have left it."""
     from jobs import services
@@ -254,8 +260,18 @@ def run_phase(
         )
         procs.append(recorder)
         recorder.wait_for("recorder ready", 60)
-        refreshed = refresh_next_run_at(datetime.now(UTC))
-        out["refreshed_jobs"] = refreshed
+        # As a beat stopped at `restart` would have left the jobs: each at its first slot after it.
+        # Refreshing 100,000 jobs takes tens of seconds, so `restart` is set that far ahead and
+        # beat is spawned then; slots before it belong to the beat that "stopped", not this one.
+        began = time.time()
+        restart = began + (args.restart_lead if args.restart_lead is not None else 5 + _enabled_jobs() / 2_000)
+        out["refreshed_jobs"] = refresh_next_run_at(datetime.fromtimestamp(restart, UTC))
+        out["refresh_s"] = round(time.time() - began, 1)
+        if time.time() > restart:
+            out["refresh_overran_s"] = round(time.time() - restart, 1)
+            overran = out["refresh_overran_s"]
+            print(f"  [{label}] warning: the refresh overran the restart instant by {overran} s", flush=True)
+        time.sleep(max(0.0, restart - time.time()))
         spawned = time.time()
         beat = Proc(
             "beat",
@@ -276,7 +292,11 @@ def run_phase(
         ready = time.time()
         out["beat_startup_s"] = round(ready - spawned, 2)
         out["first_tick"] = ready
-        print(f"  [{label}] beat ticking after {out['beat_startup_s']} s", flush=True)
+        print(
+            f"  [{label}] next_run_at refreshed in {out['refresh_s']} s; beat ticking {out['beat_startup_s']} s after"
+            " its spawn",
+            flush=True,
+        )
         w0 = spawned
         if edits:
             edit_log = workdir / f"{label}-edits.jsonl"
@@ -796,6 +816,12 @@ def main() -> None:
         choices=("auto", "services", "bulk"),
         default="auto",
         help="auto: services up to 1,000 jobs, bulk above",
+    )
+    parser.add_argument(
+        "--restart-lead",
+        type=float,
+        default=None,
+        help="seconds from the start of the next_run_at refresh to beat's spawn (default: 5 + N / 2,000)",
     )
     parser.add_argument("--time-budget", type=float, default=3600, help="skip the remaining N after this many seconds")
     parser.add_argument("--cache-db", type=int, default=6)
