@@ -6,6 +6,20 @@ django-celery-beat's mirror rows stay in step whatever the entry point. The
 names below are the public API, importable as `jobs.services.<name>`.
 """
 
+from jobs.services.alerts import (
+    DuplicateChannelName,
+    alert_after_pause,
+    alert_raise,
+    alerts_after_run,
+    channel_create,
+    channel_delete,
+    channel_mark_broken_if_due,
+    channel_test,
+    channel_update,
+    channels_for,
+    delivery_attempt,
+    job_channel_ids,
+)
 from jobs.services.jobs import (
     HTTP_METHODS,
     POLICY_BOUNDS,
@@ -41,9 +55,21 @@ __all__ = [
     "POLICY_BOUNDS",
     "POLICY_DEFAULTS",
     "SETTABLE_FIELDS",
+    "DuplicateChannelName",
     "DuplicateJobName",
     "after_run",
+    "alert_after_pause",
+    "alert_raise",
+    "alerts_after_run",
+    "channel_create",
+    "channel_delete",
+    "channel_mark_broken_if_due",
+    "channel_test",
+    "channel_update",
+    "channels_for",
     "compute_next_run_at",
+    "delivery_attempt",
+    "job_channel_ids",
     "job_create",
     "job_delete",
     "job_duplicate",

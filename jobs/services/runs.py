@@ -21,6 +21,7 @@ from django.utils import timezone
 from jobs import cache as job_cache
 from jobs.execution import claims, dispatch, lifecycle, policies
 from jobs.models import EventKind, Job, JobRun, PauseReason, RunTrigger
+from jobs.services.alerts import alerts_after_run
 from jobs.services.jobs import job_pause, record_event
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,12 @@ def publish(messages: Sequence[dispatch.Message]) -> None:
 
 
 def after_run(ended: lifecycle.Ended | None) -> None:
-    """The policies acting on a run's end: pause a job that failed too often, retry a failed run."""
-    if ended is None or ended.job is None or not ended.failed:
+    """The policies acting on a run's end: alert on a change of state, pause a job that failed too often,
+    retry a failed run."""
+    if ended is None or ended.job is None:
+        return
+    alerts_after_run(ended)  # failed (the slot's last attempt) or recovered; never raises
+    if not ended.failed:
         return
     run, job = ended.run, ended.job
     if policies.should_auto_pause(job):
