@@ -154,17 +154,24 @@ def channel_delete(*, channel: Channel) -> None:
     channel.delete()
 
 
-def channel_test(*, channel: Channel, now: datetime | None = None) -> AlertDelivery:
-    """Send a test message to the channel now, in this process; returns the delivery with its answer."""
+def channel_test(*, channel: Channel, send_now: bool = False, now: datetime | None = None) -> AlertDelivery:
+    """A test message to the channel: a `test` alert and its delivery.
+
+    Sent by a worker once this commits (the API and the admin answer at once,
+    however slow the channel), or here and now with `send_now`: then the
+    delivery comes back with its answer, and a failure is not retried.
+    """
     now = now or timezone.now()
     alert = Alert(
         owner_id=channel.owner_id, job_name="", kind=AlertKind.TEST, details={"channel": channel.name}, created_at=now
     )
     alert.save(force_insert=True)
-    delivery = AlertDelivery(alert=alert, channel=channel)
+    delivery = AlertDelivery(alert=alert, channel=channel, created_at=now)
     delivery.save(force_insert=True)
-    attempted = delivery_attempt(delivery_id=delivery.pk, now=now, retry=False)
-    return attempted or delivery
+    if not send_now:
+        transaction.on_commit(lambda: _send([str(delivery.pk)]))
+        return delivery
+    return delivery_attempt(delivery_id=delivery.pk, now=now, retry=False) or delivery
 
 
 def job_channel_ids(*, owner: Any, ids: Any) -> list[str]:

@@ -143,7 +143,7 @@ def test_a_send_that_works_clears_broken(user, make_job, receiver):
 def test_channel_test_sends_now_and_returns_the_delivery(user, receiver):
     channel = webhook(user, receiver.url())
     receiver.secret = channel.secret
-    delivery = services.channel_test(channel=channel)
+    delivery = services.channel_test(channel=channel, send_now=True)
     assert (delivery.status, delivery.attempts, delivery.last_response_code) == (DeliveryStatus.SENT, 1, 200)
     assert receiver.received[0].json["kind"] == "test"
     assert receiver.received[0].signature_ok
@@ -151,7 +151,7 @@ def test_channel_test_sends_now_and_returns_the_delivery(user, receiver):
 
 def test_channel_test_of_a_dead_channel_fails_without_a_retry(user, allow_loopback, deliveries_sent):
     channel = webhook(user, "http://127.0.0.1:1/")
-    delivery = services.channel_test(channel=channel)
+    delivery = services.channel_test(channel=channel, send_now=True)
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 1)
     assert delivery.last_error.startswith("connection error")
     assert deliveries_sent == []

@@ -52,6 +52,8 @@ def test_create_with_phrase_returns_201_and_the_documented_representation(api, u
         "catchup_policy",
         "jitter_seconds",
         "pause_after_failures",
+        "alerts_enabled",
+        "alert_channels",
         "created_at",
         "updated_at",
     }
