@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -152,3 +153,41 @@ def test_deliver_alert_given_up_marks_the_channel_broken(
         deliver_alert.apply(args=[str(delivery.pk)], throw=True)
     channel.refresh_from_db()
     assert channel.broken_since is not None
+
+
+# --- the admin -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client(staff: Any) -> Client:
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+def test_admin_channel_changelist(mql: Any, admin_client: Any, channel: Channel) -> None:
+    with mql.path("admin.channel.changelist"):
+        assert admin_client.get("/admin/jobs/channel/").status_code == 200
+
+
+def test_admin_channel_add(mql: Any, admin_client: Any, user: Any) -> None:
+    form = {"owner": str(user.pk), "name": "ops", "kind": "webhook", "target": HOOK, "is_default": "on"}
+    with mql.path("admin.channel.add"):
+        response = admin_client.post("/admin/jobs/channel/add/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+
+def test_admin_channel_action_send_test(mql: Any, admin_client: Any, channel: Channel) -> None:
+    with mql.path("admin.channel.action_send_test"):
+        response = admin_client.post(
+            "/admin/jobs/channel/", {"action": "send_test", "_selected_action": [str(channel.pk)], "index": 0}
+        )
+    assert response.status_code == 302
+
+
+def test_admin_alert_changelist_and_page(mql: Any, admin_client: Any, user: Any, channel: Channel) -> None:
+    alert = _delivery(data.make_job(user)).alert
+    with mql.path("admin.alert.changelist"):
+        assert admin_client.get("/admin/jobs/alert/").status_code == 200
+    with mql.path("admin.alert.change_page"):
+        assert admin_client.get(f"/admin/jobs/alert/{alert.pk}/change/").status_code == 200
