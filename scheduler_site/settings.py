@@ -438,6 +438,9 @@ ALERTS_RETRY_BACKOFF_SECONDS = env.float("ALERTS_RETRY_BACKOFF_SECONDS", 30.0, m
 ALERTS_HTTP_TIMEOUT_SECONDS = env.float("ALERTS_HTTP_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 # Flapping: at most one alert of a kind (failed, recovered, ...) per job within this many seconds (0: off).
 ALERTS_DAMPING_SECONDS = env.int("ALERTS_DAMPING_SECONDS", 300, minimum=0)
+# A burst of alerts to one channel is grouped: at most one message per channel per this many seconds
+# (the first at once, the rest in one message when the window ends). 0: every alert is its own message.
+ALERTS_GROUP_SECONDS = env.int("ALERTS_GROUP_SECONDS", 60, minimum=0)
 # A channel whose deliveries have all failed for this long is marked broken and its owner told elsewhere.
 ALERTS_BROKEN_AFTER_SECONDS = env.int("ALERTS_BROKEN_AFTER_SECONDS", 86400, minimum=60)
 

@@ -17,6 +17,8 @@ from jobs.models import Alert, AlertKind
 
 #: An error is cut to this many characters in a message.
 ERROR_EXCERPT_CHARS = 500
+#: A grouped message lists at most this many alerts (and counts the rest).
+DIGEST_LISTED = 50
 
 _WHAT = {
     AlertKind.FAILED: "failed",
@@ -95,6 +97,33 @@ def build(alert: Alert, *, base_url: str) -> Message:
         "details": {**details, **({"error": excerpt(str(details["error"]))} if details.get("error") else {})},
         "links": found,
         "created_at": _iso(alert.created_at),
+        "text": "\n".join(lines),
+    }
+    return Message(subject=subject, text="\n".join(lines), payload=payload)
+
+
+def build_digest(alerts: list[Alert], *, base_url: str) -> Message:
+    """One message for several alerts to the same channel (a burst, grouped per ALERTS_GROUP_SECONDS)."""
+    if len(alerts) == 1:
+        return build(alerts[0], base_url=base_url)
+    counts: dict[str, int] = {}
+    for alert in alerts:
+        counts[alert.kind] = counts.get(alert.kind, 0) + 1
+    summary = ", ".join(f"{count} {_WHAT.get(kind, kind)}" for kind, count in sorted(counts.items()))
+    subject = f"[scheduler] {len(alerts)} alerts: {summary}"
+    listed = [build(alert, base_url=base_url) for alert in alerts[:DIGEST_LISTED]]
+    lines = [f"{len(alerts)} alerts ({summary}):"]
+    for alert, message in zip(alerts, listed, strict=False):
+        slot = f" (slot {_iso(alert.slot)})" if alert.slot else ""
+        lines.append(f"- {message.text.splitlines()[0]}{slot}")
+    if len(alerts) > DIGEST_LISTED:
+        lines.append(f"... and {len(alerts) - DIGEST_LISTED} more: see the alert history in the admin.")
+    lines.append(f"Alert history: {base_url}/admin/jobs/alert/")
+    payload = {
+        "kind": "digest",
+        "count": len(alerts),
+        "counts": counts,
+        "alerts": [message.payload for message in listed],
         "text": "\n".join(lines),
     }
     return Message(subject=subject, text="\n".join(lines), payload=payload)

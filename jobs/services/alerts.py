@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -330,25 +331,50 @@ def _send(delivery_ids: list[str], countdown: float = 0.0) -> None:
 # --- delivering ----------------------------------------------------------------------------------
 
 
-def delivery_attempt(*, delivery_id: Any, now: datetime | None = None, retry: bool = True) -> AlertDelivery | None:
-    """Try a pending delivery once; returns it as recorded (None: not pending, or another worker's try).
+#: The most deliveries one grouped message carries (the rest go in the next window's).
+GROUP_MAX = 2000
 
-    A failed try is followed by another (`retry`) after the backoff, until
-    ALERTS_DELIVERY_ATTEMPTS; a refusal by the egress policy is final at once.
+
+def delivery_attempt(*, delivery_id: Any, now: datetime | None = None, retry: bool = True) -> AlertDelivery | None:
+    """Try a pending delivery; returns it as recorded (None: not pending, or not this task's to send).
+
+    Grouped per channel: the first task of a window (ALERTS_GROUP_SECONDS,
+    aligned to the clock) sends every delivery of the channel that is due,
+    the fresh ones and the retries whose backoff has passed, as one message;
+    a task that finds its channel's window taken is sent again for the next
+    window, where whichever comes first sends the group. Each delivery's
+    attempt is claimed with a compare-and-set on its attempt count, so a
+    duplicated message sends nothing twice. A failed try is followed by
+    another after the backoff, until ALERTS_DELIVERY_ATTEMPTS; a refusal by
+    the egress policy is final at once. With `retry` off (a test sent now),
+    the delivery is sent alone, at once, and not retried.
     """
     delivery = AlertDelivery.objects.select_related("alert", "channel").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != DeliveryStatus.PENDING:
         return None
     now = now or timezone.now()
-    tried = delivery.attempts + 1
-    # The attempt is claimed: a duplicated message (or a second worker) finds the count moved and sends nothing.
-    claimed = AlertDelivery.objects.filter(
-        pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=delivery.attempts
-    ).update(attempts=tried, last_attempt_at=now)
-    if claimed != 1:
+    channel = delivery.channel
+    group = [delivery]
+    if retry and settings.ALERTS_GROUP_SECONDS:
+        wait = _window_taken(channel, now)
+        if wait is not None:
+            _send([str(delivery.pk)], countdown=wait)
+            return None
+        group = _due(channel, delivery, now)
+    claimed = store.current().compare_and_set(
+        AlertDelivery,
+        [(d.pk, d.attempts, d.attempts + 1, now) for d in group],
+        check="attempts",
+        assign=["attempts", "last_attempt_at"],
+    )
+    group = [d for d in group if d.pk in claimed]
+    if not group:
         return None
-    channel, alert = delivery.channel, delivery.alert
-    message = content.build(alert, base_url=settings.ALERTS_BASE_URL)
+    for member in group:
+        member.attempts += 1
+        member.last_attempt_at = now
+    alerts = [member.alert for member in group]
+    message = content.build_digest(alerts, base_url=settings.ALERTS_BASE_URL)
     result = channels.send(
         channel,
         message,
@@ -356,39 +382,90 @@ def delivery_attempt(*, delivery_id: Any, now: datetime | None = None, retry: bo
         timeout=settings.ALERTS_HTTP_TIMEOUT_SECONDS,
         from_email=settings.DEFAULT_FROM_EMAIL,
     )
+    _record_result(channel, group, result, now=now, retry=retry)
+    return next((member for member in group if member.pk == delivery.pk), None)
+
+
+def _window_taken(channel: Channel, now: datetime) -> float | None:
+    """None if this task opens the channel's current window (it sends); else seconds until the next one."""
+    seconds = settings.ALERTS_GROUP_SECONDS
+    index = int(now.timestamp() // seconds)
+    try:
+        opened = cache.add(f"alerts:window:{channel.pk}:{index}", 1, timeout=seconds * 2)
+    except Exception as exc:  # the cache is down: send ungrouped rather than not at all
+        logger.warning("alert grouping skipped: cache unreachable (%s: %s)", type(exc).__name__, exc)
+        return None
+    if opened:
+        return None
+    # The next window's start, plus a little so the task lands inside it.
+    return (index + 1) * seconds - now.timestamp() + 0.5
+
+
+def _due(channel: Channel, delivery: AlertDelivery, now: datetime) -> list[AlertDelivery]:
+    """The channel's pending deliveries due now: never tried, or tried and past their backoff (and this one)."""
+    pending = (
+        AlertDelivery.objects.select_related("alert")
+        .filter(channel_id=channel.pk, status=DeliveryStatus.PENDING)
+        .order_by("created_at", "id")[:GROUP_MAX]
+    )
+    due = []
+    for member in pending:
+        member.channel = channel
+        if member.pk == delivery.pk or member.attempts == 0 or member.last_attempt_at is None:
+            due.append(member)
+            continue
+        delay = events.retry_delay(attempts=member.attempts, backoff_seconds=settings.ALERTS_RETRY_BACKOFF_SECONDS)
+        if member.last_attempt_at + timedelta(seconds=delay) <= now:
+            due.append(member)
+    if all(member.pk != delivery.pk for member in due):
+        due.insert(0, delivery)  # beyond GROUP_MAX: it goes with this group all the same
+    return due
+
+
+def _record_result(
+    channel: Channel, group: list[AlertDelivery], result: channels.Result, *, now: datetime, retry: bool
+) -> None:
+    """The answer of one send, recorded on every delivery it carried; the next tries sent, metrics counted."""
     fields: dict[str, Any] = {"last_response_code": result.code, "last_error": result.error}
-    again = False
     if result.ok:
         fields.update(status=DeliveryStatus.SENT, sent_at=timezone.now(), last_error="")
-    elif result.permanent or not retry or tried >= settings.ALERTS_DELIVERY_ATTEMPTS:
-        fields["status"] = DeliveryStatus.FAILED
+        finished, again = group, []
     else:
-        again = True
-    AlertDelivery.objects.filter(pk=delivery.pk, attempts=tried).update(**fields)
-    for name, value in {**fields, "attempts": tried, "last_attempt_at": now}.items():
-        setattr(delivery, name, value)
+        final = [m for m in group if result.permanent or not retry or m.attempts >= settings.ALERTS_DELIVERY_ATTEMPTS]
+        finished, again = final, [m for m in group if m not in final]
+    if result.ok:
+        AlertDelivery.objects.filter(pk__in=[m.pk for m in group]).update(**fields)
+    else:
+        if finished:
+            AlertDelivery.objects.filter(pk__in=[m.pk for m in finished]).update(status=DeliveryStatus.FAILED, **fields)
+        if again:
+            AlertDelivery.objects.filter(pk__in=[m.pk for m in again]).update(**fields)
+    for member in group:
+        for name, value in fields.items():
+            setattr(member, name, value)
+        if not result.ok and member in finished:
+            member.status = DeliveryStatus.FAILED
     logger.info(
-        "alert delivery %s to channel %s (%s): attempt %d %s%s",
-        delivery.pk,
+        "alert message to channel %s (%s), %d alert(s): %s%s",
         channel.pk,
         channel.kind,
-        tried,
+        len(group),
         "sent" if result.ok else "failed",
         f": {result.error}" if result.error else "",
-        extra={"alert_kind": alert.kind, "attempt": tried, "status": delivery.status},
+        extra={"count": len(group), "status": "sent" if result.ok else "failed"},
     )
+    for member in finished:
+        counter = metrics.ALERTS_SENT if result.ok else metrics.ALERTS_FAILED
+        counter.labels(member.alert.kind, channel.kind).inc()
     if result.ok:
-        metrics.ALERTS_SENT.labels(alert.kind, channel.kind).inc()
         if channel.broken_since is not None:
             Channel.objects.filter(pk=channel.pk).update(broken_since=None)
-    elif again:
-        delay = events.retry_delay(attempts=tried, backoff_seconds=settings.ALERTS_RETRY_BACKOFF_SECONDS)
-        _send([str(delivery.pk)], countdown=delay)
-    else:
-        metrics.ALERTS_FAILED.labels(alert.kind, channel.kind).inc()
-        if alert.kind != AlertKind.TEST:
-            _safely(lambda: channel_mark_broken_if_due(channel=channel, now=now))
-    return delivery
+        return
+    for member in again:
+        delay = events.retry_delay(attempts=member.attempts, backoff_seconds=settings.ALERTS_RETRY_BACKOFF_SECONDS)
+        _send([str(member.pk)], countdown=delay)
+    if finished and any(member.alert.kind != AlertKind.TEST for member in finished):
+        _safely(lambda: channel_mark_broken_if_due(channel=channel, now=now))
 
 
 def channel_mark_broken_if_due(*, channel: Channel, now: datetime | None = None) -> bool:

@@ -15,6 +15,12 @@ from jobs.models import Alert, AlertDelivery, AlertKind, Channel, ChannelKind, D
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _one_message_per_alert(settings):
+    """Each delivery on its own here; grouping a burst into one message: test_grouping.py."""
+    settings.ALERTS_GROUP_SECONDS = 0
+
+
 def webhook(user, url, name="hook"):
     return services.channel_create(owner=user, data={"name": name, "kind": ChannelKind.WEBHOOK, "target": url})
 
