@@ -231,6 +231,16 @@ def alerts_after_run(ended: lifecycle.Ended) -> Alert | None:
     return _safely(lambda: alert_raise(job=job, kind=kind, slot=run.scheduled_for, details=details))
 
 
+def alert_after_reap(ended: lifecycle.Ended) -> Alert | None:
+    """A run the reaper found stuck (`worker lost`: still running long past its timeout) is an alert of its
+    own, whatever the job's state; its failure then counts like any other. Never raises."""
+    job, run = ended.job, ended.run
+    if job is None or run.reason != "worker lost":
+        return None
+    details = {"run_id": str(run.pk), "status": run.status, "reason": run.reason, "worker": run.worker}
+    return _safely(lambda: alert_raise(job=job, kind=AlertKind.STUCK, slot=run.scheduled_for, details=details))
+
+
 def alert_after_pause(*, job: Job, reason: str) -> Alert | None:
     """The alert a pause leads to: auto-paused, or paused because the owner was deactivated. Never raises."""
     kind = events.after_pause(reason=reason)
@@ -513,6 +523,7 @@ def channel_mark_broken_if_due(*, channel: Channel, now: datetime | None = None)
 __all__ = [
     "DuplicateChannelName",
     "alert_after_pause",
+    "alert_after_reap",
     "alert_raise",
     "alerts_after_run",
     "channel_create",

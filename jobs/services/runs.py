@@ -21,7 +21,7 @@ from django.utils import timezone
 from jobs import cache as job_cache
 from jobs.execution import claims, dispatch, lifecycle, policies
 from jobs.models import EventKind, Job, JobRun, PauseReason, RunTrigger
-from jobs.services.alerts import alerts_after_run
+from jobs.services.alerts import alert_after_reap, alerts_after_run
 from jobs.services.jobs import job_pause, record_event
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,7 @@ def runs_reap(*, now: datetime | None = None) -> int:
     """Fail runs whose worker is gone (the reaper task); the retry policy then applies."""
     reaped = lifecycle.reap(now=now)
     for ended in reaped:
+        alert_after_reap(ended)  # a stuck run (worker lost); never raises
         after_run(ended)
     return len(reaped)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from accounts.services import user_deactivate
 from jobs import services
@@ -165,3 +166,14 @@ def test_a_failing_alert_never_fails_the_run_or_its_retry(make_job, sent, hook, 
     job.refresh_from_db()
     assert job.consecutive_failures == 1
     assert kinds(job) == []
+
+
+def test_a_run_the_reaper_finds_stuck_alerts_once_even_with_a_retry_to_follow(make_job, sent, hook, settings):
+    settings.JOBS_REAPER_GRACE_SECONDS = 5
+    job = make_job(timeout_seconds=10, max_retries=1, retry_backoff_seconds=1)
+    run = claim(job)
+    assert claims.start(run, worker="celery@gone", now=timezone.now() - timedelta(seconds=17))
+    assert services.runs_reap() == 1
+    assert kinds(job) == [AlertKind.STUCK]  # the slot has not failed yet: its retry follows
+    stuck = Alert.objects.get(job_ref=job.pk)
+    assert stuck.details["worker"] == "celery@gone" and stuck.slot == run.scheduled_for
