@@ -83,6 +83,11 @@ def build(alert: Alert, *, base_url: str) -> Message:
         lines.append(f"Reason: {details['reason']}")
     if details.get("error"):
         lines.append(f"Error: {excerpt(str(details['error']))}")
+    if details.get("missed_slots"):
+        lines.append(
+            f"Missed slots: {details['missed_slots']}, from {details.get('first_slot')} to {details.get('last_slot')}"
+            " (no scheduler was running)."
+        )
     if details.get("failed_slots"):
         lines.append(f"Failed slots in a row before this: {details['failed_slots']}")
     found = links(alert, base_url=base_url)

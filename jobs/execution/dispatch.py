@@ -33,6 +33,8 @@ RUN_SLOT_TASK = "jobs.run_job"
 RUN_TASK = "jobs.execute_run"
 #: The task that tries one alert delivery (an alert to one channel): `deliver_alert(delivery_id)`.
 DELIVER_ALERT_TASK = "jobs.deliver_alert"
+#: The task raising `missed` alerts for slots beat recorded as missed: `alert_missed({job_id: [count, first, last]})`.
+ALERT_MISSED_TASK = "jobs.alert_missed"
 
 # Between the soft time limit (the run's timeout) and the hard kill.
 HARD_LIMIT_MARGIN_SECONDS = 1
@@ -75,7 +77,7 @@ def run_message(run: JobRun, *, countdown: float = 0.0) -> Message:
     return Message(run, RUN_TASK, [str(run.id)], max(0.0, countdown))
 
 
-def send(task: str, args: list[str], *, countdown: float = 0.0) -> bool:
+def send(task: str, args: list[Any], *, countdown: float = 0.0) -> bool:
     """Publish one message that belongs to no run; False (logged) when the broker did not take it."""
     options: dict[str, Any] = {"ignore_result": True}
     if countdown > 0:

@@ -17,9 +17,10 @@ When to alert is decided by `jobs.alerts.events`, what is said by
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -239,6 +240,23 @@ def alert_after_reap(ended: lifecycle.Ended) -> Alert | None:
         return None
     details = {"run_id": str(run.pk), "status": run.status, "reason": run.reason, "worker": run.worker}
     return _safely(lambda: alert_raise(job=job, kind=AlertKind.STUCK, slot=run.scheduled_for, details=details))
+
+
+def alerts_for_missed(*, missed: Mapping[str, Sequence[Any]]) -> int:
+    """`missed` alerts for slots beat recorded as missed ({job id: [count, first slot, last slot]}).
+
+    Called by a worker (the `jobs.alert_missed` task beat sends once per batch), so beat's pass pays
+    one message, not the alerts. Returns how many alerts were raised (damped or silenced ones not).
+    """
+    raised = 0
+    ids = [uuid.UUID(str(pk)) for pk in missed]
+    for job in Job.objects.filter(pk__in=ids).order_by("id"):
+        count, first, last = missed[str(job.pk)]
+        details = {"missed_slots": count, "first_slot": first, "last_slot": last, "reason": "no scheduler was running"}
+        slot = datetime.fromisoformat(last)
+        if _safely(functools.partial(alert_raise, job=job, kind=AlertKind.MISSED, slot=slot, details=details)):
+            raised += 1
+    return raised
 
 
 def alert_after_pause(*, job: Job, reason: str) -> Alert | None:
@@ -526,6 +544,7 @@ __all__ = [
     "alert_after_reap",
     "alert_raise",
     "alerts_after_run",
+    "alerts_for_missed",
     "channel_create",
     "channel_delete",
     "channel_mark_broken_if_due",

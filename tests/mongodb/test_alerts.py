@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from jobs import services
 from jobs.models import AlertDelivery, AlertKind, Channel, DeliveryStatus
-from jobs.tasks import deliver_alert
+from jobs.tasks import alert_missed, deliver_alert
 from tests.mongodb import data
 
 HOOK = "http://127.0.0.1:9/hook"  # nothing listens: a connection error, at once
@@ -191,3 +191,11 @@ def test_admin_alert_changelist_and_page(mql: Any, admin_client: Any, user: Any,
         assert admin_client.get("/admin/jobs/alert/").status_code == 200
     with mql.path("admin.alert.change_page"):
         assert admin_client.get(f"/admin/jobs/alert/{alert.pk}/change/").status_code == 200
+
+
+def test_alert_missed_task(mql: Any, user: Any, channel: Channel) -> None:
+    job = data.make_job(user)
+    slot = timezone.now().replace(microsecond=0)
+    missed = {str(job.pk): [3, (slot - timedelta(minutes=2)).isoformat(), slot.isoformat()]}
+    with mql.path("task.alert_missed"):
+        assert alert_missed.apply(args=[missed], throw=True).get() == 1

@@ -3,15 +3,18 @@ one per change of state, never one per failed attempt, damped when flapping."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from accounts.services import user_deactivate
-from jobs import services
-from jobs.execution import claims
+from jobs import services, tasks
+from jobs.beat.scheduler import JobScheduler
+from jobs.execution import claims, dispatch
 from jobs.models import Alert, AlertDelivery, AlertKind, ChannelKind, DeliveryStatus, RunTrigger
+from scheduler_site.celery import app
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -177,3 +180,26 @@ def test_a_run_the_reaper_finds_stuck_alerts_once_even_with_a_retry_to_follow(ma
     assert kinds(job) == [AlertKind.STUCK]  # the slot has not failed yet: its retry follows
     stuck = Alert.objects.get(job_ref=job.pk)
     assert stuck.details["worker"] == "celery@gone" and stuck.slot == run.scheduled_for
+
+
+def test_slots_missed_while_beat_was_down_alert_once_per_job_through_a_worker(
+    make_job, sent, hook, settings, monkeypatch
+):
+    settings.JOBS_MISFIRE_GRACE_SECONDS = 10
+    messages = []
+    monkeypatch.setattr(dispatch, "send", lambda task, args, countdown=0.0: messages.append((task, args)) or True)
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        job = make_job(schedule={"kind": "interval", "every": 10, "unit": "seconds"})
+        quiet = make_job(schedule={"kind": "interval", "every": 10, "unit": "minutes"})
+        clock.shift(timedelta(seconds=65))  # beat starts now: :10 ... :50 passed while none ran
+        JobScheduler(app=app, lazy=True, max_interval=3600).tick()
+    # Beat's pass sent one message for the batch and raised nothing itself.
+    assert [task for task, _ in messages] == [dispatch.ALERT_MISSED_TASK]
+    assert kinds(job) == []
+    [(_, [missed])] = messages
+    assert tasks.alert_missed.apply(args=[missed], throw=True).get() == 1
+    assert kinds(job) == [AlertKind.MISSED] and kinds(quiet) == []
+    alert = Alert.objects.get(job_ref=job.pk)
+    assert alert.details["missed_slots"] == 5
+    assert alert.slot == start + timedelta(seconds=50)
