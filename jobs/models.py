@@ -138,6 +138,8 @@ class Job(models.Model):
     # SQLite, PostgreSQL and MongoDB (docs/mongodb.md: own models use UUIDs).
     alerts_enabled = models.BooleanField(default=True)
     alert_channels = models.JSONField(default=list, blank=True)
+    # A scheduled run starting more than this many seconds after its slot is a `late` alert (null: never).
+    alert_late_after_seconds = models.PositiveIntegerField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)

@@ -366,6 +366,7 @@ class JobAdminForm(forms.ModelForm, ScheduleForm):
             # Not on this form (the API sets them): a save here keeps them, rather than resetting them.
             out["alerts_enabled"] = self.instance.alerts_enabled
             out["alert_channels"] = list(self.instance.alert_channels or [])
+            out["alert_late_after_seconds"] = self.instance.alert_late_after_seconds
         return out
 
     # --- parsing inputs that are not plain values on the wire ---------------------

@@ -83,6 +83,11 @@ def build(alert: Alert, *, base_url: str) -> Message:
         lines.append(f"Reason: {details['reason']}")
     if details.get("error"):
         lines.append(f"Error: {excerpt(str(details['error']))}")
+    if details.get("lateness_seconds") is not None:
+        lines.append(
+            f"Started {details['lateness_seconds']} s after its slot (alert threshold "
+            f"{details.get('threshold_seconds')} s)."
+        )
     if details.get("missed_slots"):
         lines.append(
             f"Missed slots: {details['missed_slots']}, from {details.get('first_slot')} to {details.get('last_slot')}"

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from jobs.models import AlertKind, PauseReason, RunStatus
+from jobs.models import AlertKind, PauseReason, RunStatus, RunTrigger
 
 #: Pauses decided by the service, not by the user who would be told about it.
 ALERTING_PAUSES = frozenset({PauseReason.AUTO, PauseReason.OWNER_DEACTIVATED})
+#: Runs whose start is measured against their slot.
+LATE_TRIGGERS = frozenset({RunTrigger.SCHEDULE, RunTrigger.CATCHUP})
 
 
 def after_run(*, status: str, failures_before: int, failures_after: int) -> str | None:
@@ -24,6 +26,14 @@ def after_run(*, status: str, failures_before: int, failures_after: int) -> str 
     if failures_before > 0 and failures_after == 0 and status == RunStatus.SUCCEEDED:
         return AlertKind.RECOVERED
     return None
+
+
+def late(*, trigger: str, lateness_seconds: float | None, threshold_seconds: int | None) -> str | None:
+    """A scheduled run that started more than the job's threshold after its slot (retries and manual runs
+    wait by design or have no slot: never late)."""
+    if threshold_seconds is None or lateness_seconds is None or trigger not in LATE_TRIGGERS:
+        return None
+    return AlertKind.LATE if lateness_seconds > threshold_seconds else None
 
 
 def after_pause(*, reason: str) -> str | None:

@@ -372,6 +372,11 @@ class JobWriteSerializer(serializers.Serializer):
         max_length=MAX_CHANNELS_PER_JOB,
         help_text="Ids of the owner's alert channels; empty: the owner's default channels.",
     )
+    alert_late_after_seconds = _policy_int(
+        "alert_late_after_seconds",
+        allow_null=True,
+        help_text="Alert when a scheduled run starts more than this many seconds after its slot; null: never.",
+    )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, Mapping):
@@ -455,6 +460,7 @@ JOB_COLUMNS = (
     "pause_after_failures",
     "alerts_enabled",
     "alert_channels",
+    "alert_late_after_seconds",
     "created_at",
     "updated_at",
 )
@@ -497,6 +503,7 @@ class JobSerializer(serializers.Serializer):
     alert_channels = serializers.ListField(
         child=serializers.UUIDField(), read_only=True, help_text="Empty: the owner's default channels."
     )
+    alert_late_after_seconds = serializers.IntegerField(read_only=True, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 
@@ -560,6 +567,7 @@ def _row_representation(row: Mapping[str, Any], now: datetime) -> dict[str, Any]
         "pause_after_failures": row["pause_after_failures"],
         "alerts_enabled": row["alerts_enabled"],
         "alert_channels": [str(pk) for pk in row["alert_channels"] or []],
+        "alert_late_after_seconds": row["alert_late_after_seconds"],
         "created_at": _iso(row["created_at"]),
         "updated_at": _iso(row["updated_at"]),
     }

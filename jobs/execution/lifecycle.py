@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -117,12 +117,15 @@ def skip(run: JobRun, *, reason: str, now: datetime | None = None) -> Ended | No
 # --- executing ------------------------------------------------------------------------------------
 
 
-def execute(run: JobRun, *, worker: str, foreground: bool = False) -> Ended | None:
+def execute(
+    run: JobRun, *, worker: str, foreground: bool = False, started: Callable[[JobRun], Any] | None = None
+) -> Ended | None:
     """Start, act, finish. Returns None when the run was not this worker's to execute.
 
     In a Celery worker the message's time limits bound the action. In the
     foreground (`manage.py run_job`) a timer in this process does, and a
-    failure is reported, not retried.
+    failure is reported, not retried. `started` is called once the run has
+    started, before its action (the services' late-start alert).
     """
     job = run.job
     if policies.blocked_by_pause(job, run):
@@ -135,6 +138,8 @@ def execute(run: JobRun, *, worker: str, foreground: bool = False) -> Ended | No
     _log_start(run)
     try:
         with _time_limit(job.timeout_seconds) if foreground else contextlib.nullcontext():
+            if started is not None:
+                started(run)
             outcome = executors.execute(job, timeout=job.timeout_seconds)
     except SoftTimeLimitExceeded:
         outcome = timed_out_outcome(job)

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from jobs.alerts import channels, content, events
 from jobs.execution import dispatch, egress, executors, lifecycle, store
-from jobs.models import Alert, AlertDelivery, AlertKind, Channel, ChannelKind, DeliveryStatus, Job
+from jobs.models import Alert, AlertDelivery, AlertKind, Channel, ChannelKind, DeliveryStatus, Job, JobRun
 from scheduler_site import metrics
 
 logger = logging.getLogger(__name__)
@@ -229,6 +229,23 @@ def alerts_after_run(ended: lifecycle.Ended) -> Alert | None:
         )
     else:
         details["failed_slots"] = ended.failures_before
+    return _safely(lambda: alert_raise(job=job, kind=kind, slot=run.scheduled_for, details=details))
+
+
+def alert_if_late(run: JobRun) -> Alert | None:
+    """A scheduled run that just started later than its job's `alert_late_after_seconds`. Never raises."""
+    job = run.job
+    kind = events.late(
+        trigger=run.trigger, lateness_seconds=run.lateness_seconds, threshold_seconds=job.alert_late_after_seconds
+    )
+    if kind is None:
+        return None
+    details = {
+        "run_id": str(run.pk),
+        "lateness_seconds": round(run.lateness_seconds or 0.0, 3),
+        "threshold_seconds": job.alert_late_after_seconds,
+        "worker": run.worker,
+    }
     return _safely(lambda: alert_raise(job=job, kind=kind, slot=run.scheduled_for, details=details))
 
 
@@ -542,6 +559,7 @@ __all__ = [
     "DuplicateChannelName",
     "alert_after_pause",
     "alert_after_reap",
+    "alert_if_late",
     "alert_raise",
     "alerts_after_run",
     "alerts_for_missed",

@@ -50,6 +50,7 @@ POLICY_BOUNDS: dict[str, tuple[int, int]] = {
     "retry_backoff_seconds": (1, 86_400),
     "jitter_seconds": (0, 3_600),
     "pause_after_failures": (1, 1_000),
+    "alert_late_after_seconds": (1, 86_400),
 }
 POLICY_DEFAULTS: dict[str, Any] = {
     "description": "",
@@ -64,6 +65,7 @@ POLICY_DEFAULTS: dict[str, Any] = {
     # Alerts: on, to the owner's default channels unless ids of the owner's channels are listed.
     "alerts_enabled": True,
     "alert_channels": [],
+    "alert_late_after_seconds": None,
 }
 # Bounds on what an action may carry: generous for real use, small enough that
 # one user cannot fill the database, every page showing the job, or a worker's memory.
@@ -359,7 +361,7 @@ def _validate_policies(values: Mapping[str, Any]) -> dict[str, Any]:
     for field, value in values.items():
         if field in POLICY_BOUNDS:
             low, high = POLICY_BOUNDS[field]
-            if value is None and field == "pause_after_failures":
+            if value is None and field in ("pause_after_failures", "alert_late_after_seconds"):
                 out[field] = None
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from jobs import cache as job_cache
 from jobs.execution import claims, dispatch, lifecycle, policies
 from jobs.models import EventKind, Job, JobRun, PauseReason, RunTrigger
-from jobs.services.alerts import alert_after_reap, alerts_after_run
+from jobs.services.alerts import alert_after_reap, alert_if_late, alerts_after_run
 from jobs.services.jobs import job_pause, record_event
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def run_execute(*, run_id: Any, worker: str) -> lifecycle.Ended | None:
 
 
 def _execute(run: JobRun, *, worker: str) -> lifecycle.Ended | None:
-    ended = lifecycle.execute(run, worker=worker)
+    ended = lifecycle.execute(run, worker=worker, started=alert_if_late)
     after_run(ended)
     return ended
 

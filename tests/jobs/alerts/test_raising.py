@@ -13,7 +13,7 @@ from accounts.services import user_deactivate
 from jobs import services, tasks
 from jobs.beat.scheduler import JobScheduler
 from jobs.execution import claims, dispatch
-from jobs.models import Alert, AlertDelivery, AlertKind, ChannelKind, DeliveryStatus, RunTrigger
+from jobs.models import Alert, AlertDelivery, AlertKind, ChannelKind, DeliveryStatus, JobRun, RunTrigger
 from scheduler_site.celery import app
 from tests import factories
 
@@ -203,3 +203,27 @@ def test_slots_missed_while_beat_was_down_alert_once_per_job_through_a_worker(
     alert = Alert.objects.get(job_ref=job.pk)
     assert alert.details["missed_slots"] == 5
     assert alert.slot == start + timedelta(seconds=50)
+
+
+def test_a_scheduled_run_starting_later_than_the_threshold_alerts_late(make_job, sent, hook, settings):
+    settings.ALERTS_DAMPING_SECONDS = 0
+    job = make_job(alert_late_after_seconds=30)
+    on_time = claim(job, at=timezone.now().replace(microsecond=0) - timedelta(seconds=5))
+    execute(on_time)
+    assert kinds(job) == []
+    late = claim(job, at=timezone.now().replace(microsecond=0) - timedelta(seconds=95))
+    execute(late)
+    assert kinds(job) == [AlertKind.LATE]
+    alert = Alert.objects.get(job_ref=job.pk)
+    assert alert.slot == late.scheduled_for
+    assert alert.details["threshold_seconds"] == 30 and alert.details["lateness_seconds"] > 90
+
+
+def test_no_threshold_no_late_alert_and_manual_runs_are_never_late(make_job, sent, hook, user):
+    job = make_job()
+    execute(claim(job, at=timezone.now().replace(microsecond=0) - timedelta(hours=1)))
+    slow = make_job(alert_late_after_seconds=1)
+    run = services.job_request_run(job=slow, actor=user, send=False)
+    JobRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    execute(JobRun.objects.get(pk=run.pk))
+    assert kinds(job) == [] and kinds(slow) == []
