@@ -182,6 +182,7 @@ def test_a_run_the_reaper_finds_stuck_alerts_once_even_with_a_retry_to_follow(ma
     assert stuck.details["worker"] == "celery@gone" and stuck.slot == run.scheduled_for
 
 
+@pytest.mark.django_db(transaction=True)  # beat closes stale connections between passes, as in tests/jobs/beat
 def test_slots_missed_while_beat_was_down_alert_once_per_job_through_a_worker(
     make_job, sent, hook, settings, monkeypatch
 ):
