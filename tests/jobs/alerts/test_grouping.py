@@ -132,3 +132,15 @@ def test_a_group_that_fails_is_retried_as_a_group(
     assert [got.json.get("count", 1) for got in receiver.received] == [1, 2, 2]
     sent = AlertDelivery.objects.filter(status=DeliveryStatus.SENT)
     assert sorted(sent.values_list("attempts", flat=True)) == [1, 2, 2]
+
+
+def test_with_the_cache_down_alerts_go_out_ungrouped_rather_than_not_at_all(
+    user, receiver, settings, deliveries_sent, make_job, private_redis
+):
+    settings.ALERTS_GROUP_SECONDS = 60
+    services.channel_create(owner=user, data={"name": "hook", "kind": "webhook", "target": receiver.url()})
+    alert = services.alert_raise(job=make_job(), kind=AlertKind.FAILED, details={})
+    private_redis.stop()
+    delivered = services.delivery_attempt(delivery_id=alert.deliveries.get().pk)
+    assert delivered is not None and delivered.status == DeliveryStatus.SENT
+    assert deliveries_sent == [] and len(receiver.received) == 1
