@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from jobs import services, tasks
 from jobs.models import Alert, AlertDelivery, AlertKind, Channel, ChannelKind, DeliveryStatus
+from scheduler_site import metrics
 
 pytestmark = pytest.mark.django_db
 
@@ -169,3 +170,17 @@ def test_a_webhook_url_the_egress_policy_refuses_is_a_400_at_write_time(user, se
         with pytest.raises(ValidationError) as info:
             webhook(user, url)
         assert "This URL is not allowed" in str(info.value)
+
+
+def test_metrics_count_sent_and_given_up_deliveries_by_kind(user, make_job, receiver, settings, deliveries_sent):
+    def value(counter, kind):
+        return counter.labels(kind, "webhook")._value.get()
+
+    settings.ALERTS_DELIVERY_ATTEMPTS = 1
+    before = value(metrics.ALERTS_SENT, "failed"), value(metrics.ALERTS_FAILED, "failed")
+    webhook(user, receiver.url())
+    services.delivery_attempt(delivery_id=raise_failed(make_job()).deliveries.get().pk)
+    receiver.statuses = [500]
+    services.delivery_attempt(delivery_id=raise_failed(make_job()).deliveries.get().pk)
+    after = value(metrics.ALERTS_SENT, "failed"), value(metrics.ALERTS_FAILED, "failed")
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
