@@ -131,6 +131,16 @@ class Job(models.Model):
     jitter_seconds = models.PositiveIntegerField(default=0)
     pause_after_failures = models.PositiveIntegerField(null=True, blank=True)
 
+    # Alerts (jobs/alerts/): on by default, to the owner's default channels
+    # unless `alert_channels` names some. A list of Channel ids rather than a
+    # ManyToManyField: its auto-created through table would take the
+    # database's default auto field, and one migration could no longer serve
+    # SQLite, PostgreSQL and MongoDB (docs/mongodb.md: own models use UUIDs).
+    alerts_enabled = models.BooleanField(default=True)
+    alert_channels = models.JSONField(default=list, blank=True)
+    # A scheduled run starting more than this many seconds after its slot is a `late` alert (null: never).
+    alert_late_after_seconds = models.PositiveIntegerField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -278,3 +288,107 @@ class BeatLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.holder or 'released'} (generation {self.generation})"
+
+
+# --- alerts ------------------------------------------------------------------------------
+
+
+class ChannelKind(models.TextChoices):
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+    SLACK = "slack"
+
+
+class Channel(models.Model):
+    """Where a user's alerts go: an email address, a signed webhook, or a Slack-compatible incoming webhook."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, db_column="_id")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="channels")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=ChannelKind.choices)
+    # An email address, or the URL a webhook or Slack message is posted to.
+    target = models.CharField(max_length=2000)
+    # Webhooks are signed with it (HMAC-SHA256); shown once, when the channel is created.
+    # Kept as is: signing needs the secret itself, not a hash of it.
+    secret = models.CharField(max_length=100, blank=True, default="")
+    # A job that names no channels alerts its owner's default ones.
+    is_default = models.BooleanField(default=True)
+    # Set when deliveries to it have failed for ALERTS_BROKEN_AFTER_SECONDS; cleared by a delivery that works.
+    broken_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="channel_unique_name_per_owner")]
+        indexes = [models.Index(fields=["owner", "is_default"], name="channel_owner_default")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class AlertKind(models.TextChoices):
+    FAILED = "failed"
+    RECOVERED = "recovered"
+    PAUSED = "paused"
+    MISSED = "missed"
+    LATE = "late"
+    STUCK = "stuck"
+    BROKEN = "broken"  # a channel failing for ALERTS_BROKEN_AFTER_SECONDS, told through the owner's others
+    TEST = "test"
+
+
+class Alert(models.Model):
+    """One change of a job's state worth telling its owner about. Outlives its job (job_ref, job_name).
+
+    `job_ref` is null for alerts about no job: a channel test, a broken channel.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, db_column="_id")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts")
+    job_ref = models.UUIDField(null=True, blank=True)
+    job_name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=AlertKind.choices)
+    # The slot the alert is about, when there is one (failed, recovered).
+    slot = models.DateTimeField(null=True, blank=True)
+    # {"run_id", "status", "reason", "error", "attempts", "consecutive_failures", ...}; never a secret.
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["job_ref", "-created_at"], name="alert_job_created")]
+
+    def __str__(self) -> str:
+        return f"{self.job_name}: {self.kind}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class AlertDelivery(models.Model):
+    """One alert sent to one channel: every attempt is counted here, the latest one's answer kept."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, db_column="_id")
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["alert", "created_at"], name="delivery_alert_created"),
+            models.Index(fields=["channel", "status", "created_at"], name="delivery_channel_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alert_id} → {self.channel_id} ({self.status})"

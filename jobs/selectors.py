@@ -11,10 +11,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
-from jobs.models import Job, JobEvent, JobRun
+from jobs.models import Alert, AlertDelivery, Channel, Job, JobEvent, JobRun
 
 
 def job_list_for_user(*, user: Any) -> QuerySet[Job]:
@@ -47,6 +47,36 @@ def job_runs(*, job: Job) -> QuerySet[JobRun]:
 def job_events(*, job: Job) -> QuerySet[JobEvent]:
     """The job's audit trail, newest first (events keep `job_ref` after the job is gone)."""
     return JobEvent.objects.filter(job_ref=job.pk).order_by("-created_at", "id")
+
+
+def job_alerts(*, job: Job) -> QuerySet[Alert]:
+    """The job's alerts, newest first, each with its deliveries (one more query per page: a foreign-key prefetch)."""
+    deliveries = AlertDelivery.objects.select_related("channel").order_by("created_at", "id")
+    return (
+        Alert.objects.filter(job_ref=job.pk)
+        .prefetch_related(Prefetch("deliveries", queryset=deliveries))
+        .order_by("-created_at", "id")
+    )
+
+
+def channel_list_for_user(*, user: Any) -> QuerySet[Channel]:
+    """The alert channels `user` may see: their own (staff: every channel)."""
+    channels = Channel.objects.select_related("owner")
+    if not user.is_staff:
+        channels = channels.filter(owner=user)
+    return channels.order_by("name", "id")
+
+
+def channel_get_for_user(*, user: Any, channel_id: Any) -> Channel:
+    """One channel `user` may see, or Http404 (another user's channel is not disclosed)."""
+    try:
+        pk = channel_id if isinstance(channel_id, uuid.UUID) else uuid.UUID(str(channel_id))
+    except ValueError:
+        raise Http404("No such channel.") from None
+    channel = channel_list_for_user(user=user).filter(pk=pk).first()
+    if channel is None:
+        raise Http404("No such channel.")
+    return channel
 
 
 def next_run_at(*, stored: datetime | None, enabled: bool, first_fire: datetime | None) -> datetime | None:

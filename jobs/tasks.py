@@ -75,3 +75,15 @@ def reap_lost_runs() -> int:
 @shared_task(name="jobs.prune_runs", ignore_result=True)
 def prune_runs() -> int:
     return services.runs_prune()
+
+
+@shared_task(name=dispatch.DELIVER_ALERT_TASK, ignore_result=True)
+def deliver_alert(delivery_id: str) -> None:
+    """Try one alert delivery once; the service sends the next try after its backoff if it fails."""
+    services.delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(name=dispatch.ALERT_MISSED_TASK, ignore_result=True)
+def alert_missed(missed: dict[str, list[Any]]) -> int:
+    """`missed` alerts for the slots a beat pass recorded as missed ({job id: [count, first, last]})."""
+    return services.alerts_for_missed(missed=missed)

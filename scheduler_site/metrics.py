@@ -114,6 +114,18 @@ LOGIN_THROTTLED = Counter(
 )
 for _limit in ("pair", "address", "username"):
     LOGIN_THROTTLED.labels(_limit)
+ALERTS_SENT = Counter(
+    "scheduler_alerts_sent",
+    "Alert deliveries that reached their channel, by alert kind and channel kind (counted by the worker).",
+    ["kind", "channel"],
+    registry=REGISTRY,
+)
+ALERTS_FAILED = Counter(
+    "scheduler_alerts_failed",
+    "Alert deliveries given up after their last attempt, by alert kind and channel kind (counted by the worker).",
+    ["kind", "channel"],
+    registry=REGISTRY,
+)
 
 
 # --- hooks other modules call ------------------------------------------------------

@@ -284,6 +284,9 @@ SPECTACULAR_SETTINGS = {
         "ScheduleKindEnum": "jobs.models.ScheduleKind",
         "RunStatusEnum": "jobs.models.RunStatus",
         "EventKindEnum": "jobs.models.EventKind",
+        "ChannelKindEnum": "jobs.models.ChannelKind",
+        "AlertKindEnum": "jobs.models.AlertKind",
+        "DeliveryStatusEnum": "jobs.models.DeliveryStatus",
         "HttpActionTypeEnum": ["http"],
         "TaskActionTypeEnum": ["task"],
         "IntervalKindEnum": ["interval"],
@@ -428,6 +431,36 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expire_seconds": 3600},
     },
 }
+
+# --- Alerts (jobs/alerts/, docs/design.md "Alerts") ---------------------------
+# Email: SMTP when EMAIL_HOST is set, else the console backend (the embedded default prints them).
+EMAIL_HOST = env.str("EMAIL_HOST", "")
+EMAIL_PORT = env.int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    env.fail("EMAIL_USE_SSL", "cannot be on together with EMAIL_USE_TLS (choose one)")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", 10, minimum=1)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "scheduler@localhost")
+# Links in alerts (the job's admin page, `explain` for the slot) start with this, e.g. https://scheduler.example.com
+ALERTS_BASE_URL = env.str("ALERTS_BASE_URL", "http://localhost:8000").rstrip("/")
+# A delivery is tried this many times, the n-th retry ALERTS_RETRY_BACKOFF_SECONDS x 2^(n-1) after the one before.
+ALERTS_DELIVERY_ATTEMPTS = env.int("ALERTS_DELIVERY_ATTEMPTS", 5, minimum=1)
+ALERTS_RETRY_BACKOFF_SECONDS = env.float("ALERTS_RETRY_BACKOFF_SECONDS", 30.0, minimum=0.0)
+# Connect and read timeouts of one webhook or Slack post, seconds.
+ALERTS_HTTP_TIMEOUT_SECONDS = env.float("ALERTS_HTTP_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# Flapping: at most one alert of a kind (failed, recovered, ...) per job within this many seconds (0: off).
+ALERTS_DAMPING_SECONDS = env.int("ALERTS_DAMPING_SECONDS", 300, minimum=0)
+# A burst of alerts to one channel is grouped: at most one message per channel per this many seconds
+# (the first at once, the rest in one message when the window ends). 0: every alert is its own message.
+ALERTS_GROUP_SECONDS = env.int("ALERTS_GROUP_SECONDS", 60, minimum=0)
+# A channel whose deliveries have all failed for this long is marked broken and its owner told elsewhere.
+ALERTS_BROKEN_AFTER_SECONDS = env.int("ALERTS_BROKEN_AFTER_SECONDS", 86400, minimum=60)
 
 # --- Operations: readiness and metrics (scheduler_site.health, scheduler_site.metrics) ---
 READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", 2.0, minimum=0.1)

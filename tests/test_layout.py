@@ -67,7 +67,7 @@ LAYERS = [
     ("beat", ("jobs.beat.firing", "jobs.beat.planning")),
     ("services", ("jobs.services", "jobs.selectors", "jobs.diagnostics", "accounts.services")),
     ("beat's mirror and lease", ("jobs.beat.mirror", "jobs.beat.lease")),
-    ("execution", ("jobs.execution",)),
+    ("execution", ("jobs.execution", "jobs.alerts")),
     ("models", ("jobs.models", "jobs.cache")),
     ("schedules", ("jobs.schedules",)),
 ]

@@ -8,4 +8,4 @@ so the audit trail, the API cache and django-celery-beat's rows stay in step:
 no `queryset.update()`, no `obj.save()` here. Runs and events are read-only.
 """
 
-from jobs.admin import events, jobs, periodic_tasks, runs  # noqa: F401
+from jobs.admin import alerts, events, jobs, periodic_tasks, runs  # noqa: F401

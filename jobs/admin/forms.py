@@ -367,6 +367,11 @@ class JobAdminForm(forms.ModelForm, ScheduleForm):
             if data.get(field) is not None and data.get(field) != "":
                 out[field] = data[field]
         out["pause_after_failures"] = data.get("pause_after_failures")
+        if not self.instance._state.adding:
+            # Not on this form (the API sets them): a save here keeps them, rather than resetting them.
+            out["alerts_enabled"] = self.instance.alerts_enabled
+            out["alert_channels"] = list(self.instance.alert_channels or [])
+            out["alert_late_after_seconds"] = self.instance.alert_late_after_seconds
         return out
 
     # --- parsing inputs that are not plain values on the wire ---------------------

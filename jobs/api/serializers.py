@@ -33,7 +33,13 @@ from jobs import schedules, selectors
 from jobs.models import (
     MASK,
     ActionType,
+    Alert,
+    AlertDelivery,
+    AlertKind,
     CatchupPolicy,
+    Channel,
+    ChannelKind,
+    DeliveryStatus,
     EventKind,
     Job,
     JobEvent,
@@ -45,6 +51,7 @@ from jobs.models import (
     ScheduleKind,
 )
 from jobs.services import HTTP_METHODS, POLICY_BOUNDS
+from jobs.services.alerts import MAX_CHANNELS_PER_JOB
 from scheduler_site.openapi import closed
 
 NEXT_RUNS = 5
@@ -355,6 +362,21 @@ class JobWriteSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Pause after this many consecutive failed slots (a slot fails when its last attempt does).",
     )
+    alerts_enabled = serializers.BooleanField(
+        required=False, default=True, help_text="Alert the owner when the job fails, recovers or is paused."
+    )
+    alert_channels = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        default=list,
+        max_length=MAX_CHANNELS_PER_JOB,
+        help_text="Ids of the owner's alert channels; empty: the owner's default channels.",
+    )
+    alert_late_after_seconds = _policy_int(
+        "alert_late_after_seconds",
+        allow_null=True,
+        help_text="Alert when a scheduled run starts more than this many seconds after its slot; null: never.",
+    )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, Mapping):
@@ -436,6 +458,9 @@ JOB_COLUMNS = (
     "catchup_policy",
     "jitter_seconds",
     "pause_after_failures",
+    "alerts_enabled",
+    "alert_channels",
+    "alert_late_after_seconds",
     "created_at",
     "updated_at",
 )
@@ -474,6 +499,11 @@ class JobSerializer(serializers.Serializer):
     catchup_policy = serializers.ChoiceField(choices=CatchupPolicy.choices, read_only=True)
     jitter_seconds = serializers.IntegerField(read_only=True)
     pause_after_failures = serializers.IntegerField(read_only=True, allow_null=True)
+    alerts_enabled = serializers.BooleanField(read_only=True)
+    alert_channels = serializers.ListField(
+        child=serializers.UUIDField(), read_only=True, help_text="Empty: the owner's default channels."
+    )
+    alert_late_after_seconds = serializers.IntegerField(read_only=True, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 
@@ -535,6 +565,9 @@ def _row_representation(row: Mapping[str, Any], now: datetime) -> dict[str, Any]
         "catchup_policy": row["catchup_policy"],
         "jitter_seconds": row["jitter_seconds"],
         "pause_after_failures": row["pause_after_failures"],
+        "alerts_enabled": row["alerts_enabled"],
+        "alert_channels": [str(pk) for pk in row["alert_channels"] or []],
+        "alert_late_after_seconds": row["alert_late_after_seconds"],
         "created_at": _iso(row["created_at"]),
         "updated_at": _iso(row["updated_at"]),
     }
@@ -638,3 +671,115 @@ class SchedulePreviewInputSerializer(serializers.Serializer):
 
 class SchedulePreviewSerializer(serializers.Serializer):
     schedule = ScheduleSerializer(read_only=True)
+
+
+# --- alerts ---------------------------------------------------------------------------------
+
+CHANNEL_READ_ONLY_KEYS = frozenset({"id", "owner", "broken_since", "created_at"})
+
+
+class ChannelSerializer(serializers.ModelSerializer):
+    """An alert channel as the API returns it. Its webhook secret is never shown again after the create."""
+
+    owner = serializers.CharField(source="owner.username", read_only=True, help_text="The owner's username.")
+    kind = serializers.ChoiceField(choices=ChannelKind.choices, read_only=True)
+    broken_since = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="Set once every delivery has failed for a day; null while it works."
+    )
+
+    class Meta:
+        model = Channel
+        fields = ("id", "name", "owner", "kind", "target", "is_default", "broken_since", "created_at")
+        read_only_fields = fields
+
+
+class ChannelCreatedSerializer(ChannelSerializer):
+    secret = serializers.CharField(
+        read_only=True,
+        help_text="Webhooks: the signing secret, shown in this answer only (empty for email and slack). "
+        "Each post carries X-Scheduler-Timestamp and X-Scheduler-Signature = hex HMAC-SHA256(secret, "
+        '"{timestamp}.{body}").',
+    )
+
+    class Meta(ChannelSerializer.Meta):
+        fields = (*ChannelSerializer.Meta.fields, "secret")
+        read_only_fields = fields
+
+
+@closed(ignored=CHANNEL_READ_ONLY_KEYS)
+class ChannelWriteSerializer(serializers.Serializer):
+    """Create a channel (`POST`) or change one (`PATCH`). Unknown fields are a 400; its kind cannot change."""
+
+    name = serializers.CharField(max_length=100, help_text="Unique among the owner's channels.")
+    kind = serializers.ChoiceField(choices=ChannelKind.choices)
+    target = serializers.CharField(
+        max_length=2000,
+        help_text="An email address, or the URL (http or https) a webhook or Slack message is posted to; "
+        "URLs are subject to the egress policy of http actions.",
+    )
+    is_default = serializers.BooleanField(
+        required=False, default=True, help_text="Alerts of jobs that name no channels go to the default ones."
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # The shape only (an object, no unknown keys); the service validates the values.
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        unknown = sorted(set(data) - set(self._declared_fields) - CHANNEL_READ_ONLY_KEYS)
+        if unknown:
+            raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return {key: value for key, value in data.items() if key in self._declared_fields}
+
+    def run_validators(self, value: Any) -> None:
+        serializers.Field.run_validators(self, value)
+
+
+class ChannelChangeSerializer(ChannelWriteSerializer):
+    """Change a channel (`PATCH`): only the fields sent change."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        for field in fields.values():
+            field.required = False
+            field.default = empty
+        return fields
+
+
+class AlertDeliverySerializer(serializers.ModelSerializer):
+    channel = serializers.UUIDField(source="channel_id", read_only=True)
+    channel_name = serializers.CharField(source="channel.name", read_only=True)
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices, read_only=True)
+    last_response_code = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The HTTP status of the latest attempt (webhook, slack)."
+    )
+    last_error = serializers.CharField(read_only=True, help_text="Why the latest attempt failed; empty once sent.")
+
+    class Meta:
+        model = AlertDelivery
+        fields = (
+            "id",
+            "channel",
+            "channel_name",
+            "status",
+            "attempts",
+            "last_response_code",
+            "last_error",
+            "created_at",
+            "last_attempt_at",
+            "sent_at",
+        )
+        read_only_fields = fields
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    job = serializers.UUIDField(source="job_ref", read_only=True, allow_null=True, help_text="The job's id.")
+    kind = serializers.ChoiceField(choices=AlertKind.choices, read_only=True)
+    details = serializers.DictField(
+        read_only=True, help_text="run_id, status, reason, attempts and an error excerpt; never a secret."
+    )
+    deliveries = AlertDeliverySerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = ("id", "job", "job_name", "kind", "slot", "details", "created_at", "deliveries")
+        read_only_fields = fields

@@ -34,6 +34,12 @@ from jobs.api.pagination import Pagination
 from jobs.api.permissions import IsOwnerOrStaff
 from jobs.api.serializers import (
     JOB_COLUMNS,
+    AlertDeliverySerializer,
+    AlertSerializer,
+    ChannelChangeSerializer,
+    ChannelCreatedSerializer,
+    ChannelSerializer,
+    ChannelWriteSerializer,
     JobChangeSerializer,
     JobEventSerializer,
     JobRunSerializer,
@@ -46,7 +52,7 @@ from jobs.api.serializers import (
 )
 from jobs.api.throttles import JobWriteThrottle, RunNowThrottle
 from jobs.execution import store
-from jobs.models import Job
+from jobs.models import Channel, Job
 from scheduler_site.openapi import error_response
 
 CACHE_HEADER = "X-Cache"
@@ -348,6 +354,18 @@ class JobViewSet(viewsets.GenericViewSet):
         return self.get_paginated_response(data)
 
     @extend_schema(
+        summary="A job's alerts",
+        description="Alerts raised for the job (failed, recovered, paused, ...), newest first, paginated, each "
+        "with its deliveries: one per channel, with the attempts made and the latest answer.",
+        parameters=[JOB_ID],
+        responses={200: AlertSerializer(many=True), **E404},
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def alerts(self, request: Request, pk: str) -> Response:
+        page = self.paginate_queryset(selectors.job_alerts(job=self.get_object()))
+        return self.get_paginated_response(AlertSerializer(page, many=True).data)
+
+    @extend_schema(
         summary="A job's audit trail",
         description="Who changed what and when (created, updated with the changed fields, paused, resumed, "
         "run_requested, auto_paused, ...), newest first, paginated.",
@@ -379,3 +397,116 @@ class ScheduleViewSet(viewsets.ViewSet):
         schedule = services.validate_schedule(serializer.validated_data["schedule"], now=now)
         data = schedule_representation(schedule, now=now, count=serializer.validated_data["count"])
         return Response({"schedule": data})
+
+
+CHANNEL_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The channel's id.")
+E404_CHANNEL = {404: error_response("No such channel, or it belongs to another user")}
+E409_CHANNEL = {409: error_response("The owner already has a channel of this name")}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List alert channels",
+        description="The caller's channels (staff: every channel), paginated. Secrets are never listed.",
+        responses={200: ChannelSerializer(many=True)},
+    ),
+    retrieve=extend_schema(
+        summary="Get an alert channel", parameters=[CHANNEL_ID], responses={200: ChannelSerializer, **E404_CHANNEL}
+    ),
+    create=extend_schema(
+        summary="Create an alert channel",
+        description="A webhook channel's signing secret is in this answer, and never shown again.",
+        request=ChannelWriteSerializer,
+        responses={201: ChannelCreatedSerializer, **E409_CHANNEL},
+    ),
+    partial_update=extend_schema(
+        summary="Change an alert channel",
+        description="Name, target or the default flag; a channel's kind (and a webhook's secret) cannot change.",
+        parameters=[CHANNEL_ID],
+        request=ChannelChangeSerializer,
+        responses={200: ChannelSerializer, **E404_CHANNEL, **E409_CHANNEL},
+    ),
+    destroy=extend_schema(
+        summary="Delete an alert channel",
+        description="Its deliveries go with it; jobs that named it alert their owner's default channels instead.",
+        parameters=[CHANNEL_ID],
+        responses={204: None, **E404_CHANNEL},
+    ),
+)
+@extend_schema(tags=["alerts"])
+class ChannelViewSet(viewsets.GenericViewSet):
+    """Where a user's alerts go: email, signed webhooks, Slack-compatible incoming webhooks."""
+
+    serializer_class = ChannelSerializer
+    permission_classes = [IsOwnerOrStaff]
+    pagination_class = Pagination
+    queryset = Channel.objects.none()  # for schema introspection; reads go through the selectors
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    _THROTTLES = {
+        "create": JobWriteThrottle,
+        "partial_update": JobWriteThrottle,
+        "destroy": JobWriteThrottle,
+        "test": RunNowThrottle,
+    }
+
+    def get_throttles(self) -> list[Any]:
+        throttle = self._THROTTLES.get(self.action)
+        return [throttle()] if throttle else []
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return Channel.objects.none()
+        return selectors.channel_list_for_user(user=self.request.user)
+
+    def get_object(self) -> Channel:
+        channel = selectors.channel_get_for_user(user=self.request.user, channel_id=self.kwargs["pk"])
+        self.check_object_permissions(self.request, channel)
+        return channel
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        allowed = {Pagination.page_query_param, Pagination.page_size_query_param} if self.action == "list" else set()
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise ValidationError({name: [f"Unknown query parameter; allowed: {known}."] for name in unknown})
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ChannelSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(ChannelSerializer(self.get_object()).data)
+
+    def create(self, request: Request) -> Response:
+        serializer = ChannelWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with store.current().atomic():
+            channel = services.channel_create(owner=request.user, data=serializer.validated_data)
+            data = ChannelCreatedSerializer(channel).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        channel = self.get_object()
+        serializer = ChannelChangeSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        channel = services.channel_update(channel=channel, data=serializer.validated_data)
+        return Response(ChannelSerializer(channel).data)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.channel_delete(channel=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Send a test message",
+        description="Queues a test message to the channel and returns its delivery (`pending`); follow it in the "
+        "channel's owner's alert history or the admin.",
+        parameters=[CHANNEL_ID],
+        request=None,
+        responses={202: AlertDeliverySerializer, **E404_CHANNEL},
+    )
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: str) -> Response:
+        delivery = services.channel_test(channel=self.get_object())
+        return Response(AlertDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

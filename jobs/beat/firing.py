@@ -57,6 +57,7 @@ def fire(plans: Sequence[Plan], *, now: datetime, dead_claims_before: datetime |
     lost: list[Plan] = []
     stray: list[Any] = []
     not_run: dict[Any, list[JobRun]] = {}
+    missed_slots: dict[str, list[Any]] = {}
     for plan, rows in batch:
         if rows[0].id not in ours:
             # Another beat owns these slots: its later rows inserted with the batch are not ours either.
@@ -64,9 +65,10 @@ def fire(plans: Sequence[Plan], *, now: datetime, dead_claims_before: datetime |
             lost.append(plan)
             continue
         rows = [run for run in rows if run.id in ours]
-        missed = sum(run.status == RunStatus.MISSED for run in rows)
+        missed = [run.scheduled_for for run in rows if run.status == RunStatus.MISSED]
         if missed:
-            lifecycle.log_missed(plan.job.pk, missed)
+            lifecycle.log_missed(plan.job.pk, len(missed))
+            missed_slots[str(plan.job.pk)] = [len(missed), missed[0].isoformat(), missed[-1].isoformat()]
         ended = [run for run in rows if run.status in (RunStatus.MISSED, RunStatus.SKIPPED)]
         for run in ended:
             if run.status == RunStatus.SKIPPED:
@@ -77,6 +79,9 @@ def fire(plans: Sequence[Plan], *, now: datetime, dead_claims_before: datetime |
     claims.discard(stray)
     _move_on_from_dead_claims(lost, now=now, dead_before=dead_claims_before)
     lifecycle.record_not_run(not_run, now=now)
+    if missed_slots:
+        # Alerts off beat's path: one message for the batch, the alerts raised by a worker.
+        dispatch.send(dispatch.ALERT_MISSED_TASK, [missed_slots])
     if won:
         _advance_and_publish(won, now=now)
 

@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 RUN_SLOT_TASK = "jobs.run_job"
 #: The task that runs an existing queued run by id (manual, retry, catch-up): `execute_run(run_id)`.
 RUN_TASK = "jobs.execute_run"
+#: The task that tries one alert delivery (an alert to one channel): `deliver_alert(delivery_id)`.
+DELIVER_ALERT_TASK = "jobs.deliver_alert"
+#: The task raising `missed` alerts for slots beat recorded as missed: `alert_missed({job_id: [count, first, last]})`.
+ALERT_MISSED_TASK = "jobs.alert_missed"
 
 # Between the soft time limit (the run's timeout) and the hard kill.
 HARD_LIMIT_MARGIN_SECONDS = 1
@@ -71,6 +75,19 @@ def slot_message(run: JobRun, *, countdown: float = 0.0) -> Message:
 def run_message(run: JobRun, *, countdown: float = 0.0) -> Message:
     """`execute_run(run_id)` for a manual, retry or catch-up run."""
     return Message(run, RUN_TASK, [str(run.id)], max(0.0, countdown))
+
+
+def send(task: str, args: list[Any], *, countdown: float = 0.0) -> bool:
+    """Publish one message that belongs to no run; False (logged) when the broker did not take it."""
+    options: dict[str, Any] = {"ignore_result": True}
+    if countdown > 0:
+        options["countdown"] = round(countdown, 3)
+    try:
+        app.send_task(task, args=args, **options)
+    except Exception as exc:
+        logger.error("%s%s could not be sent: %s: %s", task, args, type(exc).__name__, exc)
+        return False
+    return True
 
 
 def time_limits(timeout_seconds: int) -> dict[str, int]:

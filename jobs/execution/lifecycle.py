@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +45,8 @@ class Ended:
     run: JobRun
     job: Job | None
     retry: bool = True
+    #: The job's `consecutive_failures` just before this end was folded in (alerts compare it with after).
+    failures_before: int = 0
 
     @property
     def failed(self) -> bool:
@@ -85,7 +87,8 @@ def finish(
     ):
         return None
     log_end(run)
-    return Ended(run, record_outcomes(run.job_id, [run], now=now), retry=retry)
+    job, before = _fold_outcomes(run.job_id, [run], now=now, final=not retry)
+    return Ended(run, job, retry=retry, failures_before=before)
 
 
 def fail_unsent(unsent: Sequence[dispatch.Unsent]) -> list[Ended]:
@@ -114,12 +117,15 @@ def skip(run: JobRun, *, reason: str, now: datetime | None = None) -> Ended | No
 # --- executing ------------------------------------------------------------------------------------
 
 
-def execute(run: JobRun, *, worker: str, foreground: bool = False) -> Ended | None:
+def execute(
+    run: JobRun, *, worker: str, foreground: bool = False, started: Callable[[JobRun], Any] | None = None
+) -> Ended | None:
     """Start, act, finish. Returns None when the run was not this worker's to execute.
 
     In a Celery worker the message's time limits bound the action. In the
     foreground (`manage.py run_job`) a timer in this process does, and a
-    failure is reported, not retried.
+    failure is reported, not retried. `started` is called once the run has
+    started, before its action (the services' late-start alert).
     """
     job = run.job
     if policies.blocked_by_pause(job, run):
@@ -132,6 +138,8 @@ def execute(run: JobRun, *, worker: str, foreground: bool = False) -> Ended | No
     _log_start(run)
     try:
         with _time_limit(job.timeout_seconds) if foreground else contextlib.nullcontext():
+            if started is not None:
+                started(run)
             outcome = executors.execute(job, timeout=job.timeout_seconds)
     except SoftTimeLimitExceeded:
         outcome = timed_out_outcome(job)
@@ -250,12 +258,23 @@ def _outcome_entries(runs: Sequence[JobRun], now: datetime) -> tuple[list[JobRun
 
 def record_outcomes(job_id: Any, runs: Sequence[JobRun], *, now: datetime | None = None) -> Job | None:
     """Fold ended runs into the job's summary fields; returns the updated job (None if deleted)."""
+    return _fold_outcomes(job_id, runs, now=now)[0]
+
+
+def _fold_outcomes(
+    job_id: Any, runs: Sequence[JobRun], *, now: datetime | None = None, final: bool = False
+) -> tuple[Job | None, int]:
+    """`record_outcomes`, also returning `consecutive_failures` as it was just before this write.
+
+    `final`: no retry follows these runs whatever attempt they are (a
+    permanent failure, a foreground run): a failed one is a failed slot.
+    """
     now = now or timezone.now()
     ordered, entries = _outcome_entries(runs, now)
     for _ in range(_CAS_ATTEMPTS):
         job = Job.objects.filter(pk=job_id).first()
         if job is None:
-            return None
+            return None, 0
         outcomes = (entries + list(job.recent_outcomes or []))[: Job.RECENT_OUTCOMES]
         changes: dict[str, Any] = {"recent_outcomes": outcomes}
         failures = job.consecutive_failures
@@ -265,7 +284,7 @@ def record_outcomes(job_id: Any, runs: Sequence[JobRun], *, now: datetime | None
                 continue
             if run.status not in FAILED_STATUSES:
                 failures = 0
-            elif policies.last_attempt(run, job):
+            elif final or policies.last_attempt(run, job):
                 # Failed slots count, not attempts: a slot with retries left has not failed yet.
                 failures += 1
             at = run.started_at or run.finished_at or now
@@ -276,14 +295,15 @@ def record_outcomes(job_id: Any, runs: Sequence[JobRun], *, now: datetime | None
         # before this write (even within one millisecond on MongoDB).
         stamp = max(now, job.updated_at + timedelta(milliseconds=1))
         if Job.objects.filter(pk=job_id, updated_at=job.updated_at).update(updated_at=stamp, **changes) == 1:
+            before = job.consecutive_failures
             for name, value in changes.items():
                 setattr(job, name, value)
             job.updated_at = stamp
             job_cache.invalidate([job.owner_id])
-            return job
+            return job, before
         now = timezone.now()
     logger.warning("job %s: run outcomes not recorded after %d attempts (contention)", job_id, _CAS_ATTEMPTS)
-    return None
+    return None, 0
 
 
 def record_not_run(groups: Mapping[Any, Sequence[JobRun]], *, now: datetime | None = None) -> None:

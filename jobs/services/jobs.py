@@ -36,6 +36,7 @@ from jobs.models import (
     OverlapPolicy,
     PauseReason,
 )
+from jobs.services.alerts import alert_after_pause, job_channel_ids
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ POLICY_BOUNDS: dict[str, tuple[int, int]] = {
     "retry_backoff_seconds": (1, 86_400),
     "jitter_seconds": (0, 3_600),
     "pause_after_failures": (1, 1_000),
+    "alert_late_after_seconds": (1, 86_400),
 }
 POLICY_DEFAULTS: dict[str, Any] = {
     "description": "",
@@ -60,6 +62,10 @@ POLICY_DEFAULTS: dict[str, Any] = {
     "catchup_policy": CatchupPolicy.SKIP,
     "jitter_seconds": 0,
     "pause_after_failures": None,
+    # Alerts: on, to the owner's default channels unless ids of the owner's channels are listed.
+    "alerts_enabled": True,
+    "alert_channels": [],
+    "alert_late_after_seconds": None,
 }
 # Bounds on what an action may carry: generous for real use, small enough that
 # one user cannot fill the database, every page showing the job, or a worker's memory.
@@ -355,7 +361,7 @@ def _validate_policies(values: Mapping[str, Any]) -> dict[str, Any]:
     for field, value in values.items():
         if field in POLICY_BOUNDS:
             low, high = POLICY_BOUNDS[field]
-            if value is None and field == "pause_after_failures":
+            if value is None and field in ("pause_after_failures", "alert_late_after_seconds"):
                 out[field] = None
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -367,7 +373,7 @@ def _validate_policies(values: Mapping[str, Any]) -> dict[str, Any]:
         elif field == "catchup_policy" and value not in CatchupPolicy.values:
             errors[field] = [f"Must be one of: {', '.join(CatchupPolicy.values)}."]
             continue
-        elif field == "enabled" and not isinstance(value, bool):
+        elif field in ("enabled", "alerts_enabled") and not isinstance(value, bool):
             errors[field] = ["Must be true or false."]
             continue
         elif field == "description":
@@ -467,6 +473,7 @@ def job_create(*, owner: Any, actor: Any, data: Mapping[str, Any]) -> Job:
         lambda: fields.update(
             _validate_policies({**POLICY_DEFAULTS, **{k: v for k, v in data.items() if k in POLICY_DEFAULTS}})
         ),
+        lambda: fields.update(alert_channels=job_channel_ids(owner=owner, ids=data.get("alert_channels", []))),
     ):
         try:
             step()
@@ -548,6 +555,8 @@ def job_update(*, job: Job, actor: Any, data: Mapping[str, Any], partial: bool =
     policies = {k: v for k, v in data.items() if k in POLICY_DEFAULTS}
     try:
         new.update(_validate_policies(policies))
+        if "alert_channels" in new:
+            new["alert_channels"] = job_channel_ids(owner=job.owner, ids=new["alert_channels"])
     except ValidationError as exc:
         errors.update(exc.message_dict)
     if errors:
@@ -638,6 +647,7 @@ def job_pause(*, job: Job, actor: Any, reason: str = PauseReason.USER, kind: str
         claims.withdraw_ahead([job.pk])  # slots claimed ahead of the pause do not run
         record_event(job, actor, kind, {"reason": reason} if reason != PauseReason.USER else None)
         _after_write(job, job.owner_id)
+        alert_after_pause(job=job, reason=reason)  # auto-paused, owner deactivated; never raises
     return job
 
 

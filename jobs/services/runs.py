@@ -21,6 +21,7 @@ from django.utils import timezone
 from jobs import cache as job_cache
 from jobs.execution import claims, dispatch, lifecycle, policies
 from jobs.models import EventKind, Job, JobRun, PauseReason, RunTrigger
+from jobs.services.alerts import alert_after_reap, alert_if_late, alerts_after_run
 from jobs.services.jobs import job_pause, record_event
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,12 @@ def publish(messages: Sequence[dispatch.Message]) -> None:
 
 
 def after_run(ended: lifecycle.Ended | None) -> None:
-    """The policies acting on a run's end: pause a job that failed too often, retry a failed run."""
-    if ended is None or ended.job is None or not ended.failed:
+    """The policies acting on a run's end: alert on a change of state, pause a job that failed too often,
+    retry a failed run."""
+    if ended is None or ended.job is None:
+        return
+    alerts_after_run(ended)  # failed (the slot's last attempt) or recovered; never raises
+    if not ended.failed:
         return
     run, job = ended.run, ended.job
     if policies.should_auto_pause(job):
@@ -127,7 +132,7 @@ def run_execute(*, run_id: Any, worker: str) -> lifecycle.Ended | None:
 
 
 def _execute(run: JobRun, *, worker: str) -> lifecycle.Ended | None:
-    ended = lifecycle.execute(run, worker=worker)
+    ended = lifecycle.execute(run, worker=worker, started=alert_if_late)
     after_run(ended)
     return ended
 
@@ -141,6 +146,7 @@ def runs_reap(*, now: datetime | None = None) -> int:
     """Fail runs whose worker is gone (the reaper task); the retry policy then applies."""
     reaped = lifecycle.reap(now=now)
     for ended in reaped:
+        alert_after_reap(ended)  # a stuck run (worker lost); never raises
         after_run(ended)
     return len(reaped)
 

@@ -101,9 +101,9 @@ else:
         import uuid
 
         from accounts.models import User
-        from jobs.models import Job, JobEvent, JobRun
+        from jobs.models import Alert, AlertDelivery, Channel, Job, JobEvent, JobRun
 
-        for index, model in enumerate((User, Job, JobRun, JobEvent), start=1):
+        for index, model in enumerate((User, Job, JobRun, JobEvent, Channel, Alert, AlertDelivery), start=1):
             counter = itertools.count(1)
             ids = (uuid.UUID(int=(index << 96) + n) for n in counter)
             monkeypatch.setattr(model._meta.pk, "_get_default", functools.partial(next, ids))

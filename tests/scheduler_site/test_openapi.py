@@ -64,6 +64,10 @@ def test_throttled_operations_document_429(schema):
         ("/api/v1/jobs/{id}/", "patch"),
         ("/api/v1/jobs/{id}/", "delete"),
         ("/api/v1/jobs/{id}/run/", "post"),
+        ("/api/v1/channels/", "post"),
+        ("/api/v1/channels/{id}/", "patch"),
+        ("/api/v1/channels/{id}/", "delete"),
+        ("/api/v1/channels/{id}/test/", "post"),
     }
     for path, method, operation in _operations(schema):
         assert ("429" in operation["responses"]) == ((path, method) in throttled), (path, method)

@@ -49,6 +49,10 @@ JOBS = [
         "action": {"type": "task", "task": "echo"},
     },
 ]
+CHANNELS = [
+    {"name": "ops", "kind": "webhook", "target": "https://hooks.example.com/scheduler"},
+    {"name": "to-delete", "kind": "email", "target": "ops@example.com"},
+]
 # The run must stay well inside the CI budget; a slower run is a failure to look into.
 MAX_SECONDS = 180
 
@@ -89,6 +93,11 @@ def test_every_operation_keeps_the_schema_promises(server: Server, tmp_path: Pat
         status, _, created = server.request("POST", "/api/v1/jobs/", job, token)
         assert status == 201, created
         ids.append(created["id"])
+    channels = []
+    for channel in CHANNELS:
+        status, _, created = server.request("POST", "/api/v1/channels/", channel, token)
+        assert status == 201, created
+        channels.append(created["id"])
 
     started = time.monotonic()
     done = subprocess.run(
@@ -107,8 +116,14 @@ def test_every_operation_keeps_the_schema_promises(server: Server, tmp_path: Pat
             "--no-color",
         ],
         cwd=ROOT,
-        # The ids schemathesis.toml binds the job operations to: the first job, and the last for DELETE.
-        env={**os.environ, "FUZZ_JOB_ID": ids[0], "FUZZ_DELETE_JOB_ID": ids[-1]},
+        # The ids schemathesis.toml binds the job and channel operations to: the first, and the last for DELETE.
+        env={
+            **os.environ,
+            "FUZZ_JOB_ID": ids[0],
+            "FUZZ_DELETE_JOB_ID": ids[-1],
+            "FUZZ_CHANNEL_ID": channels[0],
+            "FUZZ_DELETE_CHANNEL_ID": channels[-1],
+        },
         capture_output=True,
         text=True,
         timeout=MAX_SECONDS + 60,

@@ -14,6 +14,9 @@ PAGES = [
     "/admin/jobs/job/add/",
     "/admin/jobs/jobrun/",
     "/admin/jobs/jobevent/",
+    "/admin/jobs/channel/",
+    "/admin/jobs/channel/add/",
+    "/admin/jobs/alert/",
     "/admin/accounts/user/",
     "/admin/django_celery_beat/periodictask/",
 ]

@@ -52,6 +52,9 @@ def test_create_with_phrase_returns_201_and_the_documented_representation(api, u
         "catchup_policy",
         "jitter_seconds",
         "pause_after_failures",
+        "alerts_enabled",
+        "alert_channels",
+        "alert_late_after_seconds",
         "created_at",
         "updated_at",
     }
