@@ -215,4 +215,4 @@ def _message(run: JobRun) -> dispatch.Message:
     if run.trigger == RunTrigger.CATCHUP:
         return dispatch.run_message(run)
     start = policies.start_at(run, run.job)
-    return dispatch.slot_message(run, countdown=(start - timezone.now()).total_seconds())
+    return dispatch.slot_message(run, start=start, now=timezone.now())

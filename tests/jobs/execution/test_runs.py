@@ -305,15 +305,16 @@ def test_a_published_message_is_what_celery_would_make_with_the_slot_as_eta(make
 
     (run,) = _slots(make_job, 1, timeout_seconds=42)
     manual = services.job_request_run(job=run.job, actor=None, send=False)
-    assert dispatch.publish([dispatch.slot_message(run, countdown=5), dispatch.run_message(manual)]) == []
+    now = timezone.now()
+    start = now + timedelta(seconds=5)
+    assert dispatch.publish([dispatch.slot_message(run, start=start, now=now), dispatch.run_message(manual)]) == []
     slot, by_id = _broker_messages()
     args = [str(run.job_id), run.scheduled_for.isoformat()]
     assert (slot["headers"]["task"], slot["args"]) == ("jobs.run_job", args)
     assert (by_id["headers"]["task"], by_id["args"]) == ("jobs.execute_run", [str(manual.pk)])
     # The reprs beat passes in (to save celery's saferepr) are the ones celery would have made.
     assert (slot["headers"]["argsrepr"], slot["headers"]["kwargsrepr"]) == (saferepr(args), saferepr({}))
-    eta = datetime.fromisoformat(slot["headers"]["eta"])
-    assert timedelta(seconds=4) < eta - timezone.now() <= timedelta(seconds=5)
+    assert datetime.fromisoformat(slot["headers"]["eta"]) == start
     assert by_id["headers"]["eta"] is None
     # The run's time limits: the soft one is its timeout, the hard one a second later.
     assert slot["headers"]["timelimit"] == by_id["headers"]["timelimit"] == [43, 42]
@@ -322,8 +323,15 @@ def test_a_published_message_is_what_celery_would_make_with_the_slot_as_eta(make
 def test_messages_are_written_in_chunks_and_all_arrive_in_order(make_job, monkeypatch, empty_queue):
     monkeypatch.setattr(dispatch, "FLUSH_EVERY", 3)
     slots = _slots(make_job, 7)
-    assert dispatch.publish([dispatch.slot_message(run) for run in slots]) == []
-    assert [m["args"][0] for m in _broker_messages()] == [str(run.job_id) for run in slots]
+    now = timezone.now()
+    starts = [now + timedelta(seconds=10, milliseconds=i) for i in range(len(slots))]
+    messages = [dispatch.slot_message(run, start=start, now=now) for run, start in zip(slots, starts, strict=True)]
+    assert dispatch.publish(messages) == []
+    sent = _broker_messages()
+    assert [m["args"][0] for m in sent] == [str(run.job_id) for run in slots]
+    # Each message's ETA is its start exactly, however long the batch took to send (a countdown
+    # would have been counted from each send, and drifted later along the batch).
+    assert [datetime.fromisoformat(m["headers"]["eta"]) for m in sent] == starts
     assert {run.status for run in JobRun.objects.filter(pk__in=[r.pk for r in slots])} == {RunStatus.QUEUED}
 
 
@@ -373,7 +381,7 @@ def test_runs_whose_messages_cannot_be_written_are_failed_not_left_queued(make_j
     slots = _slots(make_job, 3, max_retries=3)
     private_broker.kill()  # the broker goes away before the messages are written
     private_broker.wait(timeout=10)
-    services.publish([dispatch.slot_message(run) for run in slots])
+    services.publish([dispatch.slot_message(run, start=run.scheduled_for, now=timezone.now()) for run in slots])
     for run in slots:
         run.refresh_from_db()
         assert (run.status, run.reason) == (RunStatus.FAILED, "not queued")
