@@ -152,7 +152,13 @@ def base_env(args: argparse.Namespace) -> dict[str, str]:
         CELERY_BROKER_URL=broker_url(args),
         LOG_LEVEL="INFO",
     )
+    # The scheduler's own settings (e.g. JOBS_BEAT_LOOKAHEAD_SECONDS=30) pass through, recorded in the JSON.
+    env.update(job_settings())
     return env
+
+
+def job_settings() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key.startswith("JOBS_")}
 
 
 def broker_url(args: argparse.Namespace) -> str:
@@ -840,7 +846,7 @@ def main() -> None:
     info = {
         "machine": machine(args),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("keep_workdir",)},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("keep_workdir",)} | {"env": job_settings()},
         "targets": TARGETS,
         "commit": run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT).stdout.strip(),
         "dirty": bool(run(["git", "status", "--porcelain", "jobs", "bench"], cwd=ROOT).stdout.strip()),

@@ -319,9 +319,9 @@ def _signals_deferred() -> Iterator[None]:
 _DEFERRED = (signal.SIGTERM, signal.SIGINT)
 
 
-#: The background mirror check sleeps this many times as long as each chunk took,
-#: so it leaves most of the process to firing jobs.
-MIRROR_CHECK_PACE = 1.0
+#: The background mirror check sleeps this many times as long as each chunk took, so it leaves
+#: most of the process to firing jobs (at 100,000 jobs it takes a few minutes; nothing waits for it).
+MIRROR_CHECK_PACE = 4.0
 
 
 def _check_mirror() -> None:
