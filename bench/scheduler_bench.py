@@ -271,6 +271,11 @@ def run_phase(
         # beat is spawned then; slots before it belong to the beat that "stopped", not this one.
         began = time.time()
         restart = began + (args.restart_lead if args.restart_lead is not None else 5 + _enabled_jobs() / 2_000)
+        if args.boundary_at is not None and until is None:
+            # Put the next */5 minute boundary (a sixth of the jobs fire on it) this far into the window.
+            boundary = math.ceil((restart + args.boundary_at) / 300) * 300
+            restart = boundary - args.boundary_at
+            out["boundary_at"] = datetime.fromtimestamp(boundary, UTC).isoformat()
         out["refreshed_jobs"] = refresh_next_run_at(datetime.fromtimestamp(restart, UTC))
         out["refresh_s"] = round(time.time() - began, 1)
         if time.time() > restart:
@@ -828,6 +833,12 @@ def main() -> None:
         type=float,
         default=None,
         help="seconds from the start of the next_run_at refresh to beat's spawn (default: 5 + N / 2,000)",
+    )
+    parser.add_argument(
+        "--boundary-at",
+        type=float,
+        default=None,
+        help="start beat so that a */5 minute boundary comes this many seconds into the window (waits up to 5 min)",
     )
     parser.add_argument("--time-budget", type=float, default=3600, help="skip the remaining N after this many seconds")
     parser.add_argument("--cache-db", type=int, default=6)
