@@ -83,6 +83,12 @@ def deliver_alert(delivery_id: str) -> None:
     services.delivery_attempt(delivery_id=delivery_id)
 
 
+@shared_task(name="jobs.resend_alerts", ignore_result=True)
+def resend_alerts() -> int:
+    """Send again the alert deliveries whose message was lost (the sweep: services.deliveries_resend_lost)."""
+    return services.deliveries_resend_lost()
+
+
 @shared_task(name=dispatch.ALERT_MISSED_TASK, ignore_result=True)
 def alert_missed(missed: dict[str, list[Any]]) -> int:
     """`missed` alerts for the slots a beat pass recorded as missed ({job id: [count, first, last]})."""

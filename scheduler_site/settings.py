@@ -425,6 +425,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(hours=1),
         "options": {"expire_seconds": 3600},
     },
+    "system:resend-alerts": {
+        "task": "jobs.resend_alerts",
+        "schedule": timedelta(seconds=60),
+        "options": {"expire_seconds": 60},
+    },
     "system:prune-revocations": {
         "task": "accounts.prune_revocations",
         "schedule": timedelta(hours=1),

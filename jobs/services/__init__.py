@@ -18,6 +18,7 @@ from jobs.services.alerts import (
     channel_test,
     channel_update,
     channels_for,
+    deliveries_resend_lost,
     delivery_attempt,
     job_channel_ids,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "channel_update",
     "channels_for",
     "compute_next_run_at",
+    "deliveries_resend_lost",
     "delivery_attempt",
     "job_channel_ids",
     "job_create",

@@ -513,6 +513,56 @@ def _record_result(
         _safely(lambda: channel_mark_broken_if_due(channel=channel, now=now))
 
 
+#: How long past its due time a pending delivery waits before the sweep sends it again, on top of the
+#: grouping window (a task that finds its channel's window taken waits for the next one).
+RESEND_GRACE_SECONDS = 60
+#: The most deliveries one sweep looks at (the rest at the next sweep).
+RESEND_MAX = 5000
+
+
+def deliveries_resend_lost(*, now: datetime | None = None) -> int:
+    """Send again the pending deliveries whose try is overdue; returns how many were sent or given up.
+
+    A delivery's message can be lost: the broker refused it when the alert
+    was recorded or a retry was scheduled (`_send` logs and goes on, so a
+    stopped broker never blocks a run), or a worker died holding it. Without
+    this sweep (the `system:resend-alerts` task) such a delivery would stay
+    `pending` until another send to its channel happened to pick it up, and
+    for a quiet channel that is never. A try is due at the delivery's
+    creation (never tried) or after the backoff of its last attempt; one
+    overdue by more than the grouping window plus RESEND_GRACE_SECONDS is
+    published again. Sending twice is harmless: each attempt is claimed by a
+    compare-and-set on its attempt count. A delivery that used all its
+    attempts but is still pending lost its worker during the last one: it
+    is recorded `failed`.
+    """
+    now = now or timezone.now()
+    late = now - timedelta(seconds=settings.ALERTS_GROUP_SECONDS + RESEND_GRACE_SECONDS)
+    pending = AlertDelivery.objects.filter(status=DeliveryStatus.PENDING, created_at__lt=late)
+    candidates = list(pending.order_by("created_at", "id")[:RESEND_MAX])
+    resend, given_up = [], []
+    for delivery in candidates:
+        if delivery.attempts >= settings.ALERTS_DELIVERY_ATTEMPTS:
+            given_up.append(delivery.pk)
+            continue
+        due = delivery.created_at
+        if delivery.attempts and delivery.last_attempt_at is not None:
+            backoff = events.retry_delay(
+                attempts=delivery.attempts, backoff_seconds=settings.ALERTS_RETRY_BACKOFF_SECONDS
+            )
+            due = delivery.last_attempt_at + timedelta(seconds=backoff)
+        if due < late:
+            resend.append(str(delivery.pk))
+    if given_up:
+        AlertDelivery.objects.filter(
+            pk__in=given_up, status=DeliveryStatus.PENDING, attempts__gte=settings.ALERTS_DELIVERY_ATTEMPTS
+        ).update(status=DeliveryStatus.FAILED, last_error="the worker was lost during the last attempt")
+    if resend:
+        logger.warning("alerts: %d pending deliveries overdue (their message was lost): sent again", len(resend))
+        _send(resend)
+    return len(resend) + len(given_up)
+
+
 def channel_mark_broken_if_due(*, channel: Channel, now: datetime | None = None) -> bool:
     """Mark a channel broken when every delivery to it has failed for ALERTS_BROKEN_AFTER_SECONDS.
 
@@ -569,6 +619,7 @@ __all__ = [
     "channel_test",
     "channel_update",
     "channels_for",
+    "deliveries_resend_lost",
     "delivery_attempt",
     "job_channel_ids",
 ]

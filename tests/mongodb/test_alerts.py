@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from jobs import services
 from jobs.models import AlertDelivery, AlertKind, Channel, DeliveryStatus
-from jobs.tasks import alert_missed, deliver_alert
+from jobs.tasks import alert_missed, deliver_alert, resend_alerts
 from tests.mongodb import data
 
 HOOK = "http://127.0.0.1:9/hook"  # nothing listens: a connection error, at once
@@ -153,6 +153,20 @@ def test_deliver_alert_given_up_marks_the_channel_broken(
         deliver_alert.apply(args=[str(delivery.pk)], throw=True)
     channel.refresh_from_db()
     assert channel.broken_since is not None
+
+
+def test_resend_alerts_sweep(mql: Any, user: Any, channel: Channel, published: Any, settings: Any) -> None:
+    settings.ALERTS_DELIVERY_ATTEMPTS = 2
+    lost_message, lost_worker = (_delivery(data.make_job(user)) for _ in range(2))
+    long_ago = timezone.now() - timedelta(hours=1)
+    AlertDelivery.objects.filter(pk=lost_message.pk).update(created_at=long_ago)
+    AlertDelivery.objects.filter(pk=lost_worker.pk).update(created_at=long_ago, attempts=2, last_attempt_at=long_ago)
+    published.clear()
+    with mql.path("task.resend_alerts"):
+        assert resend_alerts.apply(throw=True).get() == 2
+    assert [name for name, *_ in published] == ["jobs.deliver_alert"]
+    lost_worker.refresh_from_db()
+    assert lost_worker.status == DeliveryStatus.FAILED
 
 
 # --- the admin -----------------------------------------------------------------------------------

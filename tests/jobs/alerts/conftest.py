@@ -139,3 +139,38 @@ def deliveries_sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float]]:
 
     monkeypatch.setattr(dispatch, "send", capture)
     return sent
+
+
+@pytest.fixture
+def broker_down() -> Iterator[Any]:
+    """A context manager: inside it, messages go to a broker address where nothing listens (refused)."""
+    import contextlib
+    import os
+
+    from kombu import pools as kombu_pools
+
+    from scheduler_site.celery import app
+
+    def use(url: str, options: dict[str, Any]) -> None:
+        # kombu keeps connections and producer pools per broker URL, process-wide: drop them.
+        kombu_pools.reset()
+        # celery reads CELERY_BROKER_URL from the environment before its configuration.
+        if saved_env is not None:
+            os.environ["CELERY_BROKER_URL"] = url
+        app.conf.broker_url, app.conf.broker_transport_options = url, options
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    saved_env = os.environ.get("CELERY_BROKER_URL")
+    saved = (app.conf.broker_url, app.conf.broker_transport_options)
+
+    @contextlib.contextmanager
+    def down() -> Iterator[None]:
+        use(f"redis://127.0.0.1:{_free_port()}/0", {"socket_connect_timeout": 0.5})
+        try:
+            yield
+        finally:
+            use(*saved)
+
+    yield down
+    use(*saved)

@@ -10,7 +10,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from jobs import services, tasks
+from jobs.execution import dispatch
 from jobs.models import Alert, AlertDelivery, AlertKind, Channel, ChannelKind, DeliveryStatus
+from jobs.services import alerts as alert_services
 from scheduler_site import metrics
 
 pytestmark = pytest.mark.django_db
@@ -184,3 +186,69 @@ def test_metrics_count_sent_and_given_up_deliveries_by_kind(user, make_job, rece
     services.delivery_attempt(delivery_id=raise_failed(make_job()).deliveries.get().pk)
     after = value(metrics.ALERTS_SENT, "failed"), value(metrics.ALERTS_FAILED, "failed")
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+# --- the sweep: deliveries whose message was lost ------------------------------------------------
+
+
+def overdue(now):
+    """A moment at which a try due at `now` is overdue for the sweep."""
+    return now + timedelta(seconds=alert_services.RESEND_GRACE_SECONDS + 1)
+
+
+def test_a_delivery_whose_message_the_broker_refused_is_sent_by_the_sweep(
+    user, make_job, receiver, broker_down, django_capture_on_commit_callbacks, caplog, monkeypatch
+):
+    channel = webhook(user, receiver.url())
+    receiver.secret = channel.secret
+    with broker_down(), django_capture_on_commit_callbacks(execute=True):
+        alert = raise_failed(make_job())
+    assert "could not be sent" in caplog.text  # logged; the failure that raised it was not held up
+    [delivery] = alert.deliveries.all()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 0)
+
+    now = timezone.now()
+    assert services.deliveries_resend_lost(now=now) == 0  # not overdue yet: its message may be on its way
+    published = []
+    monkeypatch.setattr(dispatch, "send", lambda task, args, countdown=0.0: published.append((task, args)) or True)
+    assert services.deliveries_resend_lost(now=overdue(now)) == 1
+    assert published == [(dispatch.DELIVER_ALERT_TASK, [str(delivery.pk)])]
+
+    tasks.deliver_alert.apply(args=published[0][1], throw=True)  # a worker takes the message sent again
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 1)
+    assert [got.signature_ok for got in receiver.received] == [True]
+    assert services.deliveries_resend_lost(now=overdue(now)) == 1 - 1  # sent: nothing left to sweep
+
+
+def test_the_sweep_sends_overdue_retries_only_and_fails_a_delivery_that_lost_its_worker(
+    user, make_job, settings, allow_loopback, deliveries_sent
+):
+    settings.ALERTS_DELIVERY_ATTEMPTS = 3
+    settings.ALERTS_RETRY_BACKOFF_SECONDS = 30
+    webhook(user, "http://127.0.0.1:1/dead")
+    fresh, in_backoff, overdue_retry, lost = (raise_failed(make_job()).deliveries.get() for _ in range(4))
+    now = timezone.now()
+    long_ago = now - timedelta(hours=1)
+    AlertDelivery.objects.exclude(pk=fresh.pk).update(created_at=long_ago)
+    # Tried once 10 s ago: its retry is due 30 s after that, not yet overdue.
+    AlertDelivery.objects.filter(pk=in_backoff.pk).update(attempts=1, last_attempt_at=now - timedelta(seconds=10))
+    # Tried twice, the last 5 minutes ago: its retry (60 s after) is 4 minutes overdue.
+    AlertDelivery.objects.filter(pk=overdue_retry.pk).update(attempts=2, last_attempt_at=now - timedelta(minutes=5))
+    # Claimed for its last attempt, then nothing recorded: the worker died while sending.
+    AlertDelivery.objects.filter(pk=lost.pk).update(attempts=3, last_attempt_at=now - timedelta(minutes=5))
+    deliveries_sent.clear()
+
+    assert services.deliveries_resend_lost(now=now) == 2
+    assert deliveries_sent == [(str(overdue_retry.pk), 0.0)]
+    statuses = dict(AlertDelivery.objects.values_list("pk", "status"))
+    assert statuses[lost.pk] == DeliveryStatus.FAILED
+    assert AlertDelivery.objects.get(pk=lost.pk).last_error == "the worker was lost during the last attempt"
+    assert statuses[fresh.pk] == statuses[in_backoff.pk] == statuses[overdue_retry.pk] == DeliveryStatus.PENDING
+
+
+def test_the_sweep_is_a_system_task_beat_runs_every_minute(settings, deliveries_sent):
+    entry = settings.CELERY_BEAT_SCHEDULE["system:resend-alerts"]
+    assert entry["task"] == tasks.resend_alerts.name == "jobs.resend_alerts"
+    assert entry["schedule"] == timedelta(seconds=60)
+    assert tasks.resend_alerts.apply(throw=True).result == 0  # nothing pending: nothing sent
