@@ -17,26 +17,34 @@ from django.http import Http404
 from jobs.models import Alert, AlertDelivery, Channel, Job, JobEvent, JobRun
 
 
+def _visible_to(user: Any, rows: QuerySet[Any]) -> QuerySet[Any]:
+    """`rows` (of a model with an owner) that `user` may see: their own; staff see all. Owner joined."""
+    rows = rows.select_related("owner")
+    return rows if user.is_staff else rows.filter(owner=user)
+
+
+def _one_visible(rows: QuerySet[Any], row_id: Any, *, missing: str) -> Any:
+    """The row of `rows` with this id, or Http404 (`missing`) for an id that is malformed, unknown or not visible."""
+    try:
+        pk = row_id if isinstance(row_id, uuid.UUID) else uuid.UUID(str(row_id))
+    except ValueError:
+        raise Http404(missing) from None
+    row = rows.filter(pk=pk).first()
+    if row is None:
+        raise Http404(missing)
+    return row
+
+
 def job_list_for_user(*, user: Any) -> QuerySet[Job]:
     """The jobs `user` may see, owner joined (the API shows the owner's username)."""
-    jobs = Job.objects.select_related("owner")
-    if not user.is_staff:
-        jobs = jobs.filter(owner=user)
     # `id` breaks ties: staff see jobs of the same name from several owners,
     # and pages must not overlap.
-    return jobs.order_by("name", "id")
+    return _visible_to(user, Job.objects.all()).order_by("name", "id")
 
 
 def job_get_for_user(*, user: Any, job_id: Any) -> Job:
     """One job `user` may see, or Http404."""
-    try:
-        pk = job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
-    except ValueError:
-        raise Http404("No such job.") from None
-    job = job_list_for_user(user=user).filter(pk=pk).first()
-    if job is None:
-        raise Http404("No such job.")
-    return job
+    return _one_visible(job_list_for_user(user=user), job_id, missing="No such job.")
 
 
 def job_runs(*, job: Job) -> QuerySet[JobRun]:
@@ -61,22 +69,12 @@ def job_alerts(*, job: Job) -> QuerySet[Alert]:
 
 def channel_list_for_user(*, user: Any) -> QuerySet[Channel]:
     """The alert channels `user` may see: their own (staff: every channel)."""
-    channels = Channel.objects.select_related("owner")
-    if not user.is_staff:
-        channels = channels.filter(owner=user)
-    return channels.order_by("name", "id")
+    return _visible_to(user, Channel.objects.all()).order_by("name", "id")
 
 
 def channel_get_for_user(*, user: Any, channel_id: Any) -> Channel:
     """One channel `user` may see, or Http404 (another user's channel is not disclosed)."""
-    try:
-        pk = channel_id if isinstance(channel_id, uuid.UUID) else uuid.UUID(str(channel_id))
-    except ValueError:
-        raise Http404("No such channel.") from None
-    channel = channel_list_for_user(user=user).filter(pk=pk).first()
-    if channel is None:
-        raise Http404("No such channel.")
-    return channel
+    return _one_visible(channel_list_for_user(user=user), channel_id, missing="No such channel.")
 
 
 def next_run_at(*, stored: datetime | None, enabled: bool, first_fire: datetime | None) -> datetime | None:

@@ -407,16 +407,19 @@ class JobWriteSerializer(serializers.Serializer):
         serializers.Field.run_validators(self, value)
 
 
-class JobChangeSerializer(JobWriteSerializer):
-    """Change a job (`PATCH`): only the fields sent change; `schedule` and `action` are replaced whole."""
+class PatchFields:
+    """For a `PATCH` serializer: every field optional, and none reset to its default (only the fields sent change)."""
 
     def get_fields(self) -> dict[str, serializers.Field]:
-        fields = super().get_fields()
+        fields = super().get_fields()  # type: ignore[misc]
         for field in fields.values():
-            # Nothing is reset to a default by a PATCH.
             field.required = False
             field.default = empty
         return fields
+
+
+class JobChangeSerializer(PatchFields, JobWriteSerializer):
+    """Change a job (`PATCH`): only the fields sent change; `schedule` and `action` are replaced whole."""
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -734,15 +737,8 @@ class ChannelWriteSerializer(serializers.Serializer):
         serializers.Field.run_validators(self, value)
 
 
-class ChannelChangeSerializer(ChannelWriteSerializer):
+class ChannelChangeSerializer(PatchFields, ChannelWriteSerializer):
     """Change a channel (`PATCH`): only the fields sent change."""
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        fields = super().get_fields()
-        for field in fields.values():
-            field.required = False
-            field.default = empty
-        return fields
 
 
 class AlertDeliverySerializer(serializers.ModelSerializer):
