@@ -240,6 +240,11 @@ def run_phase(
     Every job's `next_run_at` is set to its next slot right before beat is spawned (as a beat
     stopped a moment ago would have left it), and the window starts when beat is spawned: its
     start-up (imports, the stock entries, its first passes) is measured, not hidden.
+
+    With --deploy-after S (the project's scheduler only): a deploy, as it happens. A first beat
+    is spawned instead and runs S seconds (catching up, claiming ahead), is stopped with SIGTERM,
+    and the measured beat is spawned when it has exited; the window starts at the SIGTERM, so
+    the gap between the two beats is inside it.
     """
     env = base_env(args)
     flush_redis(args)
@@ -247,6 +252,7 @@ def run_phase(
     procs: list[Proc] = []
     out: dict[str, Any] = {"label": label, "scheduler": scheduler}
     sampler = None
+    deploy_after = args.deploy_after if scheduler == PROJECT and until is None else None
     try:
         recorder = Proc(
             "recorder",
@@ -273,8 +279,8 @@ def run_phase(
         restart = began + (args.restart_lead if args.restart_lead is not None else 5 + _enabled_jobs() / 2_000)
         if args.boundary_at is not None and until is None:
             # Put the next */5 minute boundary (a sixth of the jobs fire on it) this far into the window.
-            boundary = math.ceil((restart + args.boundary_at) / 300) * 300
-            restart = boundary - args.boundary_at
+            boundary = math.ceil((restart + (deploy_after or 0) + args.boundary_at) / 300) * 300
+            restart = boundary - args.boundary_at - (deploy_after or 0)
             out["boundary_at"] = datetime.fromtimestamp(boundary, UTC).isoformat()
         out["refreshed_jobs"] = refresh_next_run_at(datetime.fromtimestamp(restart, UTC))
         out["refresh_s"] = round(time.time() - began, 1)
@@ -283,13 +289,25 @@ def run_phase(
             overran = out["refresh_overran_s"]
             print(f"  [{label}] warning: the refresh overran the restart instant by {overran} s", flush=True)
         time.sleep(max(0.0, restart - time.time()))
+        beat_argv = [CELERY, "-A", "scheduler_site", "beat", "--loglevel=INFO", "--pidfile=", "--scheduler", scheduler]
+        stopped = None
+        if deploy_after:
+            before = Proc(
+                "beat-before",
+                beat_argv,
+                {**env, "BENCH_STATS_FILE": str(workdir / f"{label}-ticks-before.jsonl")},
+                workdir / f"{label}-beat-before.log",
+            )
+            procs.append(before)
+            time.sleep(deploy_after)
+            if before.popen.poll() is not None:
+                raise RuntimeError(f"the first beat exited:\n{before.output()[-3000:]}")
+            stopped = time.time()
+            before.popen.send_signal(signal.SIGTERM)  # as a deploy stops it: it ends its pass, releases its lease
+            before.popen.wait(60)
+            out["deploy"] = {"first_beat_ran_s": deploy_after, "first_beat_exit_s": round(time.time() - stopped, 2)}
         spawned = time.time()
-        beat = Proc(
-            "beat",
-            [CELERY, "-A", "scheduler_site", "beat", "--loglevel=INFO", "--pidfile=", "--scheduler", scheduler],
-            {**env, "BENCH_STATS_FILE": str(stats)},
-            workdir / f"{label}-beat.log",
-        )
+        beat = Proc("beat", beat_argv, {**env, "BENCH_STATS_FILE": str(stats)}, workdir / f"{label}-beat.log")
         procs.append(beat)
         sampler = RssSampler(beat.pid)
         sampler.start()
@@ -308,7 +326,7 @@ def run_phase(
             " its spawn",
             flush=True,
         )
-        w0 = spawned
+        w0 = stopped if stopped is not None else spawned
         if edits:
             edit_log = workdir / f"{label}-edits.jsonl"
             editor = Proc(
@@ -725,7 +743,7 @@ def bench_burst(args: argparse.Namespace, scheduler: str, workdir: Path, bound: 
 
 
 def _phase_summary(phase: dict[str, Any]) -> dict[str, Any]:
-    keys = ("scheduler", "beat_startup_s", "beat_peak_rss_mb", "beat_rss_end_mb", "beat_log_mirror_resync")
+    keys = ("scheduler", "beat_startup_s", "deploy", "beat_peak_rss_mb", "beat_rss_end_mb", "beat_log_mirror_resync")
     out = {k: phase.get(k) for k in keys}
     if phase.get("beat_crashed"):
         out["beat_crashed"] = phase["beat_crashed"]
@@ -833,6 +851,13 @@ def main() -> None:
         type=float,
         default=None,
         help="seconds from the start of the next_run_at refresh to beat's spawn (default: 5 + N / 2,000)",
+    )
+    parser.add_argument(
+        "--deploy-after",
+        type=float,
+        default=None,
+        help="a deploy: a first beat runs this many seconds, is stopped (SIGTERM), the measured beat starts; "
+        "the window starts at the stop (project scheduler only)",
     )
     parser.add_argument(
         "--boundary-at",
