@@ -130,7 +130,27 @@ class JobScheduler(DatabaseScheduler):
                 logger.warning("beat: could not release the lease (a standby takes over when it lapses): %s", exc)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        """One beat of the loop: as the active beat fire what is due; as a standby watch the lease."""
+        """One beat of the loop: as the active beat fire what is due; as a standby watch the lease.
+
+        A stop signal (SIGTERM, SIGINT) is held until the tick ends. celery
+        beat's handler closes the scheduler from inside the signal handler
+        (it saves the stock entries and, here, releases the lease): run in
+        the middle of one of this tick's queries, its own query waits for
+        the connection the interrupted one holds, forever (psycopg's
+        connection lock; a deploy's SIGTERM left beat hanging until it was
+        killed). Held, it runs between ticks, while beat sleeps. And a pass
+        stopped between a claim and its advance would leave the job at a
+        claimed slot for firing.STALE_CLAIM_SECONDS, its run to the reaper.
+        """
+        with _signals_deferred():
+            return self._tick(*args, **kwargs)
+
+    def _do_sync(self) -> None:
+        """celery's periodic save of the stock entries, after a sleep: database work, held from stop signals too."""
+        with _signals_deferred():
+            super()._do_sync()
+
+    def _tick(self, *args: Any, **kwargs: Any) -> float:
         poll = settings.JOBS_BEAT_POLL_SECONDS
         try:
             active = self.lease.refresh()
@@ -175,12 +195,7 @@ class JobScheduler(DatabaseScheduler):
             self._working_since = pass_started
         lookahead = timedelta(seconds=settings.JOBS_BEAT_LOOKAHEAD_SECONDS)
         try:
-            # A stop (SIGTERM, Ctrl-C) waits for the pass to end: stopped
-            # between a claim and its advance, a job would sit at a claimed
-            # slot for firing.STALE_CLAIM_SECONDS, and the claimed run would wait
-            # for the reaper instead of being published.
-            with _signals_deferred():
-                upcoming = self._pass(lookahead, grace)
+            upcoming = self._pass(lookahead, grace)  # (a stop signal waits for the tick: `tick`)
         except (DatabaseError, InterfaceError) as exc:
             logger.warning("beat: database error while firing jobs, retrying in %.1f s: %s", poll, exc)
             return poll
@@ -288,7 +303,7 @@ def _signals_deferred() -> Iterator[None]:
 
     A second one is not held: a pass stuck on a database that does not
     answer must not make beat unstoppable. Only in the main thread (the only
-    one that can handle signals); beat's pass runs there.
+    one that can handle signals); beat's tick runs there.
     """
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from jobs import schedules, services
 from jobs.beat import firing, planning
-from jobs.beat.lease import Lease
+from jobs.beat.lease import Lease, current_state
 from jobs.beat.scheduler import JobScheduler
 from jobs.execution import claims, lifecycle, policies
 from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
@@ -702,6 +702,66 @@ def test_a_stop_signal_during_a_pass_waits_for_the_pass_to_end(
     # The pass ended before beat stopped: claimed, advanced and published.
     assert sent.slot_times(job)[0] == T0 + timedelta(seconds=10)
     assert Job.objects.get(pk=job.pk).next_run_at > T0 + timedelta(seconds=10)
+
+
+def test_a_stop_signal_anywhere_in_a_tick_is_handled_after_it(make_job, sent, monkeypatch, when_due):
+    """celery beat's handler closes the scheduler (database writes) from inside the signal handler.
+
+    Run in the middle of a query of the tick, on the same connection, that
+    close waited forever on PostgreSQL (psycopg's connection lock): a
+    deploy's SIGTERM during the lease's renewal hung beat. Here the signal
+    comes during the renewal, before the pass.
+    """
+    import os
+    import signal
+
+    events = []
+    scheduler = new_scheduler()
+    renew = scheduler.lease.refresh
+
+    def refresh_signalled():
+        os.kill(os.getpid(), signal.SIGTERM)
+        active = renew()
+        events.append("renewed")
+        return active
+
+    def celery_beat_handler(signum, frame):  # what celery.apps.beat installs: close, then exit
+        events.append("handler")
+        scheduler.close()
+        raise Stopped()
+
+    monkeypatch.setattr(scheduler.lease, "refresh", refresh_signalled)
+    previous = signal.signal(signal.SIGTERM, celery_beat_handler)
+    try:
+        with time_machine.travel(T0, tick=False) as traveller:
+            job = make_job(schedule=every(10))
+            traveller.shift(timedelta(seconds=10))
+            with pytest.raises(Stopped):
+                scheduler.tick()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert events == ["renewed", "handler"]
+    assert sent.slot_times(job) == [T0 + timedelta(seconds=10)]  # the tick's pass ran, then beat stopped
+    assert current_state().holder == ""  # and the close released the lease
+
+
+def test_a_stop_signal_during_celerys_sync_is_handled_after_it(monkeypatch, sigterm_raises_stopped):
+    import os
+    import signal
+
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    events = []
+    scheduler = new_scheduler()
+
+    def sync_signalled(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        events.append("synced")
+
+    monkeypatch.setattr(DatabaseScheduler, "sync", sync_signalled)
+    with pytest.raises(Stopped):
+        scheduler._do_sync()
+    assert events == ["synced"]
 
 
 def test_a_slot_claimed_ahead_is_still_the_next_run_users_see(make_job, user, sent, claims_ahead, client):
