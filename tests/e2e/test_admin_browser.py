@@ -324,7 +324,9 @@ def test_operator_creates_runs_pauses_and_resumes_a_job(page: Any, stack: Stack)
         expect(runs.first).to_contain_text("succeeded", timeout=30_000)
         assert page.evaluate("window.notReloaded") is True
         expect(page.locator("#audit-trail")).to_contain_text("Run requested")
-        expect(page.locator("fieldset.job-state .run-square--succeeded")).to_have_count(1)
+        # The job's summary is written just after the run's status: a refresh (every 5 s) between the two
+        # shows the run succeeded and the squares not yet; the next one shows both.
+        expect(page.locator("fieldset.job-state .run-square--succeeded")).to_have_count(1, timeout=15_000)
     else:
         expect(runs.first).to_contain_text("queued")
     screenshot(page, "job_page")
