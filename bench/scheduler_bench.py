@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scheduler_bench.py                      # N = 1,000, 10,000, 100,000
     .venv/bin/python bench/scheduler_bench.py --jobs 1000 --duration 60
+    JOBS_BEAT_PARTITIONS=4 .venv/bin/python bench/scheduler_bench.py --beats 2   # two beats sharing the jobs
 
 For each N: a throwaway PostgreSQL database (`bench_sched`, made from a
 migrated template), N jobs of the seeded mix (`bench/sched_mix.py`), the real
@@ -247,6 +248,7 @@ def run_phase(
     procs: list[Proc] = []
     out: dict[str, Any] = {"label": label, "scheduler": scheduler}
     sampler = None
+    other_samplers: list[RssSampler] = []
     try:
         recorder = Proc(
             "recorder",
@@ -284,13 +286,33 @@ def run_phase(
             print(f"  [{label}] warning: the refresh overran the restart instant by {overran} s", flush=True)
         time.sleep(max(0.0, restart - time.time()))
         spawned = time.time()
+        beat_argv = [CELERY, "-A", "scheduler_site", "beat", "--loglevel=INFO", "--pidfile=", "--scheduler", scheduler]
         beat = Proc(
             "beat",
-            [CELERY, "-A", "scheduler_site", "beat", "--loglevel=INFO", "--pidfile=", "--scheduler", scheduler],
+            beat_argv,
             {**env, "BENCH_STATS_FILE": str(stats)},
             workdir / f"{label}-beat.log",
         )
         procs.append(beat)
+        # --beats N: more beats of the project's scheduler, sharing the jobs by partition when
+        # JOBS_BEAT_PARTITIONS (passed through) is above 1, else standing by. The window, the
+        # readiness and the tick statistics stay the first beat's; each beat's RSS is sampled.
+        others = []
+        if scheduler == PROJECT:
+            for i in range(2, args.beats + 1):
+                others.append(
+                    Proc(
+                        f"beat-{i}",
+                        beat_argv,
+                        {**env, "BENCH_STATS_FILE": str(workdir / f"{label}-ticks-{i}.jsonl")},
+                        workdir / f"{label}-beat-{i}.log",
+                    )
+                )
+            procs.extend(others)
+        other_samplers += [RssSampler(other.pid) for other in others]
+        for other_sampler in other_samplers:
+            other_sampler.start()
+        out["beats"] = 1 + len(others)
         sampler = RssSampler(beat.pid)
         sampler.start()
         deadline = time.monotonic() + READY_TIMEOUT
@@ -331,6 +353,9 @@ def run_phase(
             procs.append(editor)
         end = until if until is not None else w0 + duration
         while time.time() < end:
+            for other in others:
+                if other.popen.poll() is not None:
+                    raise RuntimeError(f"{other.name} exited:\n{other.output()[-3000:]}")
             if beat.popen.poll() is not None:
                 # Stock django-celery-beat 2.9.0 can die under the edit load
                 # (see "Baseline" in bench/README.md). Record it, end the
@@ -350,7 +375,11 @@ def run_phase(
             editor.stop(timeout=10)
         time.sleep(DRAIN_SECONDS if until is None else 1)
         sampler.finish()
+        for other_sampler in other_samplers:
+            other_sampler.finish()
         out.update(w0=w0, w1=w1, beat_peak_rss_mb=round((sampler.hwm_kb or 0) / 1024, 1))
+        if others:
+            out["other_beats_peak_rss_mb"] = [round((each.hwm_kb or 0) / 1024, 1) for each in other_samplers]
         rss = [kb for _, kb in sampler.samples]
         out["beat_rss_end_mb"] = round(rss[-1] / 1024, 1) if rss else None
         out["beat_log_mirror_resync"] = [
@@ -359,6 +388,8 @@ def run_phase(
     finally:
         if sampler is not None:
             sampler.halt.set()
+        for other_sampler in other_samplers:
+            other_sampler.halt.set()
         for proc in reversed(procs):
             if proc.name == "recorder":
                 time.sleep(2)  # let it write what it received
@@ -823,6 +854,13 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--beats",
+        type=int,
+        default=1,
+        help="beat processes of the project's scheduler (the stock one always runs one); they share the jobs "
+        "when JOBS_BEAT_PARTITIONS (passed through from the environment) is above 1, else all but one stand by",
+    )
+    parser.add_argument(
         "--seed-mode",
         choices=("auto", "services", "bulk"),
         default="auto",
@@ -847,6 +885,10 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="suffix for the result files (e.g. -before)")
     args = parser.parse_args()
     args.baseline_duration = args.baseline_duration or args.duration
+    if args.beats < 1:
+        parser.error("--beats must be at least 1")
+    if args.beats > 1 and int(os.environ.get("JOBS_BEAT_PARTITIONS", "1")) < 2:
+        print("note: --beats > 1 with JOBS_BEAT_PARTITIONS=1: one beat works, the others stand by", flush=True)
 
     env = base_env(args)
     os.environ.update({k: v for k, v in env.items() if k not in ("PATH", "HOME")})
