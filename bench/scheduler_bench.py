@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scheduler_bench.py                      # N = 1,000, 10,000, 100,000
     .venv/bin/python bench/scheduler_bench.py --jobs 1000 --duration 60
+    JOBS_BEAT_PARTITIONS=4 .venv/bin/python bench/scheduler_bench.py --beats 2   # two beats sharing the jobs
 
 For each N: a throwaway PostgreSQL database (`bench_sched`, made from a
 migrated template), N jobs of the seeded mix (`bench/sched_mix.py`), the real
@@ -253,6 +254,7 @@ def run_phase(
     out: dict[str, Any] = {"label": label, "scheduler": scheduler}
     sampler = None
     deploy_after = args.deploy_after if scheduler == PROJECT and until is None else None
+    other_samplers: list[RssSampler] = []
     try:
         recorder = Proc(
             "recorder",
@@ -309,6 +311,25 @@ def run_phase(
         spawned = time.time()
         beat = Proc("beat", beat_argv, {**env, "BENCH_STATS_FILE": str(stats)}, workdir / f"{label}-beat.log")
         procs.append(beat)
+        # --beats N: more beats of the project's scheduler, sharing the jobs by partition when
+        # JOBS_BEAT_PARTITIONS (passed through) is above 1, else standing by. The window, the
+        # readiness and the tick statistics stay the first beat's; each beat's RSS is sampled.
+        others = []
+        if scheduler == PROJECT:
+            for i in range(2, args.beats + 1):
+                others.append(
+                    Proc(
+                        f"beat-{i}",
+                        beat_argv,
+                        {**env, "BENCH_STATS_FILE": str(workdir / f"{label}-ticks-{i}.jsonl")},
+                        workdir / f"{label}-beat-{i}.log",
+                    )
+                )
+            procs.extend(others)
+        other_samplers += [RssSampler(other.pid) for other in others]
+        for other_sampler in other_samplers:
+            other_sampler.start()
+        out["beats"] = 1 + len(others)
         sampler = RssSampler(beat.pid)
         sampler.start()
         deadline = time.monotonic() + READY_TIMEOUT
@@ -349,6 +370,9 @@ def run_phase(
             procs.append(editor)
         end = until if until is not None else w0 + duration
         while time.time() < end:
+            for other in others:
+                if other.popen.poll() is not None:
+                    raise RuntimeError(f"{other.name} exited:\n{other.output()[-3000:]}")
             if beat.popen.poll() is not None:
                 # Stock django-celery-beat 2.9.0 can die under the edit load
                 # (see "Baseline" in bench/README.md). Record it, end the
@@ -368,7 +392,11 @@ def run_phase(
             editor.stop(timeout=10)
         time.sleep(DRAIN_SECONDS if until is None else 1)
         sampler.finish()
+        for other_sampler in other_samplers:
+            other_sampler.finish()
         out.update(w0=w0, w1=w1, beat_peak_rss_mb=round((sampler.hwm_kb or 0) / 1024, 1))
+        if others:
+            out["other_beats_peak_rss_mb"] = [round((each.hwm_kb or 0) / 1024, 1) for each in other_samplers]
         rss = [kb for _, kb in sampler.samples]
         out["beat_rss_end_mb"] = round(rss[-1] / 1024, 1) if rss else None
         out["beat_log_mirror_resync"] = [
@@ -377,6 +405,8 @@ def run_phase(
     finally:
         if sampler is not None:
             sampler.halt.set()
+        for other_sampler in other_samplers:
+            other_sampler.halt.set()
         for proc in reversed(procs):
             if proc.name == "recorder":
                 time.sleep(2)  # let it write what it received
@@ -841,6 +871,13 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--beats",
+        type=int,
+        default=1,
+        help="beat processes of the project's scheduler (the stock one always runs one); they share the jobs "
+        "when JOBS_BEAT_PARTITIONS (passed through from the environment) is above 1, else all but one stand by",
+    )
+    parser.add_argument(
         "--seed-mode",
         choices=("auto", "services", "bulk"),
         default="auto",
@@ -872,6 +909,10 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="suffix for the result files (e.g. -before)")
     args = parser.parse_args()
     args.baseline_duration = args.baseline_duration or args.duration
+    if args.beats < 1:
+        parser.error("--beats must be at least 1")
+    if args.beats > 1 and int(os.environ.get("JOBS_BEAT_PARTITIONS", "1")) < 2:
+        print("note: --beats > 1 with JOBS_BEAT_PARTITIONS=1: one beat works, the others stand by", flush=True)
 
     env = base_env(args)
     os.environ.update({k: v for k, v in env.items() if k not in ("PATH", "HOME")})

@@ -30,7 +30,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from jobs.beat import lease
+from jobs.beat import lease, partitions
 from jobs.execution import store
 from scheduler_site.logging import redact
 
@@ -48,7 +48,18 @@ def check_database(timeout: float) -> dict[str, Any]:
 
 
 def _active_beat() -> dict[str, Any] | None:
-    state = lease.current_state()
+    if settings.JOBS_BEAT_PARTITIONS > 1:
+        # Beats share the jobs (jobs/beat/partitions.py): each partition's lease, as the single one is shown.
+        return {
+            "partitions": [
+                {"partition": share.partition, **(_lease_view(share.lease) or {"active": None})}
+                for share in partitions.current_states()
+            ]
+        }
+    return _lease_view(lease.current_state())
+
+
+def _lease_view(state: lease.LeaseState | None) -> dict[str, Any] | None:
     if state is None:
         return None
     return {

@@ -59,7 +59,7 @@ from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 
-from jobs.beat import lease
+from jobs.beat import lease, partitions
 from jobs.models import Job, JobRun, RunStatus, RunTrigger
 from scheduler_site.errors import error_body
 
@@ -223,6 +223,47 @@ class SchedulerCollector:
         yield from families
         yield up
 
+    def _beat(self) -> Iterable[Metric]:
+        """Which beat is active: the lease (jobs/beat/lease.py), or each partition's (jobs/beat/partitions.py)."""
+        count = settings.JOBS_BEAT_PARTITIONS
+        if count > 1:
+            states = [share.lease for share in partitions.current_states(count)]
+            shares = GaugeMetricFamily(
+                "scheduler_beat_partition_active",
+                "1 for the beat holding a partition's lease (jobs/beat/partitions.py); none while no beat holds it.",
+                labels=["partition", "holder"],
+            )
+            for k, state in enumerate(states):
+                if state is not None and state.holder:
+                    shares.add_metric([f"{k}/{count}", state.holder], 1)
+            yield shares
+        else:
+            states = [lease.current_state()]
+        active = GaugeMetricFamily(
+            "scheduler_beat_active",
+            "1 for the beat holding the lease (jobs/beat/lease.py); no sample while no beat holds it."
+            if count == 1
+            else "1 for each beat holding at least one partition's lease; no sample while none does.",
+            labels=["holder"],
+        )
+        for holder in sorted({state.holder for state in states if state is not None and state.holder}):
+            active.add_metric([holder], 1)
+        yield active
+        yield GaugeMetricFamily(
+            "scheduler_beat_lease_generation",
+            "The beat lease's generation: 1 for the first beat that took it, one more at each change of hands"
+            + ("." if count == 1 else " (summed over the partitions)."),
+            value=sum(state.generation for state in states if state is not None),
+        )
+        renewed = [state.renewed_at.timestamp() if state is not None and state.renewed_at else 0 for state in states]
+        yield GaugeMetricFamily(
+            "scheduler_beat_lease_renewed_timestamp_seconds",
+            "Unix time the active beat last renewed its lease (0: never)."
+            if count == 1
+            else "Unix time of the oldest last renewal among the partitions' leases (0: one never taken).",
+            value=min(renewed),
+        )
+
     def _database(self, now: datetime, Job: Any, JobRun: Any, RunStatus: Any, RunTrigger: Any) -> Iterable[Metric]:
         jobs = GaugeMetricFamily("scheduler_jobs", "Jobs by state (enabled or paused).", labels=["state"])
         enabled = Job.objects.filter(enabled=True).count()
@@ -230,25 +271,7 @@ class SchedulerCollector:
         jobs.add_metric(["paused"], Job.objects.count() - enabled)
         yield jobs
 
-        state = lease.current_state()
-        active = GaugeMetricFamily(
-            "scheduler_beat_active",
-            "1 for the beat holding the lease (jobs/beat/lease.py); no sample while no beat holds it.",
-            labels=["holder"],
-        )
-        if state is not None and state.holder:
-            active.add_metric([state.holder], 1)
-        yield active
-        yield GaugeMetricFamily(
-            "scheduler_beat_lease_generation",
-            "The beat lease's generation: 1 for the first beat that took it, one more at each change of hands.",
-            value=state.generation if state is not None else 0,
-        )
-        yield GaugeMetricFamily(
-            "scheduler_beat_lease_renewed_timestamp_seconds",
-            "Unix time the active beat last renewed its lease (0: never).",
-            value=state.renewed_at.timestamp() if state is not None and state.renewed_at else 0,
-        )
+        yield from self._beat()
 
         counts = {(status, trigger): 0 for status in RunStatus.values for trigger in RunTrigger.values}
         for row in JobRun.objects.order_by().values("status", "trigger").annotate(n=Count("pk")):

@@ -370,6 +370,14 @@ if JOBS_BEAT_POLL_SECONDS > JOBS_BEAT_LEASE_SECONDS / 3:
         f"must be at most a third of JOBS_BEAT_LEASE_SECONDS ({JOBS_BEAT_LEASE_SECONDS:g}), "
         f"or the active beat's lease lapses between its ticks (got {JOBS_BEAT_POLL_SECONDS:g})",
     )
+# Beats share the jobs by partition (jobs/beat/partitions.py): partition k of P
+# covers a range of job ids, each under a lease of its own, balanced among the
+# running beats; a dead beat's partitions are taken over like the single lease.
+# 1 (the default): one lease, one active beat, the others stand by.
+JOBS_BEAT_PARTITIONS = env.int("JOBS_BEAT_PARTITIONS", 1, minimum=1)
+if JOBS_BEAT_PARTITIONS > 64:
+    # Every beat reads all partition leases twice a second: a few dozen rows at most.
+    env.fail("JOBS_BEAT_PARTITIONS", f"must be at most 64 (got {JOBS_BEAT_PARTITIONS})")
 # At most this many `missed` runs are recorded per job after a downtime.
 JOBS_MISSED_RECORD_LIMIT = env.int("JOBS_MISSED_RECORD_LIMIT", 100, minimum=1)
 # The most jobs one user may own; a create past it answers 409.

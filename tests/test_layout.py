@@ -66,7 +66,7 @@ LAYERS = [
     ("entry points", ("jobs.api", "jobs.admin", "jobs.tasks", "jobs.management", "jobs.beat.scheduler")),
     ("beat", ("jobs.beat.firing", "jobs.beat.planning")),
     ("services", ("jobs.services", "jobs.selectors", "jobs.diagnostics", "accounts.services")),
-    ("beat's mirror and lease", ("jobs.beat.mirror", "jobs.beat.lease")),
+    ("beat's mirror and lease", ("jobs.beat.mirror", "jobs.beat.lease", "jobs.beat.partitions")),
     ("execution", ("jobs.execution", "jobs.alerts")),
     ("models", ("jobs.models", "jobs.cache")),
     ("schedules", ("jobs.schedules",)),

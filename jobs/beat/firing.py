@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from jobs import schedules, services
@@ -187,15 +188,17 @@ def _still_runnable(unsure: Sequence[tuple[Any, list[JobRun]]], *, now: datetime
     return runnable
 
 
-def republish_claimed_since(since: datetime) -> int:
+def republish_claimed_since(since: datetime, *, within: Q | None = None) -> int:
     """Publish again the runs claimed since `since` that are still queued; returns how many.
 
     For a beat that took the lease over from a silent one, which may have died
     between claiming runs and publishing them. Those already published get a
     second message, which starts nothing (a run starts once, `claims.start`).
+    `within`: only the runs it matches (the partitions taken over, by job id).
     """
     runs = list(
         JobRun.objects.filter(
+            within or Q(),
             status=RunStatus.QUEUED,
             trigger__in=[RunTrigger.SCHEDULE, RunTrigger.CATCHUP],
             created_at__gte=since,

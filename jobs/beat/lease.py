@@ -36,6 +36,10 @@ lease and take over when it lapses. The rules:
 With the default `JOBS_BEAT_LEASE_SECONDS=3` and standbys looking every
 `STANDBY_POLL_SECONDS=0.5`, a standby takes over at most about 4 s after the
 active beat's last renewal.
+
+With JOBS_BEAT_PARTITIONS > 1 there is one such lease per partition of the
+job ids, and the beats share them (`jobs.beat.partitions`); the rules above
+hold for each.
 """
 
 from __future__ import annotations
@@ -109,9 +113,15 @@ class Lease:
         # While standing by: the (holder, seq) last read, and since when it has not changed.
         self._seen: tuple[str, int] | None = None
         self._seen_since = 0.0
+        # The row as last read while standing by (None: no row), and when it was read.
+        self._observed = False
+        self._row: BeatLease | None = None
+        self._read_at = 0.0
         #: Set when this beat took the lease over from a silent holder (not a released lease): that
-        #: holder may have died between claiming runs and publishing them. The scheduler clears it.
+        #: holder may have died between claiming runs and publishing them. `Partitions.inherited()` clears it.
         self.inherited = False
+        # How the logs name it: "lease" when there is one, else with its name ("lease jobs:1/4").
+        self._label = "lease" if name == LEASE_NAME else f"lease {name}"
 
     # --- the holder ---------------------------------------------------------------------------------
 
@@ -119,18 +129,24 @@ class Lease:
         """Whether this beat may act now (rule 4): it holds the lease and it has not lapsed by its own clock."""
         return self._seq is not None and self._clock() - self._sent_at < self.seconds - FENCE_MARGIN_SECONDS
 
-    def refresh(self) -> bool:
+    def held(self) -> bool:
+        """Whether this beat holds the lease by its last write (it may still be fenced: see `active()`)."""
+        return self._seq is not None
+
+    def refresh(self, *, take: bool = True) -> bool:
         """Renew the lease if this beat holds it and a renewal is due, else stand by (and take over if due).
 
         Returns `active()`. Database errors propagate: the caller retries at
-        its next tick, and the fence lapses on its own meanwhile.
+        its next tick, and the fence lapses on its own meanwhile. With
+        `take=False` a standby only watches: `jobs.beat.partitions` decides
+        when a beat takes one more lease (`takeable()`, `take()`).
         """
         if self._seq is not None:
             if self._clock() - self._sent_at < self.seconds / 3:
                 return self.active()
             if self._renew():
                 return self.active()
-        self._stand_by()
+        self._stand_by(take=take)
         return self.active()
 
     def release(self) -> None:
@@ -138,7 +154,7 @@ class Lease:
         if self._seq is None:
             return
         BeatLease.objects.filter(name=self.name, holder=self.holder, seq=self._seq).update(holder="", seq=self._seq + 1)
-        logger.info("beat: released the lease (generation %s)", self.generation)
+        logger.info("beat: released the %s (generation %s)", self._label, self.generation)
         self._seq = self.generation = None
 
     def _renew(self) -> bool:
@@ -150,25 +166,45 @@ class Lease:
         if won:
             self._seq, self._sent_at = seq + 1, sent
             return True
-        logger.warning("beat: lost the lease (generation %s) to another beat; standing by", self.generation)
+        logger.warning("beat: lost the %s (generation %s) to another beat; standing by", self._label, self.generation)
         self._seq = self.generation = None
-        self._seen = None
+        self._seen, self._observed = None, False
         return False
 
     # --- a standby ------------------------------------------------------------------------------------
 
-    def _stand_by(self) -> None:
+    def _stand_by(self, *, take: bool = True) -> None:
         row = BeatLease.objects.filter(name=self.name).order_by().first()
-        read_at = self._clock()
+        self.observe(row, read_at=self._clock())
+        if take and self.takeable():
+            self.take()
+
+    def observe(self, row: BeatLease | None, *, read_at: float) -> None:
+        """A standby's reading of the row (None: there is none), `read_at` by this beat's clock.
+
+        Public so that `jobs.beat.partitions` can read every lease row in one query.
+        """
+        self._observed, self._row, self._read_at = True, row, read_at
         if row is None:
-            self._create()
             return
         seen = (row.holder, row.seq)
         if seen != self._seen:
             self._seen, self._seen_since = seen, read_at
-        if row.holder and read_at - self._seen_since < self.seconds:
-            return
-        self._take(row, silent_for=read_at - self._seen_since)
+
+    def takeable(self) -> bool:
+        """Whether the row last observed may be taken (rule 3): missing, released, or silent for `seconds`."""
+        if self._seq is not None or not self._observed:
+            return False
+        row = self._row
+        return row is None or not row.holder or self._read_at - self._seen_since >= self.seconds
+
+    def take(self) -> bool:
+        """Take the lease as last observed, by compare-and-set (or by creating its row); of several beats one wins."""
+        if not self.takeable():
+            return False
+        if self._row is None:
+            return self._create()
+        return self._take(self._row, silent_for=self._read_at - self._seen_since)
 
     def _take(self, row: BeatLease, *, silent_for: float) -> bool:
         """Compare-and-set the lease from the `row` read to this beat; of several standbys one wins."""
@@ -183,16 +219,17 @@ class Lease:
         self.inherited = bool(row.holder)
         if row.holder:
             logger.warning(
-                "beat: took over the lease from %s, silent for %.1f s (generation %d)",
+                "beat: took over the %s from %s, silent for %.1f s (generation %d)",
+                self._label,
                 row.holder,
                 silent_for,
                 self.generation,
             )
         else:
-            logger.info("beat: took the released lease (generation %d)", self.generation)
+            logger.info("beat: took the released %s (generation %d)", self._label, self.generation)
         return True
 
-    def _create(self) -> None:
+    def _create(self) -> bool:
         sent = self._clock()
         now = timezone.now()
         try:
@@ -201,10 +238,11 @@ class Lease:
                     name=self.name, holder=self.holder, seq=1, generation=1, acquired_at=now, renewed_at=now
                 )
         except IntegrityError:
-            return  # another beat created it first: watch it from the next tick
+            return False  # another beat created it first: watch it from the next tick
         self._took(1, 1, sent)
-        logger.info("beat: took the new lease (generation 1)")
+        logger.info("beat: took the new %s (generation 1)", self._label)
+        return True
 
     def _took(self, seq: int, generation: int, sent: float) -> None:
         self._seq, self.generation, self._sent_at = seq, generation, sent
-        self._seen = None
+        self._seen, self._observed = None, False

@@ -25,6 +25,9 @@ slot after the resume, so it does not fire for the slots it slept through.
 
 Only the beat that holds the lease (`jobs.beat.lease`) does any of this, the
 stock entries included; other beats stand by and take over when it lapses.
+With JOBS_BEAT_PARTITIONS > 1 the beats share the jobs (`jobs.beat.partitions`):
+each fires the jobs of the partitions it holds, and the holder of partition 0
+runs the stock entries.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from django.db import DatabaseError, InterfaceError, close_old_connections, conn
 from django.utils import timezone
 from django_celery_beat.schedulers import SCHEDULE_SYNC_MAX_INTERVAL, DatabaseScheduler
 
-from jobs.beat import firing, lease, mirror, planning
+from jobs.beat import firing, lease, mirror, partitions, planning
 from jobs.execution import store
 from jobs.models import Job
 from scheduler_site import metrics
@@ -79,7 +82,8 @@ class JobScheduler(DatabaseScheduler):
         self._tick_recorded_at: float | None = None
         self.mirror_check: threading.Thread | None = None
         self._mirror_check_due = False
-        self.lease = lease.Lease()
+        #: The partitions this beat holds (one lease, as before partitions, when JOBS_BEAT_PARTITIONS is 1).
+        self.leases = partitions.Partitions()
         # Claims made before this instant are dead (their beat lost the lease to this one).
         self._dead_claims_before: datetime | None = None
         super().__init__(*args, **kwargs)
@@ -95,12 +99,13 @@ class JobScheduler(DatabaseScheduler):
         self._mirror_check_due = True
         logger.info(
             "beat: job scheduler started as %s (due jobs polled at least every %g s, claimed up to %g s ahead, "
-            "misfire grace %d s, lease %g s)",
-            self.lease.holder,
+            "misfire grace %d s, lease %g s, %d partition(s))",
+            self.leases.holder,
             settings.JOBS_BEAT_POLL_SECONDS,
             settings.JOBS_BEAT_LOOKAHEAD_SECONDS,
             settings.JOBS_MISFIRE_GRACE_SECONDS,
             settings.JOBS_BEAT_LEASE_SECONDS,
+            self.leases.count,
         )
         store.log_mode("beat")
 
@@ -125,7 +130,7 @@ class JobScheduler(DatabaseScheduler):
             super().close()
         finally:
             try:
-                self.lease.release()
+                self.leases.release()
             except (DatabaseError, InterfaceError) as exc:
                 logger.warning("beat: could not release the lease (a standby takes over when it lapses): %s", exc)
 
@@ -153,16 +158,17 @@ class JobScheduler(DatabaseScheduler):
     def _tick(self, *args: Any, **kwargs: Any) -> float:
         poll = settings.JOBS_BEAT_POLL_SECONDS
         try:
-            active = self.lease.refresh()
+            held = self.leases.refresh()
         except (DatabaseError, InterfaceError) as exc:
             logger.warning("beat: database error while renewing the lease, retrying in %.1f s: %s", poll, exc)
             return poll
-        if not active:
+        if not held:
             self._pass_ended = None  # when it takes over, its first pass is a first pass (see `tick_jobs`)
             return lease.STANDBY_POLL_SECONDS
-        if self.lease.inherited:
+        inherited = self.leases.inherited()
+        if inherited:
             try:
-                self._inherit()
+                self._inherit(inherited)
             except (DatabaseError, InterfaceError) as exc:
                 logger.warning("beat: database error while taking over, retrying in %.1f s: %s", poll, exc)
                 return poll
@@ -171,19 +177,30 @@ class JobScheduler(DatabaseScheduler):
         # (A check time far ahead means the wall clock stepped back: check now.)
         if check_at is None or now >= check_at or (check_at - now).total_seconds() > poll:
             self._jobs_check_at = timezone.now() + timedelta(seconds=self.tick_jobs())
-        stock_wait = super().tick(*args, **kwargs)
+        # The stock entries (reaper, retention) on one beat only: the holder of partition 0.
+        stock_wait = super().tick(*args, **kwargs) if 0 in held else poll
         jobs_wait = max(0.0, (self._jobs_check_at - timezone.now()).total_seconds())
         # At most JOBS_BEAT_POLL_SECONDS, which settings keep under a third of the lease: back in time to renew it.
-        return min(stock_wait, jobs_wait)
+        wait = min(stock_wait, jobs_wait)
+        if self.leases.count > 1:
+            # Back in time to see another beat's partition lapse (or be released) and take it on time.
+            wait = min(wait, lease.STANDBY_POLL_SECONDS)
+        return wait
 
-    def _inherit(self) -> None:
-        """Take over a silent beat's unfinished work (lease rule 6): its unpublished runs, its dead claims."""
+    def _inherit(self, taken: list[int]) -> None:
+        """Take over a silent beat's unfinished work (lease rule 6): its unpublished runs, its dead claims.
+
+        `taken`: the partitions inherited. One instant for the dead claims is
+        enough: this beat reads only the jobs of partitions it holds, and a
+        claim on one of those made before its latest takeover is either its own
+        (a pass that failed between claim and advance) or a silent holder's.
+        """
         now = timezone.now()
         # Its last pass began at most a lease (plus a tick budget) before now; a margin for clock skew.
-        since = now - timedelta(seconds=self.lease.seconds + self.tick_budget_seconds + INHERIT_MARGIN_SECONDS)
-        sent = firing.republish_claimed_since(since)
+        since = now - timedelta(seconds=self.leases.seconds + self.tick_budget_seconds + INHERIT_MARGIN_SECONDS)
+        within = partitions.id_filter(taken, self.leases.count, field="job_id")
+        sent = firing.republish_claimed_since(since, within=within)
         self._dead_claims_before = now
-        self.lease.inherited = False
         logger.info("beat: took over; %d run(s) claimed since %s published again", sent, since.isoformat())
 
     def tick_jobs(self) -> float:
@@ -218,12 +235,15 @@ class JobScheduler(DatabaseScheduler):
         """Fire what is due; returns the earliest next_run_at left, or _MORE_DUE when out of time."""
         started = time.monotonic()
         close_old_connections()
+        # Only the jobs of the partitions held (no filter with one partition).
+        held = self.leases.active()
+        mine = partitions.id_filter(held, self.leases.count)
         later: list[Any] = []  # within the lookahead but claimed only when due (a last slot): not read again
         while True:
             now = timezone.now()
             broken = self._broken_ids(now)
             due = list(
-                Job.objects.filter(enabled=True, next_run_at__lte=now + lookahead)
+                Job.objects.filter(mine, enabled=True, next_run_at__lte=now + lookahead)
                 .exclude(pk__in=broken + later)
                 .order_by("next_run_at")[: self.batch_size]
             )
@@ -234,10 +254,10 @@ class JobScheduler(DatabaseScheduler):
                 break
             if time.monotonic() - started > self.tick_budget_seconds:
                 return _MORE_DUE  # yield to the stock entries, come straight back
-            if self.lease.generation is not None and not self.lease.refresh():
-                return None  # the lease lapsed or was taken mid-pass: the next tick stands by
+            if self.leases.acquired() and not set(held) <= set(self.leases.refresh()):
+                return None  # a lease lapsed or was taken mid-pass: the next tick acts on what is still held
         return (
-            Job.objects.filter(enabled=True, next_run_at__isnull=False)
+            Job.objects.filter(mine, enabled=True, next_run_at__isnull=False)
             .exclude(pk__in=self._broken_ids(timezone.now()))
             .order_by("next_run_at")
             .values_list("next_run_at", flat=True)
@@ -245,8 +265,8 @@ class JobScheduler(DatabaseScheduler):
         )
 
     def _caught_up(self) -> None:
-        """A pass found nothing more due: start the mirror repair if it is still to do."""
-        if self._mirror_check_due:
+        """A pass found nothing more due: start the mirror repair if it is still to do (partition 0's holder)."""
+        if self._mirror_check_due and (self.leases.count == 1 or 0 in self.leases.active()):
             self._mirror_check_due = False
             self.mirror_check = threading.Thread(target=_check_mirror, name="beat-mirror-check", daemon=True)
             self.mirror_check.start()

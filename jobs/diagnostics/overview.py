@@ -19,7 +19,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncHour
 
 from jobs import schedules
-from jobs.beat import lease
+from jobs.beat import lease, partitions
 from jobs.diagnostics.display import format_local, relative
 from jobs.models import FAILED_STATUSES, Job, JobRun, RunStatus, RunTrigger
 
@@ -202,8 +202,25 @@ def recent_failures(*, limit: int = 8) -> list[JobRun]:
 
 
 def active_beat(*, now: datetime) -> dict[str, Any] | None:
-    """Which beat is in charge (jobs.beat.lease), and how long ago it last renewed its lease."""
-    state = lease.current_state()
+    """Which beat is in charge (jobs.beat.lease), and how long ago it last renewed its lease.
+
+    With several partitions (jobs.beat.partitions): the same for each
+    partition under `partitions`, healthy when every one is.
+    """
+    if settings.JOBS_BEAT_PARTITIONS > 1:
+        shares = [
+            {"partition": share.partition, **(_lease_view(share.lease, now=now) or {"holder": "", "healthy": False})}
+            for share in partitions.current_states()
+        ]
+        return {
+            "partitions": shares,
+            "holders": sorted({share["holder"] for share in shares if share["holder"]}),
+            "healthy": all(share["healthy"] for share in shares),
+        }
+    return _lease_view(lease.current_state(), now=now)
+
+
+def _lease_view(state: lease.LeaseState | None, *, now: datetime) -> dict[str, Any] | None:
     if state is None:
         return None
     ago = (now - state.renewed_at).total_seconds() if state.renewed_at else None

@@ -14,6 +14,7 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Interval
 from jobs.beat import firing
 from jobs.beat import mirror as beat_sync
 from jobs.beat.lease import Lease, current_state
+from jobs.beat.partitions import Partitions, bounds, current_states, id_filter, partition_of
 from jobs.beat.scheduler import JobScheduler
 from jobs.execution import claims
 from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
@@ -207,4 +208,63 @@ def test_takeover_publishes_a_silent_beats_unpublished_claims(
     claims.claim_one(claims.new_run(job, job.next_run_at))  # claimed, then its beat died before publishing
     with mql.path("scheduler.takeover_republish"):
         assert firing.republish_claimed_since(timezone.now() - timedelta(seconds=15)) == 1
+    assert [name for name, *_ in published] == ["jobs.run_job"]
+
+
+# --- partitions (jobs.beat.partitions): beats sharing the jobs ------------------------------------------------
+
+
+def test_partitions_taken_shared_released(mql: Any) -> None:
+    clock = _Clock()
+    a = Partitions(count=2, holder="a", seconds=3, clock=clock)
+    b = Partitions(count=2, holder="b", seconds=3, clock=clock)
+    with mql.path("beat_partitions.first_look"):
+        assert a.refresh() == [0, 1]
+    with mql.path("beat_partitions.join"):
+        assert b.refresh() == []
+    clock.now += 0.5
+    with mql.path("beat_partitions.release_beyond_share"):
+        assert a.refresh() == [0]
+    with mql.path("beat_partitions.take_released"):
+        assert b.refresh() == [1]
+    with mql.path("beat_partitions.state"):
+        assert [share.lease.holder for share in current_states(2)] == ["a", "b"]
+    with mql.path("beat_partitions.stop"):
+        b.release()
+
+
+def one_job_per_partition(user: Any, count: int) -> list[Job]:
+    """A job in each partition, k-th in partition k: one made by the services (the guard's ids are small:
+    partition 0), copies of it written in bulk with an id just inside each other partition."""
+    first = data.make_job(user, schedule={"kind": "interval", "every": 10, "unit": "seconds"})
+    jobs = [first]
+    for k in range(1, count):
+        copy = Job.objects.get(pk=first.pk)
+        copy.id, copy.name = uuid.UUID(int=bounds(k, count)[0].int + 1), f"{first.name}-{k}"
+        jobs.append(copy)
+    Job.objects.bulk_create(jobs[1:])
+    assert [partition_of(job.pk, count) for job in jobs] == list(range(count))
+    return jobs
+
+
+def test_scheduler_reads_the_jobs_of_its_partitions(mql: Any, user: Any, clock: Any, published: list[Any]) -> None:
+    jobs = one_job_per_partition(user, 3)
+    clock.shift(timedelta(seconds=10))
+    beat = scheduler()
+    beat.leases = Partitions(count=3, holder="a", seconds=3, clock=_Clock())
+    beat.leases.refresh()  # alone: it holds all three
+    beat.leases.leases[1].release()  # as if another beat held partition 1
+    with mql.path("scheduler.tick_jobs_partitions"):
+        beat.tick_jobs()
+    assert set(JobRun.objects.values_list("job_id", flat=True)) == {jobs[0].pk, jobs[2].pk}
+
+
+def test_takeover_of_a_partition_publishes_its_jobs_runs_only(mql: Any, user: Any, clock: Any, published: Any) -> None:
+    jobs = one_job_per_partition(user, 2)
+    clock.shift(timedelta(seconds=10))
+    for job in jobs:
+        claims.claim_one(claims.new_run(job, job.next_run_at))
+    since = timezone.now() - timedelta(seconds=15)
+    with mql.path("scheduler.takeover_republish_partition"):
+        assert firing.republish_claimed_since(since, within=id_filter([1], 2, field="job_id")) == 1
     assert [name for name, *_ in published] == ["jobs.run_job"]

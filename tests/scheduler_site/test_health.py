@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import Client, override_settings
 
 from jobs.beat.lease import Lease
+from jobs.beat.partitions import Partitions
 from jobs.models import BeatLease
 from scheduler_site import health
 
@@ -242,3 +243,14 @@ def test_a_hanging_check_is_abandoned_after_the_timeout(client, monkeypatch):
 
 def test_readyz_needs_no_authentication_and_only_reads(client):
     assert client.post("/readyz").status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_names_each_partitions_holder(client, settings):
+    settings.JOBS_BEAT_PARTITIONS = 2
+    Partitions(count=2, holder="host-a:11:aaaaaa").refresh()
+    beat = client.get("/readyz").json()["checks"]["database"]["beat"]
+    assert [(share["partition"], share["active"], share["generation"]) for share in beat["partitions"]] == [
+        ("0/2", "host-a:11:aaaaaa", 1),
+        ("1/2", "host-a:11:aaaaaa", 1),
+    ]

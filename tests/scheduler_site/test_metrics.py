@@ -17,6 +17,7 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobs.beat.lease import Lease
+from jobs.beat.partitions import Partitions
 from jobs.models import BeatLease, RunStatus, RunTrigger
 from scheduler_site import metrics
 from tests import factories
@@ -303,3 +304,16 @@ def test_openmetrics_on_request(client, settings):
     body = response.content.decode()
     assert "# TYPE scheduler_run_lateness_seconds gaugehistogram" in body
     assert body.endswith("# EOF\n")
+
+
+def test_each_partitions_holder(scrape, settings):
+    settings.JOBS_BEAT_PARTITIONS = 2
+    assert value(scrape(), "scheduler_beat_lease_renewed_timestamp_seconds") == 0  # no partition ever taken
+    a = Partitions(count=2, holder="host-a:11:aaaaaa")
+    a.refresh()
+    a.leases[1].release()
+    samples = scrape()
+    assert value(samples, "scheduler_beat_partition_active", partition="0/2", holder="host-a:11:aaaaaa") == 1
+    assert ("scheduler_beat_partition_active", (("holder", "host-a:11:aaaaaa"), ("partition", "1/2"))) not in samples
+    assert value(samples, "scheduler_beat_active", holder="host-a:11:aaaaaa") == 1
+    assert value(samples, "scheduler_beat_lease_generation") == 2  # one per partition taken

@@ -77,6 +77,8 @@ def assert_config_errors(result, *names: str) -> None:
         ("JOBS_BEAT_LEASE_SECONDS", "10"),  # not under the misfire grace (10): a takeover would record misses
         ("JOBS_BEAT_LEASE_SECONDS", "0.5"),
         ("JOBS_BEAT_POLL_SECONDS", "1.5"),  # over a third of the lease (3): the lease would lapse between ticks
+        ("JOBS_BEAT_PARTITIONS", "0"),
+        ("JOBS_BEAT_PARTITIONS", "65"),
     ],
 )
 def test_bad_value_stops_start_up_with_one_line_naming_the_variable(env, name, value):

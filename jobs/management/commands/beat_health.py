@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from jobs.beat import lease
+from jobs.beat import lease, partitions
 from scheduler_site import metrics
 
 
@@ -34,9 +35,22 @@ class Command(BaseCommand):
 def _active_beat() -> str:
     """Which beat holds the lease, for the operator reading the check's output (never fails the check)."""
     try:
+        if settings.JOBS_BEAT_PARTITIONS > 1:
+            return _partition_holders()
         state = lease.current_state()
     except DatabaseError as exc:
         return f"active beat unknown (database: {type(exc).__name__})"
     if state is None or not state.holder:
         return "no beat holds the lease"
     return f"active beat {state.holder} (lease generation {state.generation})"
+
+
+def _partition_holders() -> str:
+    """Each partition's holder (jobs/beat/partitions.py), e.g. "partitions: 0/2 host-a:1:ab (generation 1), ..."."""
+    shares = [
+        f"{share.partition} {share.lease.holder} (generation {share.lease.generation})"
+        if share.lease is not None and share.lease.holder
+        else f"{share.partition} no beat"
+        for share in partitions.current_states()
+    ]
+    return "partitions: " + ", ".join(shares)

@@ -12,6 +12,7 @@ from django.test import Client
 
 from jobs import services
 from jobs.beat.lease import Lease
+from jobs.beat.partitions import Partitions
 from jobs.models import Job, RunStatus
 
 NOW = datetime(2025, 6, 2, 12, 30, tzinfo=UTC)
@@ -165,3 +166,16 @@ def test_admin_index_and_every_page_link_to_the_overview(staff_client: Client) -
     html = staff_client.get("/admin/").content.decode()
     assert 'class="overview-teaser" href="/admin/overview/"' in html
     assert '<a href="/admin/overview/">Overview</a>' in staff_client.get("/admin/jobs/jobrun/").content.decode()
+
+
+def test_each_partitions_holder_is_shown(staff_client: Client, settings: Any) -> None:
+    settings.JOBS_BEAT_PARTITIONS = 2
+    with time_machine.travel(NOW - timedelta(seconds=2), tick=False):
+        a = Partitions(count=2, holder="host-a:11:aaaaaa")
+        a.refresh()
+        a.leases[1].release()
+    html = page(staff_client)
+    assert "Beats share the jobs in 2 partitions" in html
+    assert re.search(r'data-partition="0/2">partition 0/2:\s*<strong>host-a:11:aaaaaa</strong>', html)
+    assert re.search(r'data-partition="1/2">partition 1/2:\s*<strong>no beat</strong>', html)
+    assert "overview-beat--down" in html  # a partition nobody holds fires nothing

@@ -11,6 +11,7 @@ from django.db import DatabaseError
 
 from jobs.beat import lease as lease_module
 from jobs.beat.lease import FENCE_MARGIN_SECONDS, Lease, current_state
+from jobs.beat.partitions import Partitions
 from jobs.beat.scheduler import JobScheduler
 from jobs.execution import claims
 from jobs.models import BeatLease, Job, JobRun
@@ -153,7 +154,7 @@ def test_only_the_active_scheduler_fires_and_a_clean_stop_hands_over(make_job, s
         job = make_job(schedule={"kind": "interval", "every": 10, "unit": "seconds"}, overlap_policy="allow")
         a = JobScheduler(app=app, lazy=True, max_interval=3600)
         b = JobScheduler(app=app, lazy=True, max_interval=3600)
-        a.lease, b.lease = beat("a", clock), beat("b", clock)
+        a.leases, b.leases = Partitions(lease=beat("a", clock)), Partitions(lease=beat("b", clock))
         a.tick()
         assert b.tick() == lease_module.STANDBY_POLL_SECONDS
         traveller.shift(timedelta(seconds=10))
@@ -172,12 +173,12 @@ def test_only_the_active_scheduler_fires_and_a_clean_stop_hands_over(make_job, s
 @pytest.mark.django_db(transaction=True)
 def test_a_database_error_while_renewing_is_a_retry_not_a_crash(clock, monkeypatch, caplog, settings):
     scheduler = JobScheduler(app=app, lazy=True, max_interval=3600)
-    scheduler.lease = beat("a", clock)
+    scheduler.leases = Partitions(lease=beat("a", clock))
 
     def down() -> bool:
         raise DatabaseError("connection refused")
 
-    monkeypatch.setattr(scheduler.lease, "refresh", down)
+    monkeypatch.setattr(scheduler.leases, "refresh", down)
     with caplog.at_level(logging.WARNING, logger="jobs.beat.scheduler"):
         assert scheduler.tick() == settings.JOBS_BEAT_POLL_SECONDS
     assert "renewing the lease" in caplog.text
@@ -193,7 +194,7 @@ def test_taking_over_from_a_silent_beat_publishes_its_unpublished_claims_and_mov
         job = make_job(schedule=every_10, overlap_policy="allow")
         a = JobScheduler(app=app, lazy=True, max_interval=3600)
         b = JobScheduler(app=app, lazy=True, max_interval=3600)
-        a.lease, b.lease = beat("a", clock), beat("b", clock)
+        a.leases, b.leases = Partitions(lease=beat("a", clock)), Partitions(lease=beat("b", clock))
         a.tick()
         b.tick()
         traveller.shift(timedelta(seconds=10))

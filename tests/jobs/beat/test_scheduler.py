@@ -22,6 +22,7 @@ from django.utils import timezone
 from jobs import schedules, services
 from jobs.beat import firing, planning
 from jobs.beat.lease import Lease, current_state
+from jobs.beat.partitions import Partitions
 from jobs.beat.scheduler import JobScheduler
 from jobs.execution import claims, lifecycle, policies
 from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
@@ -232,7 +233,7 @@ def test_two_schedulers_ticking_together_publish_each_slot_once(make_job, sent, 
     with time_machine.travel(T0, tick=False) as traveller:
         jobs = [make_job(schedule=every(10), overlap_policy="allow") for _ in range(5)]
         a, b = new_scheduler(), new_scheduler()
-        a.lease, b.lease = _BelievesItHolds(), _BelievesItHolds()
+        a.leases, b.leases = Partitions(lease=_BelievesItHolds()), Partitions(lease=_BelievesItHolds())
         for _ in range(6):
             traveller.shift(timedelta(seconds=10))
             a.tick()
@@ -717,7 +718,7 @@ def test_a_stop_signal_anywhere_in_a_tick_is_handled_after_it(make_job, sent, mo
 
     events = []
     scheduler = new_scheduler()
-    renew = scheduler.lease.refresh
+    renew = scheduler.leases.refresh
 
     def refresh_signalled():
         os.kill(os.getpid(), signal.SIGTERM)
@@ -730,7 +731,7 @@ def test_a_stop_signal_anywhere_in_a_tick_is_handled_after_it(make_job, sent, mo
         scheduler.close()
         raise Stopped()
 
-    monkeypatch.setattr(scheduler.lease, "refresh", refresh_signalled)
+    monkeypatch.setattr(scheduler.leases, "refresh", refresh_signalled)
     previous = signal.signal(signal.SIGTERM, celery_beat_handler)
     try:
         with time_machine.travel(T0, tick=False) as traveller:

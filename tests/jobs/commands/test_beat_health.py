@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from jobs.beat.lease import Lease
+from jobs.beat.partitions import Partitions
 from scheduler_site import metrics
 
 
@@ -47,3 +48,14 @@ def test_unreachable_cache_fails(settings):
     }
     with pytest.raises(CommandError, match="unreachable"):
         call_command("beat_health")
+
+
+def test_names_each_partitions_holder(settings):
+    settings.JOBS_BEAT_PARTITIONS = 2
+    metrics.record_beat_tick()
+    a = Partitions(count=2, holder="host-a:11:aaaaaa")
+    a.refresh()
+    a.leases[1].release()
+    out = io.StringIO()
+    call_command("beat_health", stdout=out)
+    assert "partitions: 0/2 host-a:11:aaaaaa (generation 1), 1/2 no beat" in out.getvalue()
