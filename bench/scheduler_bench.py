@@ -620,8 +620,36 @@ def analyze_project(phase: dict[str, Any]) -> dict[str, Any]:
         "messages_pending_at_stop": sum(1 for r in messages if r.pending),
         "dispatch_rate_per_s": round(sum(counts[k] for k in in_window) / max(1e-9, w1 - w0), 1),
         "other_messages": Counter(r.task for r in rows if r.task != "jobs.run_job"),
+        **recorder_check(phase, messages),
         **tick_stats(Path(phase["ticks"]), w0, w1, project=True),
     }
+
+
+def recorder_check(phase: dict[str, Any], messages: list[Record]) -> dict[str, Any]:
+    """Whether the recorder kept up: slot messages the beats sent (their tick logs) against those it read.
+
+    A message still in the queue when the recorder stopped is not recorded, and the harness then counts
+    its slot missed although beat sent it: with two beats on two cores the recorder fell 40-60 s behind.
+    """
+    ticks = Path(phase["ticks"])
+    files = [ticks, *sorted(ticks.parent.glob(ticks.name.replace("-ticks.jsonl", "-ticks-*.jsonl")))]
+    sent = 0
+    for path in files:
+        if path.exists() and not path.name.endswith("-ticks-before.jsonl"):
+            sent += sum(json.loads(line).get("sent") or 0 for line in path.read_text().splitlines() if line)
+    lag = [r.received - r.published for r in messages if r.published is not None]
+    out = {
+        "slot_messages_sent_by_beats": sent,
+        "slot_messages_recorded": len(messages),
+        "recorder_lag_p50_s": r3(pct(lag, 0.5)),
+        "recorder_lag_max_s": r3(max(lag) if lag else None),
+    }
+    if sent > len(messages) and lag and max(lag) > 5:
+        out["warning"] = (
+            f"the recorder read {len(messages)} of the {sent} slot messages the beats sent and fell up to "
+            f"{max(lag):.0f} s behind: slots counted missed may have been sent and not read"
+        )
+    return out
 
 
 def analyze_stock(phase: dict[str, Any], expected: set[tuple[str, datetime]]) -> dict[str, Any]:
