@@ -369,11 +369,18 @@ def run_phase(
             )
             procs.append(editor)
         end = until if until is not None else w0 + duration
+        killed: set[str] = set()
+        kill_at = w0 + args.kill_active_after if args.kill_active_after is not None and others else None
         while time.time() < end:
+            if kill_at is not None and time.time() >= kill_at:
+                kill_at = None
+                out["failover"] = kill_active([beat, *others])
+                killed.add(out["failover"]["killed"])
+                print(f"  [{label}] failover: {out['failover']}", flush=True)
             for other in others:
-                if other.popen.poll() is not None:
+                if other.name not in killed and other.popen.poll() is not None:
                     raise RuntimeError(f"{other.name} exited:\n{other.output()[-3000:]}")
-            if beat.popen.poll() is not None:
+            if beat.name not in killed and beat.popen.poll() is not None:
                 # Stock django-celery-beat 2.9.0 can die under the edit load
                 # (see "Baseline" in bench/README.md). Record it, end the
                 # window there and analyze what was sent; never hide it.
@@ -625,6 +632,23 @@ def analyze_project(phase: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def kill_active(beats: list[Proc]) -> dict[str, Any]:
+    """SIGKILL the beat holding the lease (partition 0's when the jobs are partitioned): a failover."""
+    from jobs.beat import partitions
+    from jobs.models import BeatLease
+
+    count = int(os.environ.get("JOBS_BEAT_PARTITIONS", "1"))
+    row = BeatLease.objects.filter(name=partitions.lease_name(0, count)).first()
+    holder = row.holder if row is not None else ""
+    pid = int(holder.split(":")[1]) if holder.count(":") >= 2 else None  # "host:pid:suffix"
+    victim = next((each for each in beats if each.pid == pid), None)
+    if victim is None:
+        return {"killed": None, "holder": holder}
+    at = time.time()
+    os.killpg(victim.pid, signal.SIGKILL)
+    return {"killed": victim.name, "holder": holder, "at": at}
+
+
 def recorder_check(phase: dict[str, Any], messages: list[Record]) -> dict[str, Any]:
     """Whether the recorder kept up: slot messages the beats sent (their tick logs) against those it read.
 
@@ -801,7 +825,16 @@ def bench_burst(args: argparse.Namespace, scheduler: str, workdir: Path, bound: 
 
 
 def _phase_summary(phase: dict[str, Any]) -> dict[str, Any]:
-    keys = ("scheduler", "beat_startup_s", "deploy", "beat_peak_rss_mb", "beat_rss_end_mb", "beat_log_mirror_resync")
+    keys = (
+        "scheduler",
+        "beat_startup_s",
+        "deploy",
+        "failover",
+        "beats",
+        "beat_peak_rss_mb",
+        "beat_rss_end_mb",
+        "beat_log_mirror_resync",
+    )
     out = {k: phase.get(k) for k in keys}
     if phase.get("beat_crashed"):
         out["beat_crashed"] = phase["beat_crashed"]
@@ -923,6 +956,12 @@ def main() -> None:
         default=None,
         help="a deploy: a first beat runs this many seconds, is stopped (SIGTERM), the measured beat starts; "
         "the window starts at the stop (project scheduler only)",
+    )
+    parser.add_argument(
+        "--kill-active-after",
+        type=float,
+        default=None,
+        help="with --beats 2 or more: SIGKILL the beat holding the lease this many seconds into the window",
     )
     parser.add_argument(
         "--boundary-at",
