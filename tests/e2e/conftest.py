@@ -27,11 +27,11 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 from django.db import connection
-from kombu import pools as kombu_pools
 
 from jobs.models import JobRun
 from scheduler_site.celery import app as celery_app
 from tests import factories
+from tests.brokers import use_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -143,21 +143,11 @@ def broker() -> Iterator[str]:
     client = redis.Redis.from_url(BROKER_URL)
     client.flushdb()
     saved = (celery_app.conf.broker_url, celery_app.conf.broker_transport_options)
-    _use_broker(BROKER_URL, {})
+    use_broker(BROKER_URL, {})
     yield BROKER_URL
-    _use_broker(*saved)
+    use_broker(*saved)
     client.flushdb()
     client.close()
-
-
-def _use_broker(url: str, options: dict[str, Any]) -> None:
-    # Drop every cached connection and producer pool (kombu keeps them per
-    # broker URL, process-wide), so the next publish connects afresh.
-    kombu_pools.reset()
-    celery_app.conf.broker_url = url
-    celery_app.conf.broker_transport_options = options
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
 
 
 @pytest.fixture

@@ -147,19 +147,14 @@ def broker_down() -> Iterator[Any]:
     import contextlib
     import os
 
-    from kombu import pools as kombu_pools
-
     from scheduler_site.celery import app
+    from tests.brokers import use_broker
 
     def use(url: str, options: dict[str, Any]) -> None:
-        # kombu keeps connections and producer pools per broker URL, process-wide: drop them.
-        kombu_pools.reset()
         # celery reads CELERY_BROKER_URL from the environment before its configuration.
         if saved_env is not None:
             os.environ["CELERY_BROKER_URL"] = url
-        app.conf.broker_url, app.conf.broker_transport_options = url, options
-        app._pool = None
-        app.amqp._producer_pool = None
+        use_broker(url, options)
 
     saved_env = os.environ.get("CELERY_BROKER_URL")
     saved = (app.conf.broker_url, app.conf.broker_transport_options)

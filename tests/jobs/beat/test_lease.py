@@ -16,28 +16,11 @@ from jobs.beat.scheduler import JobScheduler
 from jobs.execution import claims
 from jobs.models import BeatLease, Job, JobRun
 from scheduler_site.celery import app
+from tests.jobs.beat.conftest import Clock
 
 pytestmark = pytest.mark.django_db
 
 SECONDS = 3.0
-
-
-class Clock:
-    """Each beat's monotonic clock, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def beat(name: str, clock: Clock) -> Lease:

@@ -20,25 +20,10 @@ from jobs.beat.partitions import MEMBER_PRUNE_SECONDS, Partitions, bounds, id_fi
 from jobs.beat.scheduler import JobScheduler
 from jobs.models import BeatLease, Job, JobRun
 from scheduler_site.celery import app
+from tests.jobs.beat.conftest import Clock
 
 SECONDS = 3.0
 SPACE = 1 << 128
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 # --- the ranges -----------------------------------------------------------------------------------------
