@@ -17,7 +17,9 @@ pipelined. A single due job is a batch of one. The rules:
 - The advance moves `next_run_at` only if it still holds the slot read. If
   it does not, an edit, pause or delete landed meanwhile and stands: claims
   made ahead are withdrawn (as if never made), and due runs of a job now
-  paused or gone are `skipped`.
+  paused or gone are `skipped`. Or a beat that took the lease over moved the
+  job on from these claims (this one was frozen between claim and advance):
+  they stand (`_still_runnable`).
 - A job with no following slot is finished (paused `finished`) once advanced.
 """
 
@@ -144,22 +146,14 @@ def _advance_and_publish(won: Sequence[tuple[Plan, list[JobRun]]], *, now: datet
     )
     to_send: list[JobRun] = []
     finished: list[Job] = []
-    withdrawn: list[Any] = []
-    unsure: list[tuple[Any, list[JobRun]]] = []
+    unsure: list[tuple[Plan, list[JobRun]]] = []
     for plan, queued in won:
         if plan.job.pk in moved:
             to_send += queued
             if plan.following is None:
                 finished.append(plan.job)
-            continue
-        # An edit, pause or delete landed meanwhile; its next_run_at stands.
-        if any(run.scheduled_for > now for run in queued):
-            # It came before these slots: as if they had never been claimed.
-            withdrawn.append(plan.job.pk)
-            queued = [run for run in queued if run.scheduled_for <= now]
-        if queued:
-            unsure.append((plan.job.pk, queued))
-    claims.withdraw_ahead(withdrawn, now=now)
+        elif queued:
+            unsure.append((plan, queued))
     to_send += _still_runnable(unsure, now=now)
     for job in finished:
         job.next_run_at = None
@@ -167,24 +161,43 @@ def _advance_and_publish(won: Sequence[tuple[Plan, list[JobRun]]], *, now: datet
     services.publish([_message(run) for run in to_send])
 
 
-def _still_runnable(unsure: Sequence[tuple[Any, list[JobRun]]], *, now: datetime) -> list[JobRun]:
-    """Due runs of jobs changed meanwhile: those of a job now paused or gone are skipped, the rest run."""
+def _still_runnable(unsure: Sequence[tuple[Plan, list[JobRun]]], *, now: datetime) -> list[JobRun]:
+    """The runs of jobs whose advance found `next_run_at` moved: which of them still run.
+
+    What moved it decides, read again from the job:
+    - a pause or a delete: its due runs are skipped, its runs claimed ahead
+      withdrawn (the pause came before their slots);
+    - an edit of the schedule: the runs claimed ahead are withdrawn, due ones run;
+    - neither: another beat moved the job on from these claims. That is a beat
+      that took the lease over while this one was stopped between claim and
+      advance (frozen, or too slow): it took these claims as dead but valid,
+      published them again and went on claiming the slots after them. The runs
+      stand and are published (a second message starts nothing): withdrawn,
+      their slots would be lost, the job having moved past them.
+    Only this pass's own claims are ever withdrawn here, by id: never runs
+    the new holder claimed meanwhile.
+    """
     if not unsure:
         return []
+    fields = ["enabled", "paused_reason", *Job.SCHEDULE_FIELDS]
     state = {
-        pk: (enabled, reason)
-        for pk, enabled, reason in Job.objects.filter(pk__in=[job_id for job_id, _ in unsure])
-        .order_by()
-        .values_list("pk", "enabled", "paused_reason")
+        row[0]: dict(zip(fields, row[1:], strict=True))
+        for row in Job.objects.filter(pk__in=[plan.job.pk for plan, _ in unsure]).order_by().values_list("pk", *fields)
     }
-    runnable = []
-    for job_id, queued in unsure:
-        enabled, reason = state.get(job_id, (False, None))  # a deleted job counts as paused
-        if not enabled and reason != PauseReason.FINISHED:
-            for run in queued:
+    runnable: list[JobRun] = []
+    withdrawn: list[Any] = []
+    for plan, queued in unsure:
+        current = state.get(plan.job.pk)
+        paused = current is None or (not current["enabled"] and current["paused_reason"] != PauseReason.FINISHED)
+        edited = current is not None and any(current[name] != getattr(plan.job, name) for name in Job.SCHEDULE_FIELDS)
+        for run in queued:
+            if (paused or edited) and run.scheduled_for > now:
+                withdrawn.append(run.pk)
+            elif paused:
                 lifecycle.skip(run, reason="paused", now=now)
-        else:
-            runnable += queued
+            else:
+                runnable.append(run)
+    claims.withdraw(withdrawn)
     return runnable
 
 

@@ -27,6 +27,8 @@ lease and take over when it lapses. The rules:
    running twice. The claims are (`jobs.execution.claims`): a beat frozen in
    the middle of a batch and woken after a takeover finishes that batch, and
    its claims lose to the new holder's or win instead of them, never both.
+   Its advances then find the jobs moved on by the new holder, which is not
+   an edit: it withdraws nothing (`firing._still_runnable`).
 6. A beat that takes over from a silent holder (`inherited`) inherits its
    unfinished work: the scheduler publishes again the runs claimed shortly
    before the takeover (a message sent twice starts its run once), and treats

@@ -88,6 +88,15 @@ def discard(run_ids: Iterable[Any]) -> None:
         JobRun.objects.filter(pk__in=ids).delete()
 
 
+def withdraw(run_ids: Iterable[Any]) -> int:
+    """Delete these runs if still queued (claims made ahead of an edit or pause that came first); returns how many."""
+    ids = list(run_ids)
+    if not ids:
+        return 0
+    deleted, _ = JobRun.objects.filter(pk__in=ids, status=RunStatus.QUEUED).delete()
+    return deleted
+
+
 def withdraw_ahead(job_ids: Iterable[Any], *, now: datetime | None = None) -> int:
     """Delete the jobs' runs claimed ahead of a slot still to come; returns how many.
 

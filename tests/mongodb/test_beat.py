@@ -135,6 +135,35 @@ def test_scheduler_moves_on_from_a_slot_claimed_by_a_dead_scheduler(mql: Any, us
     assert job.next_run_at > slot
 
 
+def test_scheduler_sorts_out_advances_that_find_the_job_moved(
+    mql: Any, user: Any, clock: Any, published: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    # Between the claims ahead and the advance: one job's schedule edited, one paused, one moved on by a
+    # beat that took over (as direct writes, so the path shows only the scheduler's own reads and writes).
+    settings.JOBS_BEAT_LOOKAHEAD_SECONDS = 10
+    edited, paused, moved = (
+        data.make_job(user, schedule={"kind": "interval", "every": 10, "unit": "seconds"}, overlap_policy="allow")
+        for _ in range(3)
+    )
+    clock.shift(timedelta(seconds=5))
+    slot = T0 + timedelta(seconds=10)
+    real_claim = claims.claim
+
+    def claim_then_interfere(runs: Any) -> Any:
+        ours = real_claim(runs)
+        Job.objects.filter(pk=edited.pk).update(interval_every=60, next_run_at=T0 + timedelta(seconds=60))
+        Job.objects.filter(pk=paused.pk).update(enabled=False, paused_reason=PauseReason.USER, next_run_at=None)
+        # (Moved on from this claim, then advanced past the slot after it: what it reads back is not its own.)
+        Job.objects.filter(pk=moved.pk).update(next_run_at=slot + timedelta(seconds=20))
+        return ours
+
+    monkeypatch.setattr(claims, "claim", claim_then_interfere)
+    with mql.path("scheduler.tick_jobs_advance_lost"):
+        scheduler().tick_jobs()
+    assert list(JobRun.objects.values_list("job_id", "scheduled_for", "status")) == [(moved.pk, slot, RunStatus.QUEUED)]
+    assert [name for name, *_ in published] == ["jobs.run_job"]
+
+
 def test_scheduler_finishes_a_one_off_job(mql: Any, user: Any, clock: Any) -> None:
     job = data.make_job(user, schedule={"kind": "once", "at": (T0 + timedelta(minutes=1)).isoformat()})
     clock.shift(timedelta(minutes=1))

@@ -658,6 +658,51 @@ def test_an_edit_or_pause_landing_between_an_ahead_claim_and_its_advance_withdra
     assert Job.objects.get(pk=edited.pk).next_run_at == T0 + timedelta(seconds=65)
 
 
+def test_a_beat_woken_after_a_takeover_between_its_ahead_claim_and_advance_withdraws_nothing(
+    make_job, sent, monkeypatch, clock, claims_ahead
+):
+    # A beat frozen (SIGSTOP) between claiming a slot ahead and advancing the job. A standby takes
+    # the lease, publishes that claim again, moves the job on from it (a dead claim) and claims the
+    # next slot ahead. Woken, the first beat's advance finds next_run_at moved: no edit landed, so the
+    # claims stand, its own and the standby's (the e2e frozen takeover once lost 30 s of slots here).
+    slot = T0 + timedelta(seconds=10)
+    with time_machine.travel(T0, tick=False) as traveller:
+        job = make_job(schedule=every(10), overlap_policy="allow")
+        frozen, standby = new_scheduler(), new_scheduler()
+        frozen.leases = Partitions(lease=Lease(clock=clock))
+        standby.leases = Partitions(lease=Lease(clock=clock))
+        traveller.shift(timedelta(seconds=5))
+        taken_over = []
+
+        def freeze_and_take_over():
+            if taken_over:
+                return  # the standby's own claims
+            taken_over.append(True)
+            traveller.shift(timedelta(seconds=1))
+            standby.tick()  # sees the lease held
+            clock.advance(django_settings.JOBS_BEAT_LEASE_SECONDS + 0.5)
+            traveller.shift(timedelta(seconds=3))
+            standby.tick()  # takes over: publishes the frozen beat's claim again, moves the job on
+            assert Job.objects.get(pk=job.pk).next_run_at == slot + timedelta(seconds=10)
+            traveller.shift(timedelta(seconds=3))  # T0+12: the slot after comes within the lookahead
+            standby.tick()
+            assert Job.objects.get(pk=job.pk).next_run_at == slot + timedelta(seconds=20)
+
+        after_the_claims(monkeypatch, freeze_and_take_over)
+        frozen.tick()  # claims the slot ahead, freezes, and (woken) finds the job moved on
+        assert taken_over
+        assert current_state().holder == standby.leases.holder
+        assert run_slots(job) == [slot, slot + timedelta(seconds=10)]
+        assert set(JobRun.objects.filter(job=job).values_list("status", flat=True)) == {RunStatus.QUEUED}
+        assert set(sent.slot_times(job)) == {slot, slot + timedelta(seconds=10)}
+        traveller.shift(timedelta(seconds=0.5))
+        assert frozen.tick() == pytest.approx(0.5)  # fenced: it stands by
+        for run in JobRun.objects.filter(job=job):
+            traveller.move_to(run.scheduled_for)
+            assert execute(run) is not None
+    assert set(JobRun.objects.filter(job=job).values_list("status", flat=True)) == {RunStatus.SUCCEEDED}
+
+
 def test_an_edit_that_keeps_the_schedule_keeps_the_claims_made_ahead(make_job, user, sent, settings, claims_ahead):
     with time_machine.travel(T0, tick=False) as traveller:
         job = make_job(schedule=every(10))

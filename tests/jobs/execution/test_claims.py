@@ -54,6 +54,18 @@ def test_withdraw_ahead_removes_only_queued_scheduled_runs_still_to_come(make_jo
     assert claims.withdraw_ahead([], now=now) == 0
 
 
+def test_withdraw_removes_only_the_runs_named_and_only_while_queued(make_job):
+    job = make_job(overlap_policy="allow")
+    now = timezone.now()
+    mine, started, someone_elses = (claims.new_run(job, now + timedelta(seconds=s)) for s in (5, 6, 7))
+    for run in (mine, started, someone_elses):
+        assert claims.claim_one(run)
+    assert claims.start(started, worker="w", now=now)
+    assert claims.withdraw([mine.pk, started.pk]) == 1
+    assert set(JobRun.objects.values_list("pk", flat=True)) == {started.pk, someone_elses.pk}
+    assert claims.withdraw([]) == 0
+
+
 def test_state_changes_happen_once(make_job):
     run = claims.new_run(make_job(), SLOT)
     claims.claim_one(run)
