@@ -46,6 +46,18 @@ else:
         problems = RECORDER.take_problems()
         if problems:
             raise AssertionError("migrate under the guard:\n" + "\n".join(problems))
+        with django_db_blocker.unblock():
+            _ask_hello_once()
+
+    def _ask_hello_once() -> None:
+        """The backend's one `hello` per connection (its cached transaction check), asked outside any path.
+
+        Otherwise whichever path came first in the run recorded it, and a path's
+        fixture depended on the order the files ran in.
+        """
+        from django.db import connection
+
+        assert connection.features._supports_transactions in (True, False)
 
     @pytest.fixture
     def mql(db: Any) -> Iterator[Any]:
@@ -67,6 +79,7 @@ else:
         finally:
             RECORDER.replica_set = False
             connection.features.__dict__.pop("_supports_transactions", None)
+            _ask_hello_once()  # as a standalone server again, for the tests after this one
             if connection.session is not None:
                 # Left behind by a test that failed inside atomic(), or by a commit the server refused
                 # (the backend only ends the session when the error is a DatabaseError).
