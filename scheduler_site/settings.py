@@ -426,6 +426,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # the system tasks below go through django-celery-beat's stock machinery.
 CELERY_BEAT_SCHEDULER = "jobs.beat.scheduler:JobScheduler"
 CELERY_BEAT_MAX_LOOP_INTERVAL = 5
+# Each stock entry's run is saved as soon as it is sent (celery's default: every
+# 3 minutes), so a beat that takes over finds it and does not run it again.
+CELERY_BEAT_SYNC_EVERY = 1
 CELERY_BEAT_SCHEDULE = {
     "system:reap-lost-runs": {
         "task": "jobs.reap_lost_runs",

@@ -33,7 +33,8 @@ lease and take over when it lapses. The rules:
    unfinished work: the scheduler publishes again the runs claimed shortly
    before the takeover (a message sent twice starts its run once), and treats
    claims older than the takeover as dead at once instead of after
-   `firing.STALE_CLAIM_SECONDS`.
+   `firing.STALE_CLAIM_SECONDS`. It also reads the stock entries again (the
+   holder saved each one's last run as it sent it): none runs twice.
 
 With the default `JOBS_BEAT_LEASE_SECONDS=3` and standbys looking every
 `STANDBY_POLL_SECONDS=0.5`, a standby takes over at most about 4 s after the

@@ -86,6 +86,9 @@ class JobScheduler(DatabaseScheduler):
         self.leases = partitions.Partitions()
         # Claims made before this instant are dead (their beat lost the lease to this one).
         self._dead_claims_before: datetime | None = None
+        # Whether this beat ran the stock entries at its last tick, and whether it must read them again.
+        self._runs_stock = False
+        self._reread_stock = False
         super().__init__(*args, **kwargs)
 
     # --- stock entries (system tasks) -----------------------------------------------
@@ -108,6 +111,20 @@ class JobScheduler(DatabaseScheduler):
             self.leases.count,
         )
         store.log_mode("beat")
+
+    def schedule_changed(self) -> bool:
+        """django-celery-beat's check for edited entries; also true once when this beat became their runner.
+
+        A standby read the stock entries when it started, maybe hours ago; their
+        last runs since are the previous holder's, saved as each ran
+        (CELERY_BEAT_SYNC_EVERY=1). Read again, an entry that beat ran a minute
+        ago is not due here: a takeover does not run it a second time.
+        """
+        changed = super().schedule_changed()
+        if self._reread_stock:
+            self._reread_stock = False
+            return True
+        return changed
 
     def enabled_models_qs(self) -> Any:
         """Stock entries only: job mirror rows are timed by `tick_jobs`.
@@ -162,6 +179,9 @@ class JobScheduler(DatabaseScheduler):
         except (DatabaseError, InterfaceError) as exc:
             logger.warning("beat: database error while renewing the lease, retrying in %.1f s: %s", poll, exc)
             return poll
+        if 0 in held and not self._runs_stock:
+            self._reread_stock = True  # (`schedule_changed`)
+        self._runs_stock = 0 in held
         if not held:
             self._pass_ended = None  # when it takes over, its first pass is a first pass (see `tick_jobs`)
             return lease.STANDBY_POLL_SECONDS

@@ -537,6 +537,46 @@ def test_stock_machinery_sees_system_tasks_but_never_job_rows(make_job):
     assert "CAST" not in sql and "::INTEGER" not in sql
 
 
+def test_a_beat_taking_over_does_not_run_again_a_stock_entry_the_previous_holder_just_ran(sent, monkeypatch, clock):
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    ran: list[tuple[str, datetime]] = []
+    real_apply_async = JobScheduler.apply_async
+
+    def spy(self, entry, *args, **kwargs):
+        ran.append((entry.name, timezone.now()))
+        return real_apply_async(self, entry, *args, **kwargs)
+
+    monkeypatch.setattr(JobScheduler, "apply_async", spy)
+    minute = timedelta(minutes=1)
+    with time_machine.travel(T0, tick=False) as traveller:
+        every_minute = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.MINUTES)
+        PeriodicTask.objects.create(
+            name="ops:report", task="jobs.prune_runs", interval=every_minute, last_run_at=T0 - minute
+        )
+        first, standby = new_scheduler(), new_scheduler()
+        first.leases = Partitions(lease=Lease(clock=clock))
+        standby.leases = Partitions(lease=Lease(clock=clock))
+        assert "ops:report" in standby.schedule  # read when it started, as beat does
+        first.tick()
+        traveller.shift(minute)
+        clock.advance(1)
+        first.tick()  # its second run, a moment after its first: celery would save it only minutes later
+        assert ran == [("ops:report", T0), ("ops:report", T0 + minute)]
+        traveller.shift(timedelta(seconds=5))
+        standby.tick()  # sees the lease held; then the first beat is killed
+        clock.advance(django_settings.JOBS_BEAT_LEASE_SECONDS + 0.5)
+        traveller.shift(timedelta(seconds=5))
+        for _ in range(3):
+            standby.tick()
+        assert current_state().holder == standby.leases.holder
+        assert len(ran) == 2, f"ran again by the beat that took over: {ran[2:]}"
+        traveller.move_to(T0 + 2 * minute)
+        clock.advance(0.5)
+        standby.tick()
+    assert ran[2:] == [("ops:report", T0 + 2 * minute)]
+
+
 def test_the_mirror_is_repaired_once_caught_up_without_holding_up_firing(make_job, sent, monkeypatch):
     import threading
 
