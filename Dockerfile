@@ -22,6 +22,11 @@ COPY . .
 RUN SECRET_KEY=collectstatic-only ENV_FILE= STATIC_ROOT=/app/staticfiles \
     python manage.py collectstatic --noinput -v0
 
+# The code's bytecode, compiled once here: the processes run with PYTHONDONTWRITEBYTECODE (and
+# could not write into /app anyway), so without it every start compiles the project again
+# (beat's start: ~1.0 s with it, 1.5-2.7 s without, on a quiet 2-vCPU machine; bench/README.md).
+RUN python -m compileall -q -j 0 accounts jobs scheduler_site
+
 RUN useradd --system --uid 10001 --home-dir /app scheduler \
     && mkdir -p /app/var && chown -R scheduler /app/var
 USER scheduler

@@ -356,6 +356,11 @@ def test_dockerfile_layers_and_user():
     user = next(i for i, line in enumerate(lines) if line.startswith("USER "))
     assert code < collect < user
     assert lines[user] != "USER root"
+    # The code's bytecode is compiled in the image, for every package the services run.
+    compiled = next(line for line in lines if "compileall" in line).split()
+    packages = {path.parent.name for path in ROOT.glob("*/__init__.py")} - {"tests", "bench"}
+    assert code < lines.index(" ".join(compiled)) < user
+    assert packages <= set(compiled), f"not compiled in the image: {packages - set(compiled)}"
     assert dockerfile_env()["ENV_FILE"] == ""
 
 
