@@ -24,7 +24,7 @@ from jobs.beat import firing, planning
 from jobs.beat.lease import Lease, current_state
 from jobs.beat.partitions import Partitions
 from jobs.beat.scheduler import JobScheduler
-from jobs.execution import claims, lifecycle, policies
+from jobs.execution import claims, dispatch, lifecycle, policies
 from jobs.models import Job, JobRun, PauseReason, RunStatus, RunTrigger
 from scheduler_site import metrics
 from scheduler_site.celery import app
@@ -575,6 +575,23 @@ def test_a_beat_taking_over_does_not_run_again_a_stock_entry_the_previous_holder
         clock.advance(0.5)
         standby.tick()
     assert ran[2:] == [("ops:report", T0 + 2 * minute)]
+
+
+def test_due_slots_are_published_before_the_stock_entries_are_read(make_job, sent, monkeypatch, when_due):
+    # At start-up the stock entries' read (every periodic task row, with a mirror row per job) waited
+    # before the first pass; due slots come first now.
+    order: list[str] = []
+    real_read, real_publish = JobScheduler.all_as_schedule, dispatch.publish
+    monkeypatch.setattr(JobScheduler, "all_as_schedule", lambda self: order.append("stock read") or real_read(self))
+    monkeypatch.setattr(dispatch, "publish", lambda messages: order.append("jobs published") or real_publish(messages))
+    with time_machine.travel(T0, tick=False) as traveller:
+        make_job(schedule=every(10))
+        traveller.shift(timedelta(seconds=10))
+        scheduler = JobScheduler(app=app, max_interval=5)  # not lazy: installs the system entries
+        assert order == []
+        scheduler.tick()
+    assert order[:2] == ["jobs published", "stock read"]
+    assert {"system:reap-lost-runs", "system:prune-runs"} <= set(scheduler.schedule)
 
 
 def test_the_mirror_is_repaired_once_caught_up_without_holding_up_firing(make_job, sent, monkeypatch):
