@@ -89,7 +89,8 @@ def test_scheduler_start_installs_the_system_entries_and_resyncs_the_mirror(mql:
     data.make_job(user, schedule=data.CRON)
     beat = scheduler()
     with mql.path("scheduler.setup_schedule"):
-        beat.setup_schedule()
+        beat.setup_schedule()  # the stock entries wait for the first stock tick, after the first pass
+        beat._tick_stock()
         beat._caught_up()  # once caught up, the mirror is checked on a thread of its own
         beat.mirror_check.join()
     names = set(PeriodicTask.objects.values_list("name", flat=True))
