@@ -85,13 +85,15 @@ class LeaseState:
     acquired_at: datetime | None
     renewed_at: datetime | None
 
+    @classmethod
+    def of(cls, row: BeatLease | None) -> LeaseState | None:
+        """The state of a lease row (None: no row, no beat ever took it)."""
+        return None if row is None else cls(row.holder, row.generation, row.acquired_at, row.renewed_at)
+
 
 def current_state(name: str = LEASE_NAME) -> LeaseState | None:
     """Who holds the lease (holder "" when released), or None when no beat ever ran."""
-    row = BeatLease.objects.filter(name=name).order_by().first()
-    if row is None:
-        return None
-    return LeaseState(row.holder, row.generation, row.acquired_at, row.renewed_at)
+    return LeaseState.of(BeatLease.objects.filter(name=name).order_by().first())
 
 
 class Lease:

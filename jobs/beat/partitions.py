@@ -157,7 +157,7 @@ class Partitions:
 
     def acquired(self) -> bool:
         """Whether this beat holds any lease by its last write (a scheduler never ticked holds none)."""
-        return any(lease.generation is not None for lease in self.leases)
+        return any(lease.held() for lease in self.leases)
 
     def refresh(self) -> list[int]:
         """Renew this beat's leases, look at the others (taking or releasing one), return `active()`.
@@ -242,9 +242,4 @@ def current_states(count: int | None = None) -> list[PartitionState]:
     count = settings.JOBS_BEAT_PARTITIONS if count is None else count
     names = [lease_name(k, count) for k in range(count)]
     rows = {row.name: row for row in BeatLease.objects.filter(name__in=names).order_by()}
-    states = []
-    for k, name in enumerate(names):
-        row = rows.get(name)
-        state = None if row is None else LeaseState(row.holder, row.generation, row.acquired_at, row.renewed_at)
-        states.append(PartitionState(f"{k}/{count}", state))
-    return states
+    return [PartitionState(f"{k}/{count}", LeaseState.of(rows.get(name))) for k, name in enumerate(names)]
